@@ -1,0 +1,25 @@
+//! The gRPC contract of Allmine live chat, generated from `proto/`.
+//!
+//! - [`v1`]: package `allmine.chat.v1`: messages, the `ChatService` client
+//!   (used by http-edge) and server trait (implemented by chat-service).
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of every file, for
+//!   server reflection (grpcurl `list`, `describe`).
+
+/// Package `allmine.chat.v1`.
+pub mod v1 {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("allmine.chat.v1");
+}
+
+/// `google.api` annotation types (`HttpRule`), generated because the contract
+/// imports them.
+pub mod google_api {
+    #![allow(clippy::all, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/google.api.rs"));
+}
+
+/// The encoded `FileDescriptorSet` of the contract and its imports.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/chat_descriptor.bin"));
+
+/// The fully-qualified name of the chat service, as reflection and health use it.
+pub const CHAT_SERVICE_NAME: &str = "allmine.chat.v1.ChatService";

@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Single-node Apache Cassandra 5.0 for the test suite, assembled from Maven Central jars.
+# (Production runs ScyllaDB; Cassandra speaks the same CQL native protocol v4.)
+#
+# Usage: scripts/cassandra.sh fetch|start|stop|status|wait
+#   fetch   download the server jars into $CASSANDRA_CACHE/lib (skipped when already complete)
+#   start   fetch if needed, start a fresh node (run dir wiped) in the background, wait until ready
+#   stop    stop the node started by `start` (pid file; TERM, then KILL after 30 s)
+#   status  exit 0 if the node answers CQL queries, 1 otherwise
+#   wait    wait (bounded) until the node answers CQL queries
+#
+# Environment (all optional):
+#   CASSANDRA_CACHE          jar cache              (default: <repo>/.cache/cassandra)
+#   CASSANDRA_RUN_DIR        data, logs, pid file   (default: <repo>/.cache/cassandra-run; wiped by start)
+#   CASSANDRA_PORT           native CQL port        (default: 9042)
+#   CASSANDRA_STORAGE_PORT   internode port         (default: 7000)
+#   CASSANDRA_START_TIMEOUT  seconds for start/wait (default: 180)
+#   CASSANDRA_HEAP           -Xms/-Xmx              (default: 1G)
+#   CASSANDRA_JMX_PORT       enable JMX on 127.0.0.1 at this port (default: JMX off; no nodetool)
+#   CASSANDRA_JVM_OPTS       extra JVM options, whitespace separated
+#   CASSANDRA_MVN_OPTS       extra mvn options for fetch, whitespace separated (e.g. -o)
+#   JAVA                     java binary (default: java on PATH, Java 17)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$SCRIPT_DIR/.." && pwd)
+CONF_SRC=$SCRIPT_DIR/cassandra
+
+CACHE=${CASSANDRA_CACHE:-$REPO/.cache/cassandra}
+LIB=$CACHE/lib
+MARKER=$LIB/.fetch-complete
+RUN_DIR=${CASSANDRA_RUN_DIR:-$REPO/.cache/cassandra-run}
+PID_FILE=$RUN_DIR/cassandra.pid
+LOG_DIR=$RUN_DIR/logs
+HOST=127.0.0.1
+PORT=${CASSANDRA_PORT:-9042}
+STORAGE_PORT=${CASSANDRA_STORAGE_PORT:-7000}
+START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-180}
+HEAP=${CASSANDRA_HEAP:-1G}
+JAVA=${JAVA:-java}
+STOP_TIMEOUT=30
+
+log() { echo "cassandra: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+cql_ping() { # extra args passed to cql_ping.py; prints the first column of the first row
+  python3 "$CONF_SRC/cql_ping.py" --host "$HOST" --port "$PORT" "$@"
+}
+
+# The fetch marker records what was fetched, so a version bump in pom.xml refetches.
+fetch_stamp() { sha256sum "$CONF_SRC/pom.xml" | cut -d' ' -f1; }
+
+cmd_fetch() {
+  local stamp; stamp=$(fetch_stamp)
+  if [[ -f $MARKER && $(cat "$MARKER") == "$stamp" ]]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || die "mvn not found (needed to download Cassandra's jars from Maven Central)"
+  mkdir -p "$CACHE"
+  # Serialize concurrent fetches (two test runs starting at once).
+  exec 9>"$CACHE/.fetch.lock"
+  flock 9
+  if [[ -f $MARKER && $(cat "$MARKER") == "$stamp" ]]; then
+    exec 9>&-; return 0
+  fi
+  local version
+  version=$(sed -n 's:.*<cassandra.version>\(.*\)</cassandra.version>.*:\1:p' "$CONF_SRC/pom.xml")
+  log "fetching cassandra-all $version and its dependencies from Maven Central into $LIB"
+  local start=$SECONDS tmp="$CACHE/lib.tmp.$$"
+  rm -rf "$tmp"
+  # shellcheck disable=SC2086
+  if ! mvn -q -B -Dstyle.color=never -f "$CONF_SRC/pom.xml" ${CASSANDRA_MVN_OPTS:-} \
+        dependency:copy-dependencies -DoutputDirectory="$tmp" -DincludeScope=runtime >&2; then
+    rm -rf "$tmp"
+    die "mvn dependency:copy-dependencies failed"
+  fi
+  ls "$tmp"/cassandra-all-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "cassandra-all jar missing after fetch"; }
+  ls "$tmp"/jamm-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "jamm jar missing after fetch"; }
+  rm -rf "$LIB"
+  mv "$tmp" "$LIB"
+  echo "$stamp" >"$MARKER"
+  log "fetched $(find "$LIB" -name '*.jar' | wc -l) jars ($(du -sh "$LIB" | cut -f1)) in $((SECONDS - start)) s"
+  exec 9>&-
+}
+
+# pid of the node we started, if it is still running (checked against its command line, so a
+# recycled pid is never signalled), else empty.
+running_pid() {
+  [[ -f $PID_FILE ]] || return 0
+  local pid; pid=$(cat "$PID_FILE" 2>/dev/null || true)
+  [[ $pid =~ ^[0-9]+$ ]] || return 0
+  [[ -r /proc/$pid/cmdline ]] || return 0
+  local state; state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+  [[ $state != Z && -n $state ]] || return 0
+  if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "org.apache.cassandra.service.CassandraDaemon" &&
+     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "-Dcassandra.storagedir=$RUN_DIR "; then
+    echo "$pid"
+  fi
+}
+
+port_open() { # true if something accepts TCP connections on $1
+  python3 - "$HOST" "$1" <<'EOF' 2>/dev/null
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+except OSError:
+    sys.exit(1)
+EOF
+}
+
+show_log_tail() {
+  if [[ -s $LOG_DIR/system.log ]]; then
+    log "last 60 lines of $LOG_DIR/system.log:"
+    tail -n 60 "$LOG_DIR/system.log" >&2
+  fi
+  # JVM-level failures (bad option, class not found, crash) only reach stdout.log.
+  if [[ -s $LOG_DIR/stdout.log ]]; then
+    log "last 60 lines of $LOG_DIR/stdout.log (WARN and above, JVM output):"
+    tail -n 60 "$LOG_DIR/stdout.log" >&2
+  fi
+}
+
+# Ready = a CQL session (OPTIONS->SUPPORTED, STARTUP->READY) answers a query on system.local and
+# then one on system_schema: the native port opens at the very end of startup, but we want proof
+# that queries are actually served. Fails early if the pid we started dies.
+wait_ready() {
+  local pid=${1:-} deadline=$((SECONDS + START_TIMEOUT)) start=$SECONDS version
+  while :; do
+    if [[ -n $pid ]] && [[ -z $(running_pid) ]]; then
+      log "error: java process $pid exited during startup"
+      show_log_tail
+      return 1
+    fi
+    if version=$(cql_ping --timeout 3 2>/dev/null) &&
+       cql_ping --timeout 5 --quiet --query "SELECT keyspace_name FROM system_schema.keyspaces"; then
+      log "ready on $HOST:$PORT after $((SECONDS - start)) s (release_version $version${pid:+, pid $pid})"
+      return 0
+    fi
+    if ((SECONDS >= deadline)); then
+      log "error: no CQL answer on $HOST:$PORT within $START_TIMEOUT s"
+      show_log_tail
+      return 1
+    fi
+    sleep 1
+  done
+}
+
+render_yaml() {
+  sed -e "s|@RUN_DIR@|$RUN_DIR|g" \
+      -e "s|@LISTEN_ADDRESS@|$HOST|g" \
+      -e "s|@NATIVE_PORT@|$PORT|g" \
+      -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" \
+      "$CONF_SRC/cassandra.yaml.template" >"$RUN_DIR/conf/cassandra.yaml"
+  if grep -q '@[A-Z_]*@' "$RUN_DIR/conf/cassandra.yaml"; then
+    die "unrendered placeholder in $RUN_DIR/conf/cassandra.yaml"
+  fi
+}
+
+cmd_start() {
+  command -v "$JAVA" >/dev/null || die "java not found"
+  command -v python3 >/dev/null || die "python3 not found (used for the CQL readiness check)"
+  cmd_fetch
+
+  local old; old=$(running_pid)
+  if [[ -n $old ]]; then
+    log "a node from a previous start is still running (pid $old); stopping it to start clean"
+    cmd_stop
+  fi
+  local p
+  for p in "$PORT" "$STORAGE_PORT"; do
+    if port_open "$p"; then
+      die "port $HOST:$p is already in use by another process (set CASSANDRA_PORT / CASSANDRA_STORAGE_PORT)"
+    fi
+  done
+
+  rm -rf "$RUN_DIR"
+  mkdir -p "$RUN_DIR"/{conf,data,commitlog,saved_caches,hints,cdc_raw,logs}
+  render_yaml
+  cp "$CONF_SRC/logback.xml" "$RUN_DIR/conf/logback.xml"
+
+  local jamm
+  jamm=$(find "$LIB" -maxdepth 1 -name 'jamm-*.jar' | head -n 1)
+  [[ -n $jamm ]] || die "jamm jar not found in $LIB (remove $MARKER and fetch again)"
+
+  local -a opts=(
+    -Xms"$HEAP" -Xmx"$HEAP" -Xss256k
+    -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1
+    -XX:+PerfDisableSharedMem -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$RUN_DIR"
+    -XX:ErrorFile="$LOG_DIR/hs_err_pid%p.log"
+    -javaagent:"$jamm"
+    # Java 17 module access, from Cassandra 5.0's conf/jvm17-server.options
+    -Djdk.attach.allowAttachSelf=true
+    --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+    --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
+    --add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
+    --add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
+    --add-exports java.sql/java.sql=ALL-UNNAMED
+    --add-exports java.base/java.lang.ref=ALL-UNNAMED
+    --add-exports jdk.unsupported/sun.misc=ALL-UNNAMED
+    --add-exports jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
+    --add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED
+    --add-opens java.base/java.lang.module=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.loader=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.math=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.module=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
+    --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
+    --add-opens java.base/sun.nio.ch=ALL-UNNAMED
+    --add-opens java.base/java.io=ALL-UNNAMED
+    --add-opens java.base/java.lang.reflect=ALL-UNNAMED
+    --add-opens jdk.compiler/com.sun.tools.javac=ALL-UNNAMED
+    --add-opens java.base/java.lang=ALL-UNNAMED
+    --add-opens java.base/java.util=ALL-UNNAMED
+    --add-opens java.base/java.nio=ALL-UNNAMED
+    -Dio.netty.tryReflectionSetAccessible=true
+    -Dio.netty.allocator.useCacheForAllThreads=true
+    -Dio.netty.allocator.maxOrder=11
+    -Djava.net.preferIPv4Stack=true
+    -Dchronicle.analytics.disable=true
+    # What bin/cassandra sets
+    -Dcassandra.config="file://$RUN_DIR/conf/cassandra.yaml"
+    -Dcassandra.storagedir="$RUN_DIR"
+    -Dcassandra.logdir="$LOG_DIR"
+    -Dcassandra-foreground=yes
+    -Dlogback.configurationFile="file://$RUN_DIR/conf/logback.xml"
+    # Fast single-node boot
+    -Dcassandra.skip_wait_for_gossip_to_settle=0
+    -Dcassandra.ring_delay_ms=1000
+    -Dcassandra.superuser_setup_delay_ms=0
+    -Dcassandra.load_ring_state=false
+    -Dcassandra.initial_token=0
+    # Throw-away data (the run dir is wiped on start): no fsync, no flush of system/schema
+    # tables on every schema change -> much cheaper CREATE/DROP KEYSPACE/TABLE.
+    -Dcassandra.skip_sync=true
+    -Dcassandra.unsafesystem=true
+    -Dcassandra.test.flush_local_schema_changes=false
+  )
+  if [[ -n ${CASSANDRA_JMX_PORT:-} ]]; then
+    opts+=(-Dcassandra.jmx.local.port="$CASSANDRA_JMX_PORT")
+  fi
+  if [[ -n ${CASSANDRA_JVM_OPTS:-} ]]; then
+    # shellcheck disable=SC2206
+    opts+=(${CASSANDRA_JVM_OPTS})
+  fi
+
+  log "starting Cassandra on $HOST:$PORT (storage port $STORAGE_PORT, heap $HEAP, run dir $RUN_DIR)"
+  # New session so a Ctrl-C in the calling terminal does not hit the node; the inner shell writes
+  # its own pid and then execs java, so the pid file holds the java pid.
+  (
+    cd "$RUN_DIR"
+    exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" \
+      "$JAVA" "${opts[@]}" -cp "$RUN_DIR/conf:$LIB/*" org.apache.cassandra.service.CassandraDaemon \
+      </dev/null >"$LOG_DIR/stdout.log" 2>&1
+  ) &
+  local i pid=""
+  for i in $(seq 1 50); do
+    [[ -s $PID_FILE ]] && pid=$(running_pid) && [[ -n $pid ]] && break
+    sleep 0.1
+  done
+  if [[ -z $pid ]]; then
+    log "error: java process did not start"
+    show_log_tail
+    exit 1
+  fi
+  wait_ready "$pid" || exit 1
+}
+
+cmd_stop() {
+  local pid; pid=$(running_pid)
+  if [[ -z $pid ]]; then
+    log "not running (no live pid in $PID_FILE)"
+    rm -f "$PID_FILE"
+    return 0
+  fi
+  log "stopping pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  while [[ -n $(running_pid) ]]; do
+    if ((SECONDS >= deadline)); then
+      log "pid $pid still alive after $STOP_TIMEOUT s; sending KILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 1
+      break
+    fi
+    sleep 0.5
+  done
+  [[ -z $(running_pid) ]] || die "pid $pid did not exit"
+  rm -f "$PID_FILE"
+  log "stopped"
+}
+
+cmd_status() {
+  local version pid; pid=$(running_pid)
+  if version=$(cql_ping --timeout 3 2>/dev/null); then
+    log "up on $HOST:$PORT (release_version $version${pid:+, pid $pid})"
+    return 0
+  fi
+  log "not answering CQL on $HOST:$PORT${pid:+ (pid $pid is running)}"
+  return 1
+}
+
+cmd_wait() {
+  wait_ready "$(running_pid)"
+}
+
+case ${1:-} in
+  fetch) cmd_fetch ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  wait) cmd_wait ;;
+  *)
+    echo "usage: $0 fetch|start|stop|status|wait" >&2
+    exit 2
+    ;;
+esac
