@@ -1,1 +1,27 @@
-//! chat-service
+//! chat-service: the gRPC service of Allmine live chat.
+//!
+//! - [`config`]: clap configuration with `CHAT_*` environment fallbacks.
+//! - [`startup`]: [`startup::Application`], which binds and serves; shared by
+//!   `main` and the tests.
+//! - [`auth`]: JWT verification and the interceptor that attaches the
+//!   caller's [`auth::Identity`].
+//! - [`domain`]: ids, message content and messages, parsed once at the
+//!   boundary.
+//! - [`grpc`]: the `allmine.chat.v1.ChatService` handlers, one file per RPC.
+//! - [`storage`]: the [`storage::MessageStore`] trait and its backends.
+//! - [`error`]: [`error::ChatError`] and its one mapping to `tonic::Status`.
+//! - [`convert`]: domain ↔ protobuf conversions.
+//! - [`telemetry`]: tracing set-up.
+
+pub mod auth;
+pub mod config;
+pub mod convert;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::{Application, StartupError};

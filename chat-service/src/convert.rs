@@ -1,0 +1,135 @@
+//! Conversions between domain types and the generated protobuf types.
+//!
+//! Domain → protobuf is total. Protobuf → domain is for data this service
+//! wrote itself (records read back from a store); requests from clients go
+//! through the parsing in `grpc` instead, which reports field violations.
+
+use std::collections::BTreeMap;
+
+use allmine_chat_proto::v1 as pb;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    ChatMessage, MessageContent, MessageId, ProfilePhoto, Sender, StreamId, UserId,
+};
+
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        // Always within 0..1e9, so the cast cannot truncate.
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn date_time(at: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(at.nanos).ok()?;
+    DateTime::from_timestamp(at.seconds, nanos)
+}
+
+impl From<ChatMessage> for pb::ChatMessage {
+    fn from(message: ChatMessage) -> Self {
+        Self {
+            id: message.id.to_string(),
+            stream_id: message.stream_id.to_string(),
+            content: message.content.into_string(),
+            sender: Some(message.sender.into()),
+            created_at: Some(timestamp(message.created_at)),
+            updated_at: Some(timestamp(message.updated_at)),
+        }
+    }
+}
+
+impl From<Sender> for pb::Sender {
+    fn from(sender: Sender) -> Self {
+        Self {
+            id: sender.id.to_string(),
+            username: sender.username,
+            name: sender.name,
+            surname: sender.surname,
+            profile_photo: sender.profile_photo.map(Into::into),
+            availability_status: sender.availability_status,
+        }
+    }
+}
+
+impl From<ProfilePhoto> for pb::ProfilePhoto {
+    fn from(photo: ProfilePhoto) -> Self {
+        Self {
+            id: photo.id,
+            url: photo.url,
+            r#type: photo.media_type,
+            variants: photo.variants.into_iter().collect(),
+            created_at: photo.created_at.map(timestamp),
+            updated_at: photo.updated_at.map(timestamp),
+        }
+    }
+}
+
+/// Why a stored record is not a valid message.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct RecordError {
+    field: &'static str,
+    reason: String,
+}
+
+fn invalid(field: &'static str, reason: impl ToString) -> RecordError {
+    RecordError {
+        field,
+        reason: reason.to_string(),
+    }
+}
+
+fn required_time(
+    field: &'static str,
+    at: Option<&prost_types::Timestamp>,
+) -> Result<DateTime<Utc>, RecordError> {
+    at.and_then(date_time)
+        .ok_or_else(|| invalid(field, "missing or out of range"))
+}
+
+impl TryFrom<pb::ChatMessage> for ChatMessage {
+    type Error = RecordError;
+
+    fn try_from(record: pb::ChatMessage) -> Result<Self, Self::Error> {
+        let sender = record.sender.ok_or_else(|| invalid("sender", "missing"))?;
+        Ok(Self {
+            id: MessageId::parse(&record.id).map_err(|error| invalid("id", error))?,
+            stream_id: StreamId::parse(&record.stream_id)
+                .map_err(|error| invalid("stream_id", error))?,
+            content: MessageContent::parse(&record.content)
+                .map_err(|error| invalid("content", error))?,
+            sender: Sender::try_from(sender)?,
+            created_at: required_time("created_at", record.created_at.as_ref())?,
+            updated_at: required_time("updated_at", record.updated_at.as_ref())?,
+        })
+    }
+}
+
+impl TryFrom<pb::Sender> for Sender {
+    type Error = RecordError;
+
+    fn try_from(sender: pb::Sender) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: UserId::parse(&sender.id).map_err(|error| invalid("sender.id", error))?,
+            username: sender.username,
+            name: sender.name,
+            surname: sender.surname,
+            profile_photo: sender.profile_photo.map(ProfilePhoto::from),
+            availability_status: sender.availability_status,
+        })
+    }
+}
+
+impl From<pb::ProfilePhoto> for ProfilePhoto {
+    fn from(photo: pb::ProfilePhoto) -> Self {
+        Self {
+            id: photo.id,
+            url: photo.url,
+            media_type: photo.r#type,
+            variants: photo.variants.into_iter().collect::<BTreeMap<_, _>>(),
+            created_at: photo.created_at.as_ref().and_then(date_time),
+            updated_at: photo.updated_at.as_ref().and_then(date_time),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! [`Application`]: builds the store and the gRPC server from a [`Config`],
+//! binds (port 0 allowed), and runs until a shutdown future resolves. `main`
+//! and the integration tests start the service through this same code.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use allmine_chat_proto::v1::chat_service_server::ChatServiceServer;
+use allmine_chat_proto::{CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::auth::{Authenticator, JwtConfigError, JwtVerifier};
+use crate::config::{Config, ConfigError, StoreKind};
+use crate::grpc::ChatServiceImpl;
+use crate::storage::embedded::EmbeddedStore;
+use crate::storage::{SharedStore, StorageError};
+
+/// How often the store's health is checked for the gRPC health service.
+const HEALTH_POLL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("invalid JWT configuration: {0}")]
+    Jwt(#[from] JwtConfigError),
+    #[error("cannot open the store: {0}")]
+    Storage(#[from] StorageError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the scylla store is not available in this build")]
+    StoreUnavailable,
+    #[error("reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A bound, ready-to-run chat-service.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    store: SharedStore,
+    authenticator: Authenticator,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Opens the configured store and binds the gRPC address.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let store = open_store(&config).await?;
+        Self::build_with_store(config, store).await
+    }
+
+    /// As [`Application::build`], with a store the caller opened (tests share
+    /// one store between service instances this way).
+    pub async fn build_with_store(
+        config: Config,
+        store: SharedStore,
+    ) -> Result<Self, StartupError> {
+        let verifier = JwtVerifier::new(&config.jwt_settings()?)?;
+        let listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.grpc_addr,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            local_addr,
+            store,
+            authenticator: Authenticator::new(verifier),
+            shutdown_grace: config.shutdown_grace(),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains: health turns
+    /// NOT_SERVING, new connections are refused, in-flight calls get up to the
+    /// configured grace period to finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let chat_service = ChatServiceServer::with_interceptor(
+            ChatServiceImpl::new(self.store.clone()),
+            self.authenticator,
+        );
+
+        let stopping = CancellationToken::new();
+        let health_task = tokio::spawn(watch_store_health(
+            self.store.clone(),
+            health_reporter.clone(),
+            stopping.clone(),
+        ));
+        let shutdown_signal = {
+            let stopping = stopping.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: draining in-flight calls");
+                stopping.cancel();
+                set_status(&health_reporter, ServingStatus::NotServing).await;
+            }
+        };
+
+        tracing::info!(addr = %self.local_addr, "chat-service listening");
+        let server = Server::builder()
+            // gRPC-Web clients speak HTTP/1.1.
+            .accept_http1(true)
+            .layer(tonic_web::GrpcWebLayer::new())
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(chat_service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown_signal);
+
+        let grace = self.shutdown_grace;
+        let outcome = tokio::select! {
+            result = server => result.map_err(StartupError::from),
+            () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "drain time exceeded; closing remaining calls");
+                Ok(())
+            }
+        };
+        health_task.abort();
+        outcome
+    }
+}
+
+async fn open_store(config: &Config) -> Result<SharedStore, StartupError> {
+    match config.store {
+        StoreKind::Embedded => {
+            let data_dir = config.data_dir.clone();
+            // Opening replays the journal: blocking file work.
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&data_dir))
+                .await
+                .map_err(|error| StorageError::Internal(error.to_string()))??;
+            Ok(Arc::new(store))
+        }
+        StoreKind::Scylla => Err(StartupError::StoreUnavailable),
+    }
+}
+
+/// Keeps the health service in step with the store, so that load balancers
+/// and http-edge's `/readyz` stop sending work while the database is away.
+async fn watch_store_health(
+    store: SharedStore,
+    reporter: HealthReporter,
+    stopping: CancellationToken,
+) {
+    let mut last = None;
+    loop {
+        let status = match store.check_health().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(error) => {
+                if last != Some(ServingStatus::NotServing) {
+                    tracing::warn!(%error, "store unhealthy: reporting NOT_SERVING");
+                }
+                ServingStatus::NotServing
+            }
+        };
+        if stopping.is_cancelled() {
+            return;
+        }
+        if last != Some(status) {
+            set_status(&reporter, status).await;
+            last = Some(status);
+        }
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            () = tokio::time::sleep(HEALTH_POLL) => {}
+        }
+    }
+}
+
+/// Sets the overall ("") and the chat service's status together.
+async fn set_status(reporter: &HealthReporter, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    reporter.set_service_status(CHAT_SERVICE_NAME, status).await;
+}

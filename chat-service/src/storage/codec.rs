@@ -1,0 +1,54 @@
+//! How a message is laid out as bytes: the record encoding (protobuf, through
+//! the contract's own `ChatMessage`, so the format is versioned and gains
+//! fields compatibly) and the sort keys of the embedded store.
+
+use allmine_chat_proto::v1 as pb;
+use prost::Message;
+
+use super::StorageError;
+use crate::domain::ChatMessage;
+
+/// Length of a message key: stream id (12) + creation millis (8) + message id (12).
+pub const MESSAGE_KEY_LEN: usize = 32;
+
+/// The embedded store's key of a message. Keys sort by stream, then creation
+/// time, then id: the newest messages of a stream are the end of one prefix
+/// range, and messages with the same millisecond never collide (the id breaks
+/// the tie and keeps one process's messages in acceptance order).
+pub fn message_key(message: &ChatMessage) -> [u8; MESSAGE_KEY_LEN] {
+    let mut key = [0u8; MESSAGE_KEY_LEN];
+    key[0..12].copy_from_slice(message.stream_id.as_bytes());
+    key[12..20].copy_from_slice(&sortable_millis(message.created_at.timestamp_millis()));
+    key[20..32].copy_from_slice(message.id.as_bytes());
+    key
+}
+
+/// Millis as 8 big-endian bytes with the sign bit flipped, so that byte order
+/// equals numeric order for times before 1970 too.
+fn sortable_millis(millis: i64) -> [u8; 8] {
+    ((millis as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub fn encode_message(message: &ChatMessage) -> Vec<u8> {
+    pb::ChatMessage::from(message.clone()).encode_to_vec()
+}
+
+pub fn decode_message(bytes: &[u8]) -> Result<ChatMessage, StorageError> {
+    let record = pb::ChatMessage::decode(bytes)
+        .map_err(|error| StorageError::Corrupt(format!("undecodable message record: {error}")))?;
+    ChatMessage::try_from(record)
+        .map_err(|error| StorageError::Corrupt(format!("invalid message record: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sortable_millis_keep_numeric_order_across_zero() {
+        let values = [i64::MIN, -1_000, -1, 0, 1, 1_000, i64::MAX];
+        for pair in values.windows(2) {
+            assert!(sortable_millis(pair[0]) < sortable_millis(pair[1]));
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Logging through `tracing`; `RUST_LOG` filters (default `info`).
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber once. Safe to call again (later calls do
+/// nothing), which tests rely on.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}

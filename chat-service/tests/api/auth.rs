@@ -1,0 +1,256 @@
+//! Every authentication failure answers UNAUTHENTICATED with a precise
+//! reason, never echoes the token, and stores nothing.
+
+use allmine_chat_proto::v1::SendMessageRequest;
+use allmine_test_support::{RSA_PUBLIC_PEM, TEST_SECRET, TokenBuilder, key_path, random_object_id};
+use chat_service::config::JwtAlgorithm;
+use serde_json::json;
+use tonic::{Code, Request};
+
+use crate::helpers::{authorized, spawn_service, spawn_service_with};
+
+/// Sends with the raw `authorization` value (or none) and returns the status.
+async fn send_with_authorization(
+    service: &mut crate::helpers::TestService,
+    stream: &str,
+    authorization: Option<&str>,
+) -> tonic::Status {
+    let message = SendMessageRequest {
+        stream_id: stream.into(),
+        content: "hello".into(),
+    };
+    let request = match authorization {
+        Some(value) => authorized(message, value),
+        None => Request::new(message),
+    };
+    service
+        .client
+        .send_message(request)
+        .await
+        .expect_err("must be rejected")
+}
+
+fn assert_unauthenticated(status: &tonic::Status, reason_fragment: &str, token: &str) {
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(
+        status.message().contains(reason_fragment),
+        "expected {reason_fragment:?} in {:?}",
+        status.message()
+    );
+    if !token.is_empty() {
+        assert!(!status.message().contains(token), "token echoed back");
+    }
+}
+
+#[tokio::test]
+async fn bad_credentials_are_rejected_with_a_precise_reason_and_store_nothing() {
+    let mut service = spawn_service().await;
+    let stream = random_object_id();
+    let valid = TokenBuilder::new();
+
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("missing", None, "missing authorization"),
+        (
+            "not bearer",
+            Some(format!("Basic {}", valid.build())),
+            "Bearer <token>",
+        ),
+        ("empty bearer", Some("Bearer ".into()), "Bearer <token>"),
+        (
+            "garbage",
+            Some("Bearer not.a.jwt".into()),
+            "malformed token",
+        ),
+        (
+            "expired",
+            Some(format!("Bearer {}", valid.clone().expires_in(-120).build())),
+            "expired",
+        ),
+        (
+            "no exp",
+            Some(format!(
+                "Bearer {}",
+                valid.clone().without_claim("exp").build()
+            )),
+            "'exp'",
+        ),
+        (
+            "not yet valid",
+            Some(format!(
+                "Bearer {}",
+                valid.clone().not_before_in(600).build()
+            )),
+            "not valid yet",
+        ),
+        (
+            "forged",
+            Some(format!(
+                "Bearer {}",
+                valid
+                    .clone()
+                    .signed_with_secret(b"another-secret-that-is-long-enough-0000")
+                    .build()
+            )),
+            "signature",
+        ),
+        (
+            "alg none",
+            Some(format!("Bearer {}", valid.build_unsigned())),
+            "token",
+        ),
+        (
+            "wrong algorithm",
+            Some(format!("Bearer {}", valid.clone().signed_rs256().build())),
+            "algorithm",
+        ),
+        (
+            "no sub",
+            Some(format!(
+                "Bearer {}",
+                valid.clone().without_claim("sub").build()
+            )),
+            "'sub'",
+        ),
+        (
+            "sub not an id",
+            Some(format!(
+                "Bearer {}",
+                valid.clone().claim("sub", json!("johndoe")).build()
+            )),
+            "sub",
+        ),
+        (
+            "claims of the wrong type",
+            Some(format!(
+                "Bearer {}",
+                valid.clone().claim("username", json!(42)).build()
+            )),
+            "claims",
+        ),
+    ];
+    for (name, authorization, reason) in cases {
+        let status = send_with_authorization(&mut service, &stream, authorization.as_deref()).await;
+        let token = authorization
+            .as_deref()
+            .and_then(|value| value.split_once(' ').map(|(_, token)| token))
+            .unwrap_or("");
+        assert_eq!(status.code(), Code::Unauthenticated, "{name}: {status:?}");
+        assert_unauthenticated(&status, reason, token);
+    }
+    assert!(service.stored(&stream).await.is_empty());
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn expiry_within_the_leeway_is_accepted() {
+    let mut service = spawn_service().await;
+    // Expired 5 s ago, within the default 30 s leeway.
+    let token = TokenBuilder::new().expires_in(-5).build();
+    service
+        .send(&token, &random_object_id(), "hi")
+        .await
+        .expect("accepted within leeway");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn issuer_and_audience_are_checked_when_configured() {
+    let mut service = spawn_service_with(|config| {
+        config.jwt_issuer = Some("https://auth.allmine.example".into());
+        config.jwt_audience = Some("allmine-chat".into());
+    })
+    .await;
+    let stream = random_object_id();
+    let good = TokenBuilder::new()
+        .claim("iss", json!("https://auth.allmine.example"))
+        .claim("aud", json!("allmine-chat"));
+    service
+        .send(&good.build(), &stream, "hi")
+        .await
+        .expect("accepted");
+
+    let wrong_issuer = good
+        .clone()
+        .claim("iss", json!("https://evil.example"))
+        .build();
+    let status = service
+        .send(&wrong_issuer, &stream, "hi")
+        .await
+        .expect_err("rejected");
+    assert_unauthenticated(&status, "issuer", &wrong_issuer);
+
+    let wrong_audience = good.clone().claim("aud", json!("another-service")).build();
+    let status = service
+        .send(&wrong_audience, &stream, "hi")
+        .await
+        .expect_err("rejected");
+    assert_unauthenticated(&status, "audience", &wrong_audience);
+
+    let no_issuer = good.clone().without_claim("iss").build();
+    let status = service
+        .send(&no_issuer, &stream, "hi")
+        .await
+        .expect_err("rejected");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn rs256_tokens_verify_against_the_public_key_and_hs_confusion_is_refused() {
+    let mut service = spawn_service_with(|config| {
+        config.jwt_secret = None;
+        config.jwt_public_key_file = Some(key_path("rsa-public.pem"));
+        config.jwt_algorithm = Some(JwtAlgorithm::Rs256);
+    })
+    .await;
+    let stream = random_object_id();
+    let rs = TokenBuilder::new().signed_rs256();
+    service
+        .send(&rs.build(), &stream, "hi")
+        .await
+        .expect("accepted");
+
+    // The classic confusion attack: HS256 signed with the public key as secret.
+    let confused = rs
+        .clone()
+        .signed_with_secret(RSA_PUBLIC_PEM.as_bytes())
+        .build();
+    let status = service
+        .send(&confused, &stream, "hi")
+        .await
+        .expect_err("rejected");
+    assert_unauthenticated(&status, "algorithm", &confused);
+
+    let hs = TokenBuilder::new()
+        .signed_with_secret(TEST_SECRET.as_bytes())
+        .build();
+    let status = service
+        .send(&hs, &stream, "hi")
+        .await
+        .expect_err("rejected");
+    assert_unauthenticated(&status, "algorithm", &hs);
+    assert_eq!(service.stored(&stream).await.len(), 1);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn es256_tokens_verify_against_the_public_key() {
+    let mut service = spawn_service_with(|config| {
+        config.jwt_secret = None;
+        config.jwt_public_key_file = Some(key_path("ec-public.pem"));
+        config.jwt_algorithm = Some(JwtAlgorithm::Es256);
+    })
+    .await;
+    let token = TokenBuilder::new().signed_es256().build();
+    service
+        .send(&token, &random_object_id(), "hi")
+        .await
+        .expect("accepted");
+    let rs = TokenBuilder::new().signed_rs256().build();
+    let status = service
+        .send(&rs, &random_object_id(), "hi")
+        .await
+        .expect_err("rejected");
+    assert_unauthenticated(&status, "algorithm", &rs);
+    service.stop().await;
+}

@@ -1,0 +1,140 @@
+//! Starting a real chat-service for a test, and typed helpers to call it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use allmine_chat_proto::v1::chat_service_client::ChatServiceClient;
+use allmine_chat_proto::v1::{ChatMessage, SendMessageRequest};
+use allmine_test_support::{TEST_SECRET, TokenBuilder};
+use chat_service::domain::StreamId;
+use chat_service::storage::SharedStore;
+use chat_service::storage::embedded::EmbeddedStore;
+use chat_service::{Application, Config};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// A running chat-service and a client connected to it.
+pub struct TestService {
+    pub addr: SocketAddr,
+    pub client: ChatServiceClient<Channel>,
+    /// The same store the service writes to, for checking what was stored.
+    pub store: SharedStore,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), chat_service::StartupError>>>,
+    _data_dir: Option<Arc<TempDir>>,
+}
+
+/// Starts a service on an embedded store in a fresh temporary directory.
+pub async fn spawn_service() -> TestService {
+    spawn_service_with(|_| {}).await
+}
+
+/// As [`spawn_service`], after `adjust` has changed the configuration.
+pub async fn spawn_service_with(adjust: impl FnOnce(&mut Config)) -> TestService {
+    let data_dir = Arc::new(tempfile::tempdir().unwrap());
+    let store: SharedStore = Arc::new(EmbeddedStore::open(data_dir.path()).unwrap());
+    let mut service = spawn_service_on(store, adjust).await;
+    service._data_dir = Some(data_dir);
+    service
+}
+
+/// Starts a service on a store the test opened.
+pub async fn spawn_service_on(store: SharedStore, adjust: impl FnOnce(&mut Config)) -> TestService {
+    chat_service::telemetry::init();
+    let mut config = test_config();
+    adjust(&mut config);
+    let application = Application::build_with_store(config, store.clone())
+        .await
+        .expect("service starts");
+    let addr = application.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let client = ChatServiceClient::new(channel(addr).await);
+    TestService {
+        addr,
+        client,
+        store,
+        stop: Some(stop),
+        server: Some(server),
+        _data_dir: None,
+    }
+}
+
+pub fn test_config() -> Config {
+    let mut config = Config::with_secret(TEST_SECRET);
+    config.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    config.shutdown_grace_secs = 2;
+    config
+}
+
+pub async fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connects to the test service")
+}
+
+impl TestService {
+    /// Sends `content` to `stream_id` as the holder of `token`.
+    pub async fn send(
+        &mut self,
+        token: &str,
+        stream_id: &str,
+        content: &str,
+    ) -> Result<ChatMessage, Status> {
+        let request = authorized(
+            SendMessageRequest {
+                stream_id: stream_id.into(),
+                content: content.into(),
+            },
+            &format!("Bearer {token}"),
+        );
+        self.client
+            .send_message(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Sends with a fresh valid token.
+    pub async fn send_as_anyone(
+        &mut self,
+        stream_id: &str,
+        content: &str,
+    ) -> Result<ChatMessage, Status> {
+        let token = TokenBuilder::new().build();
+        self.send(&token, stream_id, content).await
+    }
+
+    /// What the store holds for `stream_id`, newest first.
+    pub async fn stored(&self, stream_id: &str) -> Vec<chat_service::domain::ChatMessage> {
+        let stream = StreamId::parse(stream_id).unwrap();
+        self.store.newest(&stream, 1000).await.unwrap()
+    }
+
+    /// Stops the service and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// `message` with `authorization` metadata set to `value`.
+pub fn authorized<T>(message: T, value: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", value.parse().unwrap());
+    request
+}

@@ -1,0 +1,9 @@
+//! Integration tests of chat-service: real gRPC servers on ephemeral ports,
+//! started through the same `Application` as production. One test binary
+//! for all of them (faster to link, shared helpers).
+
+mod auth;
+mod durability;
+mod helpers;
+mod reflection_and_health;
+mod send_message;

@@ -1,0 +1,201 @@
+//! SendMessage through the real gRPC server: what is stored, what is
+//! answered, and that invalid requests change nothing.
+
+use allmine_test_support::{TokenBuilder, random_object_id};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::helpers::spawn_service;
+
+#[tokio::test]
+async fn a_sent_message_is_stored_and_reads_back_equal() {
+    let mut service = spawn_service().await;
+    let stream = random_object_id();
+    let token = TokenBuilder::new().profile("johndoe", "John", "Doe");
+
+    let reply = service
+        .send(
+            &token.build(),
+            &stream,
+            "  Herkese selam! Yayın çok güzel.  ",
+        )
+        .await
+        .expect("accepted");
+
+    assert_eq!(reply.stream_id, stream);
+    assert_eq!(reply.content, "Herkese selam! Yayın çok güzel.");
+    let sender = reply.sender.clone().expect("sender");
+    assert_eq!(sender.id, token.user_id());
+    assert_eq!(sender.username.as_deref(), Some("johndoe"));
+    assert_eq!(sender.name.as_deref(), Some("John"));
+    assert_eq!(sender.surname.as_deref(), Some("Doe"));
+    assert_eq!(sender.profile_photo, None);
+    assert_eq!(reply.created_at, reply.updated_at);
+    let created = reply.created_at.expect("created_at");
+    assert_eq!(created.nanos % 1_000_000, 0, "millisecond precision");
+
+    let stored = service.stored(&stream).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        allmine_chat_proto::v1::ChatMessage::from(stored[0].clone()),
+        reply
+    );
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn message_ids_are_fresh_lowercase_object_ids_in_sending_order() {
+    let mut service = spawn_service().await;
+    let stream = random_object_id();
+    let mut ids = Vec::new();
+    for index in 0..20 {
+        let reply = service
+            .send_as_anyone(&stream, &format!("message {index}"))
+            .await
+            .expect("accepted");
+        assert_eq!(reply.id.len(), 24);
+        assert!(
+            reply
+                .id
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        ids.push(reply.id);
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "ids are unique and increase in sending order");
+
+    let stored: Vec<String> = service
+        .stored(&stream)
+        .await
+        .into_iter()
+        .rev()
+        .map(|message| message.id.to_string())
+        .collect();
+    assert_eq!(stored, ids, "the store keeps sending order");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_sender_without_profile_claims_has_null_profile_fields() {
+    let mut service = spawn_service().await;
+    let reply = service
+        .send_as_anyone(&random_object_id(), "hi")
+        .await
+        .expect("accepted");
+    let sender = reply.sender.expect("sender");
+    assert_eq!(sender.username, None);
+    assert_eq!(sender.name, None);
+    assert_eq!(sender.surname, None);
+    assert_eq!(sender.availability_status, None);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_fields_are_each_reported_and_nothing_is_stored() {
+    let mut service = spawn_service().await;
+    let stream = random_object_id();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (&stream, "", &["content"]),
+        (&stream, "   \n\t ", &["content"]),
+        (&stream, &"x".repeat(501), &["content"]),
+        (&stream, "bell\u{7}", &["content"]),
+        ("not-an-id", "hello", &["stream_id"]),
+        ("64d15f9e2e6c8f4d5a12300", "hello", &["stream_id"]),
+        ("zzd15f9e2e6c8f4d5a123000", "hello", &["stream_id"]),
+        ("", "", &["stream_id", "content"]),
+    ];
+    for (stream_id, content, fields) in cases {
+        let status = service
+            .send_as_anyone(stream_id, content)
+            .await
+            .expect_err("rejected");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{stream_id:?} {content:?}"
+        );
+        let violations = status.get_details_bad_request().expect("field violations");
+        let reported: Vec<&str> = violations
+            .field_violations
+            .iter()
+            .map(|violation| violation.field.as_str())
+            .collect();
+        assert_eq!(&reported, fields, "{stream_id:?} {content:?}");
+        assert!(
+            violations
+                .field_violations
+                .iter()
+                .all(|v| !v.description.is_empty()),
+            "every violation says why"
+        );
+    }
+    assert!(service.stored(&stream).await.is_empty());
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn streams_are_kept_apart() {
+    let mut service = spawn_service().await;
+    let first = random_object_id();
+    let second = random_object_id();
+    service
+        .send_as_anyone(&first, "one")
+        .await
+        .expect("accepted");
+    service
+        .send_as_anyone(&second, "two")
+        .await
+        .expect("accepted");
+    service
+        .send_as_anyone(&first, "three")
+        .await
+        .expect("accepted");
+
+    let first_contents: Vec<String> = service
+        .stored(&first)
+        .await
+        .into_iter()
+        .map(|message| message.content.as_str().to_owned())
+        .collect();
+    assert_eq!(first_contents, ["three", "one"]);
+    assert_eq!(service.stored(&second).await.len(), 1);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_sends_are_all_stored() {
+    let service = spawn_service().await;
+    let stream = random_object_id();
+    let mut tasks = Vec::new();
+    for index in 0..64 {
+        let mut client = service.client.clone();
+        let stream = stream.clone();
+        tasks.push(tokio::spawn(async move {
+            let request = crate::helpers::authorized(
+                allmine_chat_proto::v1::SendMessageRequest {
+                    stream_id: stream,
+                    content: format!("concurrent {index}"),
+                },
+                &format!("Bearer {}", TokenBuilder::new().build()),
+            );
+            client
+                .send_message(request)
+                .await
+                .map(|r| r.into_inner().id)
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.expect("task").expect("accepted"));
+    }
+    let stored = service.stored(&stream).await;
+    assert_eq!(stored.len(), 64);
+    let mut stored_ids: Vec<String> = stored.iter().map(|m| m.id.to_string()).collect();
+    stored_ids.sort();
+    ids.sort();
+    assert_eq!(stored_ids, ids);
+    service.stop().await;
+}
