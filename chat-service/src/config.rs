@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use jsonwebtoken::Algorithm;
 
-use crate::auth::{JwtSettings, KeySource, MAX_LEEWAY_SECS, Secret};
+use crate::auth::{JwtSettings, KeySource, MAX_LEEWAY_SECS};
+use crate::secret::Secret;
+use crate::storage::scylla::{ConsistencyLevel, DEFAULT_BUCKET, Replication, ScyllaSettings};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -58,6 +60,108 @@ pub struct Config {
     /// How long shutdown waits for in-flight requests, in seconds.
     #[arg(long, env = "CHAT_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    #[command(flatten)]
+    pub scylla: ScyllaConfig,
+
+    /// Print the CQL schema for the configured keyspace and replication, then exit.
+    #[arg(long)]
+    pub print_schema: bool,
+}
+
+/// The ScyllaDB store (`CHAT_STORE=scylla`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScyllaConfig {
+    /// Contact points, comma-separated `host:port`.
+    #[arg(
+        long = "scylla-nodes",
+        env = "CHAT_SCYLLA_NODES",
+        default_value = "127.0.0.1:9042",
+        value_delimiter = ','
+    )]
+    pub nodes: Vec<String>,
+
+    /// Keyspace of the chat tables (created if missing).
+    #[arg(
+        long = "scylla-keyspace",
+        env = "CHAT_SCYLLA_KEYSPACE",
+        default_value = "allmine_chat"
+    )]
+    pub keyspace: String,
+
+    /// Keyspace replication: `simple:1` for a single local node, or
+    /// `dc1:3,dc2:3` (NetworkTopologyStrategy) for production.
+    #[arg(long = "scylla-replication", env = "CHAT_SCYLLA_REPLICATION", default_value = "simple:1",
+          value_parser = Replication::parse)]
+    pub replication: Replication,
+
+    /// Consistency of every read and write.
+    #[arg(long = "scylla-consistency", env = "CHAT_SCYLLA_CONSISTENCY", value_enum,
+          default_value_t = ConsistencyLevel::LocalQuorum)]
+    pub consistency: ConsistencyLevel,
+
+    /// Per-statement timeout in milliseconds; keep it below the gRPC deadline
+    /// of callers (http-edge uses 5000).
+    #[arg(
+        long = "scylla-request-timeout-ms",
+        env = "CHAT_SCYLLA_REQUEST_TIMEOUT_MS",
+        default_value_t = 2000
+    )]
+    pub request_timeout_ms: u64,
+
+    /// How long start-up waits for the cluster, in seconds.
+    #[arg(
+        long = "scylla-connect-timeout-secs",
+        env = "CHAT_SCYLLA_CONNECT_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
+    pub connect_timeout_secs: u64,
+
+    /// User name, when the cluster requires authentication.
+    #[arg(
+        long = "scylla-username",
+        env = "CHAT_SCYLLA_USERNAME",
+        requires = "password"
+    )]
+    pub username: Option<String>,
+
+    /// Password for `CHAT_SCYLLA_USERNAME`.
+    #[arg(
+        long = "scylla-password",
+        env = "CHAT_SCYLLA_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<Secret>,
+
+    /// Message retention in seconds (CQL TTL); unset keeps messages forever.
+    #[arg(long = "scylla-ttl-secs", env = "CHAT_SCYLLA_TTL_SECS")]
+    pub ttl_secs: Option<u64>,
+
+    /// Width of a time bucket (one partition per stream and bucket), in
+    /// seconds. Changing it later loses nothing: each bucket records its own
+    /// window.
+    #[arg(long = "scylla-bucket-secs", env = "CHAT_SCYLLA_BUCKET_SECS", default_value_t = DEFAULT_BUCKET.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86_400 * 30))]
+    pub bucket_secs: u64,
+}
+
+impl ScyllaConfig {
+    pub fn settings(&self) -> ScyllaSettings {
+        ScyllaSettings {
+            nodes: self.nodes.clone(),
+            keyspace: self.keyspace.clone(),
+            replication: self.replication.clone(),
+            consistency: self.consistency,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            credentials: self.username.clone().zip(self.password.clone()),
+            ttl: self
+                .ttl_secs
+                .filter(|secs| *secs > 0)
+                .map(Duration::from_secs),
+            bucket_width: Duration::from_secs(self.bucket_secs),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@
 //! - [`grpc`]: the `allmine.chat.v1.ChatService` handlers, one file per RPC.
 //! - [`storage`]: the [`storage::MessageStore`] trait and its backends.
 //! - [`error`]: [`error::ChatError`] and its one mapping to `tonic::Status`.
+//! - [`secret`]: a wrapper that keeps secrets out of logs.
 //! - [`convert`]: domain ↔ protobuf conversions.
 //! - [`telemetry`]: tracing set-up.
 
@@ -19,6 +20,7 @@ pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod secret;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! The chat-service binary: parse configuration, start, stop on Ctrl-C or
 //! SIGTERM.
 
+use chat_service::storage::scylla::schema;
 use chat_service::{Application, Config, telemetry};
 use clap::Parser;
 
@@ -8,6 +9,14 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     telemetry::init();
     let config = Config::parse();
+    if config.print_schema {
+        let scylla = &config.scylla;
+        print!(
+            "{}",
+            schema::render_script(&scylla.keyspace, &scylla.replication)
+        );
+        return std::process::ExitCode::SUCCESS;
+    }
     let result = async {
         let application = Application::build(config).await?;
         application.run_until_stopped(shutdown_signal()).await

@@ -20,6 +20,7 @@ use crate::auth::{Authenticator, JwtConfigError, JwtVerifier};
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::grpc::ChatServiceImpl;
 use crate::storage::embedded::EmbeddedStore;
+use crate::storage::scylla::ScyllaStore;
 use crate::storage::{SharedStore, StorageError};
 
 /// How often the store's health is checked for the gRPC health service.
@@ -38,8 +39,6 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the scylla store is not available in this build")]
-    StoreUnavailable,
     #[error("reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
@@ -164,7 +163,9 @@ async fn open_store(config: &Config) -> Result<SharedStore, StartupError> {
                 .map_err(|error| StorageError::Internal(error.to_string()))??;
             Ok(Arc::new(store))
         }
-        StoreKind::Scylla => Err(StartupError::StoreUnavailable),
+        StoreKind::Scylla => Ok(Arc::new(
+            ScyllaStore::connect(&config.scylla.settings()).await?,
+        )),
     }
 }
 

@@ -97,12 +97,24 @@ def request(sock, stream, opcode, body=b""):
     sock.sendall(struct.pack(">BBhBi", VERSION_REQ, 0, stream, opcode, len(body)) + body)
     while True:
         header = _recv_exact(sock, 9)
-        version, _flags, rstream, ropcode, length = struct.unpack(">BBhBi", header)
+        version, flags, rstream, ropcode, length = struct.unpack(">BBhBi", header)
         rbody = _recv_exact(sock, length) if length else b""
         if rstream != stream:  # e.g. server events on stream -1; not expected here
             continue
         if version & 0x7F != 0x04:
             raise CqlError("unexpected protocol version 0x%02x in response" % version)
+        if flags & 0x01:
+            raise CqlError("compressed response frame (compression was not requested)")
+        r = Reader(rbody)
+        if flags & 0x02:  # tracing id
+            r.take(16)
+        if flags & 0x08:  # server warnings, e.g. "Aggregation query used without partition key"
+            r.string_list()
+        if flags & 0x04:  # custom payload: [bytes map]
+            for _ in range(r.short()):
+                r.string()
+                r.bytes()
+        rbody = rbody[r.pos:]
         if ropcode == OP_ERROR:
             r = Reader(rbody)
             code = r.int()
@@ -119,21 +131,35 @@ def decode_rows(body):
     ncols = r.int()
     if flags & 0x0002:  # has_more_pages
         r.bytes()
+    types = [None] * ncols
     if not flags & 0x0004:  # metadata present
         global_spec = bool(flags & 0x0001)
         if global_spec:
             r.string()
             r.string()
-        for _ in range(ncols):
+        for i in range(ncols):
             if not global_spec:
                 r.string()
                 r.string()
             r.string()
-            r.option()
+            types[i] = r.option()
     rows = []
     for _ in range(r.int()):
-        rows.append([r.bytes() for _ in range(ncols)])
+        rows.append([decode_value(types[i], r.bytes()) for i in range(ncols)])
     return kind, rows
+
+
+def decode_value(type_id, raw):
+    """Text-ish and integer columns as str; anything else as hex."""
+    if raw is None:
+        return "null"
+    if type_id in (0x0001, 0x000D):  # ascii, varchar
+        return raw.decode("utf-8", "replace")
+    if type_id in (0x0002, 0x0009, 0x0013, 0x0014):  # bigint, int, smallint, tinyint
+        return str(int.from_bytes(raw, "big", signed=True))
+    if type_id == 0x0004:  # boolean
+        return "true" if raw != b"\x00" else "false"
+    return "0x" + raw.hex()
 
 
 def ping(host, port, timeout, query):
@@ -162,9 +188,9 @@ def ping(host, port, timeout, query):
         if kind == 0x0002:
             if not rows:
                 raise CqlError("QUERY returned no rows")
-            first = rows[0][0]
-            return first.decode("utf-8", "replace") if first is not None else "null"
-        return "result kind %d" % kind
+            return rows[0][0]
+        return {1: "ok (void)", 3: "ok (set_keyspace)", 4: "ok (prepared)",
+                5: "ok (schema_change)"}.get(kind, "ok (result kind %d)" % kind)
 
 
 def main():

@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -12,37 +11,10 @@ use serde::Deserialize;
 
 use super::Identity;
 use crate::domain::UserId;
+use crate::secret::Secret;
 
 /// The largest clock skew tolerated on `exp` and `nbf`.
 pub const MAX_LEEWAY_SECS: u64 = 60;
-
-/// A secret that never shows in `Debug` or logs.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("Secret(**redacted**)")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self(value.to_owned()))
-    }
-}
 
 /// Where the verification key comes from.
 #[derive(Debug, Clone)]

@@ -10,9 +10,7 @@ use tonic::metadata::MetadataMap;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
-pub use jwt::{
-    AuthError, JwtConfigError, JwtSettings, JwtVerifier, KeySource, MAX_LEEWAY_SECS, Secret,
-};
+pub use jwt::{AuthError, JwtConfigError, JwtSettings, JwtVerifier, KeySource, MAX_LEEWAY_SECS};
 
 use crate::domain::UserId;
 use crate::error::ChatError;

@@ -3,7 +3,7 @@
 //!
 //! - [`embedded`]: fjall, an LSM-tree store on local disk; the single-machine
 //!   default, no other server needed.
-//! - `scylla`: ScyllaDB (or any CQL database), for production and scale-out.
+//! - [`scylla`]: ScyllaDB (or any CQL database), for production and scale-out.
 //!
 //! Both pass the same contract suite (`tests/storage_contract`). Driver errors
 //! are translated into [`StorageError`] inside each backend and never leak
@@ -17,6 +17,7 @@ use crate::domain::{ChatMessage, StreamId};
 
 pub mod codec;
 pub mod embedded;
+pub mod scylla;
 
 /// A shareable handle on whichever store the configuration chose.
 pub type SharedStore = Arc<dyn MessageStore>;

@@ -3,7 +3,9 @@
 //! for all of them (faster to link, shared helpers).
 
 mod auth;
+mod backends;
 mod durability;
 mod helpers;
 mod reflection_and_health;
 mod send_message;
+mod storage_contract;

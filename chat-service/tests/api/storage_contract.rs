@@ -1,0 +1,346 @@
+//! The storage contract: every `MessageStore` implementation must pass these,
+//! instantiated once per backend.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use allmine_test_support::random_object_id;
+use chat_service::domain::{
+    ChatMessage, MessageContent, ObjectIdGenerator, ProfilePhoto, Sender, StreamId, UserId,
+};
+use chrono::{DateTime, Utc};
+
+use crate::backends::{Backend, StoreFixture};
+
+crate::for_each_backend!(
+    an_appended_message_reads_back_equal,
+    a_full_sender_profile_round_trips,
+    newest_returns_newest_first_up_to_the_limit,
+    equal_timestamps_neither_collide_nor_reorder,
+    messages_spanning_several_buckets_read_back_in_order,
+    a_stream_silent_for_many_buckets_still_returns_its_newest,
+    streams_are_isolated,
+    re_inserting_the_same_message_is_harmless,
+    messages_survive_a_restart,
+    an_unknown_stream_has_no_messages,
+    changing_the_bucket_width_loses_no_message,
+);
+
+const BASE_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn at(millis: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(millis).expect("valid time")
+}
+
+fn message(ids: &ObjectIdGenerator, stream: StreamId, created_ms: i64, text: &str) -> ChatMessage {
+    let created = at(created_ms);
+    ChatMessage {
+        id: ids.next(created).into(),
+        stream_id: stream,
+        content: MessageContent::parse(text).expect("valid content"),
+        sender: Sender::anonymous(UserId::parse(&random_object_id()).expect("id")),
+        created_at: created,
+        updated_at: created,
+    }
+}
+
+fn new_stream() -> StreamId {
+    StreamId::parse(&random_object_id()).expect("id")
+}
+
+fn contents(messages: &[ChatMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.content.as_str()).collect()
+}
+
+async fn an_appended_message_reads_back_equal(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let stream = new_stream();
+    let sent = message(&ids, stream, BASE_MS, "Herkese selam!");
+    store.append(&sent).await.expect("append");
+    assert_eq!(store.newest(&stream, 10).await.expect("read"), vec![sent]);
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn a_full_sender_profile_round_trips(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let stream = new_stream();
+    let mut sent = message(&ids, stream, BASE_MS, "with a profile");
+    sent.sender = Sender {
+        id: UserId::parse("64d15f9e2e6c8f4d5a123456").expect("id"),
+        username: Some("johndoe".into()),
+        name: Some("John".into()),
+        surname: Some("Doe".into()),
+        profile_photo: Some(ProfilePhoto {
+            id: "507f1f77bcf86cd799439012".into(),
+            url: "https://example.com/uploads/images/profile.jpg".into(),
+            media_type: "image".into(),
+            variants: BTreeMap::from([
+                (
+                    "40".into(),
+                    "https://cdn.example.com/profiles/user/40.webp".into(),
+                ),
+                (
+                    "76".into(),
+                    "https://cdn.example.com/profiles/user/76.webp".into(),
+                ),
+            ]),
+            created_at: Some(at(BASE_MS - 86_400_000)),
+            updated_at: Some(at(BASE_MS - 3_600_000)),
+        }),
+        availability_status: Some("available".into()),
+    };
+    store.append(&sent).await.expect("append");
+    assert_eq!(store.newest(&stream, 1).await.expect("read"), vec![sent]);
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn newest_returns_newest_first_up_to_the_limit(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let stream = new_stream();
+    for index in 0..30 {
+        let sent = message(&ids, stream, BASE_MS + index * 1_000, &format!("m{index}"));
+        store.append(&sent).await.expect("append");
+    }
+    let newest = store.newest(&stream, 5).await.expect("read");
+    assert_eq!(contents(&newest), ["m29", "m28", "m27", "m26", "m25"]);
+    assert_eq!(store.newest(&stream, 100).await.expect("read").len(), 30);
+    assert!(store.newest(&stream, 0).await.expect("read").is_empty());
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn equal_timestamps_neither_collide_nor_reorder(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let stream = new_stream();
+    // Ten messages in the very same millisecond, appended in id order but
+    // stored concurrently.
+    let batch: Vec<ChatMessage> = (0..10)
+        .map(|index| message(&ids, stream, BASE_MS, &format!("same ms {index}")))
+        .collect();
+    futures::future::try_join_all(batch.iter().map(|m| store.append(m)))
+        .await
+        .expect("append");
+    let newest = store.newest(&stream, 10).await.expect("read");
+    let expected: Vec<ChatMessage> = batch.into_iter().rev().collect();
+    assert_eq!(newest, expected, "all ten kept, newest id first");
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn messages_spanning_several_buckets_read_back_in_order(backend: Backend) {
+    let fixture = StoreFixture::with_bucket_width(backend, Duration::from_secs(60));
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let stream = new_stream();
+    // Around bucket boundaries: last and first millisecond of windows.
+    let times = [
+        BASE_MS,
+        BASE_MS + 59_999,
+        BASE_MS + 60_000,
+        BASE_MS + 60_001,
+        BASE_MS + 119_999,
+        BASE_MS + 180_000,
+        BASE_MS + 300_500,
+    ];
+    for (index, created_ms) in times.iter().enumerate() {
+        let sent = message(&ids, stream, *created_ms, &format!("b{index}"));
+        store.append(&sent).await.expect("append");
+    }
+    let newest = store.newest(&stream, 100).await.expect("read");
+    assert_eq!(
+        contents(&newest),
+        ["b6", "b5", "b4", "b3", "b2", "b1", "b0"]
+    );
+    let newest_three = store.newest(&stream, 3).await.expect("read");
+    assert_eq!(contents(&newest_three), ["b6", "b5", "b4"]);
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn a_stream_silent_for_many_buckets_still_returns_its_newest(backend: Backend) {
+    let fixture = StoreFixture::with_bucket_width(backend, Duration::from_secs(60));
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let stream = new_stream();
+    let day = 86_400_000;
+    // Three messages a day apart (1,440 empty buckets between each), and a
+    // burst of five in the last one.
+    store
+        .append(&message(&ids, stream, BASE_MS, "day one"))
+        .await
+        .expect("append");
+    store
+        .append(&message(&ids, stream, BASE_MS + day, "day two"))
+        .await
+        .expect("append");
+    for index in 0..5 {
+        let sent = message(
+            &ids,
+            stream,
+            BASE_MS + 30 * day + index,
+            &format!("day 31 #{index}"),
+        );
+        store.append(&sent).await.expect("append");
+    }
+    let newest = store.newest(&stream, 7).await.expect("read");
+    assert_eq!(
+        contents(&newest),
+        [
+            "day 31 #4",
+            "day 31 #3",
+            "day 31 #2",
+            "day 31 #1",
+            "day 31 #0",
+            "day two",
+            "day one"
+        ]
+    );
+    let newest_six = store.newest(&stream, 6).await.expect("read");
+    assert_eq!(
+        newest_six.last().map(|m| m.content.as_str()),
+        Some("day two")
+    );
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn streams_are_isolated(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let first = new_stream();
+    let second = new_stream();
+    store
+        .append(&message(&ids, first, BASE_MS, "first a"))
+        .await
+        .expect("append");
+    store
+        .append(&message(&ids, second, BASE_MS + 1, "second a"))
+        .await
+        .expect("append");
+    store
+        .append(&message(&ids, first, BASE_MS + 2, "first b"))
+        .await
+        .expect("append");
+    assert_eq!(
+        contents(&store.newest(&first, 10).await.expect("read")),
+        ["first b", "first a"]
+    );
+    assert_eq!(
+        contents(&store.newest(&second, 10).await.expect("read")),
+        ["second a"]
+    );
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn re_inserting_the_same_message_is_harmless(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let stream = new_stream();
+    let sent = message(&ids, stream, BASE_MS, "retried");
+    store.append(&sent).await.expect("append");
+    store.append(&sent).await.expect("append again");
+    assert_eq!(store.newest(&stream, 10).await.expect("read"), vec![sent]);
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn messages_survive_a_restart(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let ids = ObjectIdGenerator::new();
+    let stream = new_stream();
+    let sent = message(&ids, stream, BASE_MS, "before restart");
+    {
+        let store = fixture.open().await;
+        store.append(&sent).await.expect("append");
+    }
+    let reopened = fixture.open().await;
+    assert_eq!(
+        reopened.newest(&stream, 10).await.expect("read"),
+        vec![sent]
+    );
+    drop(reopened);
+    fixture.cleanup().await;
+}
+
+async fn an_unknown_stream_has_no_messages(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    assert!(
+        store
+            .newest(&new_stream(), 50)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn changing_the_bucket_width_loses_no_message(backend: Backend) {
+    let ids = ObjectIdGenerator::new();
+    let stream = new_stream();
+    let minute = StoreFixture::with_bucket_width(backend, Duration::from_secs(60));
+    let mut sent = Vec::new();
+    {
+        let store = minute.open().await;
+        for index in 0..3 {
+            let m = message(
+                &ids,
+                stream,
+                BASE_MS + 10_000 + index * 30_000,
+                &format!("minute {index}"),
+            );
+            store.append(&m).await.expect("append");
+            sent.push(m);
+        }
+    }
+    // The operator widens the buckets to a day: the new windows start before
+    // the old ones and overlap them.
+    let mut day = minute;
+    day.bucket_width = Duration::from_secs(86_400);
+    {
+        let store = day.open().await;
+        for index in 0..3 {
+            let m = message(
+                &ids,
+                stream,
+                BASE_MS + 200_000 + index * 1_000,
+                &format!("day {index}"),
+            );
+            store.append(&m).await.expect("append");
+            sent.push(m);
+        }
+    }
+    // And narrows them again.
+    let mut narrow = day;
+    narrow.bucket_width = Duration::from_secs(7);
+    let store = narrow.open().await;
+    let last = message(&ids, stream, BASE_MS + 300_000, "narrow");
+    store.append(&last).await.expect("append");
+    sent.push(last);
+
+    let expected: Vec<ChatMessage> = sent.iter().rev().cloned().collect();
+    assert_eq!(store.newest(&stream, 100).await.expect("read"), expected);
+    for limit in 1..=expected.len() {
+        assert_eq!(
+            store.newest(&stream, limit).await.expect("read"),
+            expected[..limit].to_vec(),
+            "newest {limit}"
+        );
+    }
+    drop(store);
+    narrow.cleanup().await;
+}
