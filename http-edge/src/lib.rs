@@ -1,1 +1,40 @@
-//! http-edge
+//! http-edge: the public REST face of Allmine live chat.
+//!
+//! The edge owns no state and checks no tokens. It maps the documented REST
+//! paths, the `Authorization` header and the JSON bodies onto gRPC calls to
+//! chat-service, and gRPC statuses back onto HTTP statuses and the documented
+//! error envelope `{isSuccess, statusCode, data, errors[], timestamp}`.
+//!
+//! - [`config`]: the one clap [`Config`] (flags with `EDGE_*` environment
+//!   fallbacks).
+//! - [`startup`]: [`Application`], which binds the listener and serves until a
+//!   shutdown future resolves; `main` and the tests share it.
+//! - [`telemetry`]: the tracing subscriber (`RUST_LOG`).
+//! - [`routes`]: the router, its fallbacks (404, 405) and one file per route
+//!   group: [`routes::messages`] (send a message), [`routes::health`]
+//!   (`/healthz`, `/readyz`).
+//! - [`extract`]: the request extractors whose rejections are [`ApiError`]s:
+//!   the bearer token, the JSON body (content type, size, unknown fields) and
+//!   the path.
+//! - [`request_id`]: the middleware that gives each request an `x-request-id`
+//!   and a tracing span.
+//! - [`grpc`]: the lazily connecting, self-reconnecting chat-service client,
+//!   with a deadline on every call.
+//! - [`dto`]: the documented JSON shapes and the conversion from the proto
+//!   `ChatMessage`.
+//! - [`error`]: [`ApiError`], its single mapping to the envelope, and the
+//!   single mapping from `tonic::Status` (codes and rich error details).
+
+pub mod config;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod grpc;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use startup::Application;

@@ -1,0 +1,181 @@
+//! The documented JSON shapes: the request body of "send message" and the
+//! message it returns, converted from the proto `ChatMessage`.
+//!
+//! Every documented key is always present; a value chat-service does not know
+//! is `null` (the `Option` fields below serialize as `null`, never skipped).
+
+use std::collections::BTreeMap;
+
+use allmine_chat_proto::v1::{ChatMessage, ProfilePhoto, Sender};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /api/v1/live-stream/{streamId}/chat/messages`.
+///
+/// Unknown fields are rejected rather than ignored: the path names the stream
+/// and the token the sender, and a client sending `streamId` or `sender`
+/// expects them to matter; they must not.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageBody {
+    pub content: String,
+}
+
+/// A chat message as the public API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessageJson {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub stream_id: String,
+    pub content: String,
+    pub sender: Option<SenderJson>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// The sender snapshot stored with a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SenderJson {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub username: Option<String>,
+    pub name: Option<String>,
+    pub surname: Option<String>,
+    pub profile_photo: Option<ProfilePhotoJson>,
+    pub availability_status: Option<String>,
+}
+
+/// A profile photo and its resized variants (size in pixels → URL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfilePhotoJson {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub url: String,
+    #[serde(rename = "type")]
+    pub media_type: String,
+    /// A `BTreeMap` so that the keys come out in a stable order.
+    pub variants: BTreeMap<String, String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+// A message whose sender or timestamps are missing is still shown, with
+// `null`s, rather than turned into a 500: by the time chat-service answers, the
+// message is durable, and an error would invite a duplicate retry.
+impl From<ChatMessage> for ChatMessageJson {
+    fn from(message: ChatMessage) -> Self {
+        Self {
+            id: message.id,
+            stream_id: message.stream_id,
+            content: message.content,
+            sender: message.sender.map(SenderJson::from),
+            created_at: message.created_at.and_then(format_proto_timestamp),
+            updated_at: message.updated_at.and_then(format_proto_timestamp),
+        }
+    }
+}
+
+impl From<Sender> for SenderJson {
+    fn from(sender: Sender) -> Self {
+        Self {
+            id: sender.id,
+            username: sender.username,
+            name: sender.name,
+            surname: sender.surname,
+            profile_photo: sender.profile_photo.map(ProfilePhotoJson::from),
+            availability_status: sender.availability_status,
+        }
+    }
+}
+
+impl From<ProfilePhoto> for ProfilePhotoJson {
+    fn from(photo: ProfilePhoto) -> Self {
+        Self {
+            id: photo.id,
+            url: photo.url,
+            media_type: photo.r#type,
+            variants: photo.variants.into_iter().collect(),
+            created_at: photo.created_at.and_then(format_proto_timestamp),
+            updated_at: photo.updated_at.and_then(format_proto_timestamp),
+        }
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds, the API's one time format:
+/// `2026-01-15T10:30:00.000Z`.
+pub fn format_timestamp(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `None` for a timestamp outside chrono's range or with invalid nanoseconds.
+fn format_proto_timestamp(timestamp: prost_types::Timestamp) -> Option<String> {
+    let nanos = u32::try_from(timestamp.nanos).ok()?;
+    DateTime::from_timestamp(timestamp.seconds, nanos).map(format_timestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timestamp(seconds: i64, nanos: i32) -> prost_types::Timestamp {
+        prost_types::Timestamp { seconds, nanos }
+    }
+
+    #[test]
+    fn timestamps_are_utc_with_milliseconds() {
+        // 2026-01-15T10:30:00Z
+        assert_eq!(
+            format_proto_timestamp(timestamp(1_768_473_000, 123_456_789)).as_deref(),
+            Some("2026-01-15T10:30:00.123Z")
+        );
+        assert_eq!(
+            format_proto_timestamp(timestamp(1_768_473_000, 0)).as_deref(),
+            Some("2026-01-15T10:30:00.000Z")
+        );
+    }
+
+    #[test]
+    fn an_invalid_timestamp_is_null() {
+        assert_eq!(format_proto_timestamp(timestamp(0, -1)), None);
+        assert_eq!(format_proto_timestamp(timestamp(i64::MAX, 0)), None);
+    }
+
+    #[test]
+    fn unknown_sender_fields_serialize_as_null() {
+        let message = ChatMessage {
+            id: "64d15f9e2e6c8f4d5a123456".to_owned(),
+            stream_id: "64d15f9e2e6c8f4d5a123000".to_owned(),
+            content: "hi".to_owned(),
+            sender: Some(Sender {
+                id: "64d15f9e2e6c8f4d5a123999".to_owned(),
+                ..Sender::default()
+            }),
+            created_at: Some(timestamp(1_768_473_000, 0)),
+            updated_at: Some(timestamp(1_768_473_000, 0)),
+        };
+        let json = serde_json::to_value(ChatMessageJson::from(message)).expect("serializable");
+        assert_eq!(
+            json["sender"],
+            serde_json::json!({
+                "_id": "64d15f9e2e6c8f4d5a123999",
+                "username": null,
+                "name": null,
+                "surname": null,
+                "profilePhoto": null,
+                "availabilityStatus": null,
+            })
+        );
+    }
+
+    #[test]
+    fn the_body_accepts_only_content() {
+        assert!(serde_json::from_str::<SendMessageBody>(r#"{"content":"hi"}"#).is_ok());
+        assert!(
+            serde_json::from_str::<SendMessageBody>(r#"{"content":"hi","streamId":"x"}"#).is_err()
+        );
+        assert!(serde_json::from_str::<SendMessageBody>("{}").is_err());
+    }
+}

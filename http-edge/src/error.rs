@@ -1,0 +1,384 @@
+//! [`ApiError`], the crate's one error type, and its two mappings: from
+//! `tonic::Status` (once, in `From<Status>`) and to the documented envelope
+//! (once, in `IntoResponse`).
+//!
+//! The envelope is `{"isSuccess": false, "statusCode": N, "data": null,
+//! "errors": [...], "timestamp": "..."}`: `errors[0]` is the canonical phrase
+//! of the status, later entries are the specific reasons a client can act on.
+//! Server-side failures (5xx) carry a detail that is logged, never sent: it may
+//! hold internals such as transport errors.
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::dto::format_timestamp;
+
+/// Every way a request can fail, from the edge's own checks or from
+/// chat-service.
+///
+/// Client errors hold the reasons shown as `errors[1..]`; server errors hold a
+/// detail for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body, the path, or a field chat-service checked is invalid.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<String>),
+    /// 401: no usable bearer token, or chat-service rejected it.
+    #[error("authentication required: {0:?}")]
+    Unauthenticated(Vec<String>),
+    /// 403: the caller may not do this.
+    #[error("insufficient permissions: {0:?}")]
+    PermissionDenied(Vec<String>),
+    /// 404: unknown route or resource.
+    #[error("resource not found: {0:?}")]
+    NotFound(Vec<String>),
+    /// 405: the route exists, the method does not.
+    #[error("method not allowed: {0:?}")]
+    MethodNotAllowed(Vec<String>),
+    /// 409: the resource exists already or its state forbids the change.
+    #[error("conflict: {0:?}")]
+    Conflict(Vec<String>),
+    /// 413: the body is over the limit.
+    #[error("payload too large: {0:?}")]
+    PayloadTooLarge(Vec<String>),
+    /// 415: the body is not JSON.
+    #[error("unsupported media type: {0:?}")]
+    UnsupportedMediaType(Vec<String>),
+    /// 429: rate limited; `retry_after` becomes the `Retry-After` header.
+    #[error("too many requests: {reasons:?}")]
+    TooManyRequests {
+        reasons: Vec<String>,
+        retry_after: Option<Duration>,
+    },
+    /// 500: anything unexpected.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// 501: chat-service does not implement the call.
+    #[error("not implemented by chat-service: {0}")]
+    NotImplemented(String),
+    /// 503: chat-service cannot be reached or is not serving.
+    #[error("chat-service unavailable: {0}")]
+    Unavailable(String),
+    /// 504: chat-service did not answer before the deadline.
+    #[error("chat-service timed out: {0}")]
+    GatewayTimeout(String),
+}
+
+impl ApiError {
+    /// The HTTP status of the envelope.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The canonical phrase, `errors[0]`, as the public API documents it.
+    pub fn phrase(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "Validation failed",
+            Self::Unauthenticated(_) => "Authentication required",
+            Self::PermissionDenied(_) => "Insufficient permissions",
+            Self::NotFound(_) => "Resource not found",
+            Self::MethodNotAllowed(_) => "Method not allowed",
+            Self::Conflict(_) => {
+                "Resource already exists or cannot be changed in its current state"
+            }
+            Self::PayloadTooLarge(_) => "Payload too large",
+            Self::UnsupportedMediaType(_) => "Unsupported media type",
+            Self::TooManyRequests { .. } => "Too many requests",
+            Self::Internal(_) => "Internal server error",
+            Self::NotImplemented(_) => "Not implemented",
+            Self::Unavailable(_) => "Service unavailable",
+            Self::GatewayTimeout(_) => "Gateway timeout",
+        }
+    }
+
+    /// The reasons shown to the client after the phrase; none for server errors.
+    pub fn reasons(&self) -> &[String] {
+        match self {
+            Self::Validation(reasons)
+            | Self::Unauthenticated(reasons)
+            | Self::PermissionDenied(reasons)
+            | Self::NotFound(reasons)
+            | Self::MethodNotAllowed(reasons)
+            | Self::Conflict(reasons)
+            | Self::PayloadTooLarge(reasons)
+            | Self::UnsupportedMediaType(reasons)
+            | Self::TooManyRequests { reasons, .. } => reasons,
+            Self::Internal(_)
+            | Self::NotImplemented(_)
+            | Self::Unavailable(_)
+            | Self::GatewayTimeout(_) => &[],
+        }
+    }
+}
+
+/// The documented error body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    is_success: bool,
+    status_code: u16,
+    /// Always `null` on errors; `()` serializes as `null`.
+    data: (),
+    errors: Vec<&'a str>,
+    timestamp: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        // The detail of a server error is only ever logged: it may carry
+        // transport errors or other internals of chat-service.
+        match &self {
+            Self::Internal(_) => {
+                tracing::error!(status = status.as_u16(), error = %self, "request failed");
+            }
+            Self::NotImplemented(_) | Self::Unavailable(_) | Self::GatewayTimeout(_) => {
+                tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+            }
+            _ => tracing::info!(status = status.as_u16(), error = %self, "request rejected"),
+        }
+
+        let errors = std::iter::once(self.phrase())
+            .chain(self.reasons().iter().map(String::as_str))
+            .collect();
+        let envelope = Envelope {
+            is_success: false,
+            status_code: status.as_u16(),
+            data: (),
+            errors,
+            timestamp: format_timestamp(chrono::Utc::now()),
+        };
+        let mut response = (status, Json(envelope)).into_response();
+
+        let headers = response.headers_mut();
+        match &self {
+            Self::Unauthenticated(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::TooManyRequests {
+                retry_after: Some(delay),
+                ..
+            } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_seconds(*delay)),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<Status> for ApiError {
+    fn from(status: Status) -> Self {
+        let details = status.get_error_details();
+        match status.code() {
+            Code::InvalidArgument | Code::OutOfRange => {
+                Self::Validation(client_reasons(&status, &details))
+            }
+            Code::Unauthenticated => Self::Unauthenticated(client_reasons(&status, &details)),
+            Code::PermissionDenied => Self::PermissionDenied(client_reasons(&status, &details)),
+            Code::NotFound => Self::NotFound(client_reasons(&status, &details)),
+            // FAILED_PRECONDITION usually maps to 400. It maps to 409 here on
+            // purpose: the public contract puts every state conflict ("cannot
+            // be changed in its current state") at 409, beside ALREADY_EXISTS
+            // and ABORTED.
+            Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => {
+                Self::Conflict(client_reasons(&status, &details))
+            }
+            Code::ResourceExhausted => Self::TooManyRequests {
+                reasons: client_reasons(&status, &details),
+                retry_after: details.retry_info().and_then(|info| info.retry_delay),
+            },
+            Code::Unimplemented => Self::NotImplemented(log_detail(&status)),
+            Code::Unavailable => Self::Unavailable(log_detail(&status)),
+            Code::DeadlineExceeded => Self::GatewayTimeout(log_detail(&status)),
+            // tonic reports the expiry of its own deadline (the client's
+            // `Endpoint::timeout`, or the server enforcing `grpc-timeout`) as
+            // CANCELLED "Timeout expired", not as DEADLINE_EXCEEDED.
+            Code::Cancelled if is_tonic_timeout(&status) => {
+                Self::GatewayTimeout(log_detail(&status))
+            }
+            _ => Self::Internal(log_detail(&status)),
+        }
+    }
+}
+
+fn is_tonic_timeout(status: &Status) -> bool {
+    status.message() == tonic::TimeoutExpired(()).to_string()
+}
+
+/// `errors[1..]` of a client error: one "field: description" per bad-request
+/// violation, else the status message when there is one.
+fn client_reasons(status: &Status, details: &ErrorDetails) -> Vec<String> {
+    let violations: Vec<String> = details
+        .bad_request()
+        .map(|bad_request| {
+            bad_request
+                .field_violations
+                .iter()
+                .map(|violation| {
+                    if violation.field.is_empty() {
+                        violation.description.clone()
+                    } else {
+                        format!(
+                            "{}: {}",
+                            json_field_path(&violation.field),
+                            violation.description
+                        )
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !violations.is_empty() {
+        return violations;
+    }
+    let message = status.message().trim();
+    if message.is_empty() {
+        Vec::new()
+    } else {
+        vec![message.to_owned()]
+    }
+}
+
+/// What the log gets for a server error: the code, the message and the cause.
+fn log_detail(status: &Status) -> String {
+    let code = status.code();
+    let message = status.message();
+    match std::error::Error::source(status) {
+        Some(source) => format!("{code:?}: {message} ({source})"),
+        None => format!("{code:?}: {message}"),
+    }
+}
+
+/// Turns a proto field path into the JSON name clients know:
+/// `stream_id` → `streamId`, `sender.profile_photo` → `sender.profilePhoto`.
+fn json_field_path(proto_path: &str) -> String {
+    proto_path
+        .split('.')
+        .map(snake_to_camel)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn snake_to_camel(segment: &str) -> String {
+    let mut camel = String::with_capacity(segment.len());
+    let mut upper_next = false;
+    for (index, character) in segment.char_indices() {
+        // A leading underscore is part of the name (`_id`), not a separator.
+        if character == '_' && index > 0 {
+            upper_next = true;
+        } else if upper_next {
+            camel.extend(character.to_uppercase());
+            upper_next = false;
+        } else {
+            camel.push(character);
+        }
+    }
+    camel
+}
+
+/// `Retry-After` takes whole seconds; rounding up keeps clients from retrying
+/// early, and 0 would invite an immediate retry.
+fn retry_after_seconds(delay: Duration) -> u64 {
+    let whole_seconds = delay
+        .as_secs()
+        .saturating_add(u64::from(delay.subsec_nanos() > 0));
+    whole_seconds.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_case_fields_become_camel_case() {
+        assert_eq!(json_field_path("stream_id"), "streamId");
+        assert_eq!(json_field_path("content"), "content");
+        assert_eq!(
+            json_field_path("sender.profile_photo.created_at"),
+            "sender.profilePhoto.createdAt"
+        );
+        assert_eq!(json_field_path("_id"), "_id");
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds_and_is_at_least_one() {
+        assert_eq!(retry_after_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_secs(3)), 3);
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+    }
+
+    #[test]
+    fn violations_become_reasons_with_json_field_names() {
+        let status = Status::with_error_details(
+            Code::InvalidArgument,
+            "invalid request",
+            ErrorDetails::with_bad_request_violation("stream_id", "must be 24 hex digits"),
+        );
+        let error = ApiError::from(status);
+        assert_eq!(error.status_code(), StatusCode::BAD_REQUEST);
+        assert_eq!(error.reasons(), ["streamId: must be 24 hex digits"]);
+    }
+
+    #[test]
+    fn without_violations_the_message_is_the_reason_of_a_client_error() {
+        let error = ApiError::from(Status::not_found("stream not found"));
+        assert_eq!(error.reasons(), ["stream not found"]);
+        let error = ApiError::from(Status::permission_denied(""));
+        assert!(error.reasons().is_empty());
+    }
+
+    #[test]
+    fn server_errors_never_expose_the_message() {
+        for status in [
+            Status::internal("db password is hunter2"),
+            Status::unavailable("tcp connect error 10.0.0.7"),
+            Status::deadline_exceeded("slow shard 3"),
+            Status::unimplemented("method x"),
+        ] {
+            let error = ApiError::from(status);
+            assert!(error.status_code().is_server_error());
+            assert!(error.reasons().is_empty());
+        }
+    }
+
+    #[test]
+    fn failed_precondition_is_a_conflict() {
+        let error = ApiError::from(Status::failed_precondition("stream ended"));
+        assert_eq!(error.status_code(), StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn the_tonic_timeout_is_a_gateway_timeout_but_other_cancellations_are_not() {
+        let timeout = ApiError::from(Status::from_error(Box::new(tonic::TimeoutExpired(()))));
+        assert_eq!(timeout.status_code(), StatusCode::GATEWAY_TIMEOUT);
+        let cancelled = ApiError::from(Status::cancelled("client went away"));
+        assert_eq!(cancelled.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

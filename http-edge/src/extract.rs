@@ -1,0 +1,264 @@
+//! Extractors whose rejections are [`ApiError`]s, so that a bad header, path
+//! or body gets the same envelope as any other error, never axum's plain-text
+//! default.
+
+use std::fmt;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Path, Request},
+    http::{HeaderMap, StatusCode, header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The largest request body accepted, in bytes (a message is at most 500
+/// characters; this leaves room for JSON escapes and multi-byte text).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The caller's token, from `Authorization: Bearer <token>`.
+///
+/// The edge does not verify it (chat-service does); it only checks the shape
+/// so that a request without a token never reaches gRPC. `Debug` hides the
+/// token so that it cannot end up in a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// Parses the value of an `Authorization` header: the scheme `Bearer`
+    /// (any case, as RFC 7235 allows), one space, a non-empty token without
+    /// whitespace.
+    pub fn parse(authorization: &str) -> Result<Self, ApiError> {
+        let malformed = || {
+            ApiError::Unauthenticated(vec![
+                "Authorization header must be 'Bearer <token>'".to_owned(),
+            ])
+        };
+        let (scheme, token) = authorization.trim().split_once(' ').ok_or_else(malformed)?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer")
+            || token.is_empty()
+            || token.contains(char::is_whitespace)
+        {
+            return Err(malformed());
+        }
+        Ok(Self(token.to_owned()))
+    }
+
+    /// The header value to forward: `Bearer <token>`.
+    pub fn authorization_value(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("BearerToken(<redacted>)")
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::Unauthenticated(vec!["Authorization header is missing".to_owned()])
+        })?;
+        // A value with bytes outside visible ASCII cannot be `Bearer <token>`.
+        let value = value.to_str().map_err(|_| {
+            ApiError::Unauthenticated(vec![
+                "Authorization header must be 'Bearer <token>'".to_owned(),
+            ])
+        })?;
+        Self::parse(value)
+    }
+}
+
+/// A JSON body: `Content-Type: application/json` (else 415), at most
+/// [`MAX_BODY_BYTES`] (else 413), and valid for `T` (else 400 naming the
+/// problem and, when known, the field).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType(vec![
+                "Content-Type must be application/json".to_owned(),
+            ]));
+        }
+        // `Bytes` honours the router's `DefaultBodyLimit`.
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(vec![format!(
+                        "Request body must be at most {MAX_BODY_BYTES} bytes"
+                    )])
+                } else {
+                    ApiError::Validation(vec!["Request body could not be read".to_owned()])
+                }
+            })?;
+        deserialize_json(&body).map(ApiJson)
+    }
+}
+
+/// Deserializes a whole body, tracking the path so that a type error names the
+/// field (`content: invalid type: ...`).
+fn deserialize_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        ApiError::Validation(vec![describe_json_error(&path, &inner)])
+    })?;
+    // Trailing characters after the value make the body invalid JSON.
+    deserializer
+        .end()
+        .map_err(|error| ApiError::Validation(vec![describe_json_error(".", &error)]))?;
+    Ok(value)
+}
+
+fn describe_json_error(path: &str, error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let message = error.to_string();
+    // serde places an unknown field at its own path ("sender: unknown field
+    // `sender`"); the message names it already, so name where it was found.
+    let path = if message.starts_with("unknown field") {
+        path.rsplit_once('.').map_or(".", |(parent, _field)| parent)
+    } else {
+        path
+    };
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => format!("Malformed JSON: {message}"),
+        Category::Data if path == "." || path.is_empty() => message,
+        Category::Data => format!("{path}: {message}"),
+    }
+}
+
+/// `application/json`, with or without parameters such as `charset`, or any
+/// `application/*+json`.
+fn has_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Path parameters; a rejection (for example invalid percent-encoding) is a
+/// 400 envelope instead of axum's plain text.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            // axum answers 500 only for a route/extractor mismatch: our bug.
+            Err(rejection) if rejection.status().is_server_error() => {
+                Err(ApiError::Internal(rejection.body_text()))
+            }
+            Err(rejection) => Err(ApiError::Validation(vec![rejection.body_text()])),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[test]
+    fn a_bearer_token_is_accepted_in_any_case_of_the_scheme() {
+        let token = BearerToken::parse("bearer abc.def.ghi").expect("valid");
+        assert_eq!(token.authorization_value(), "Bearer abc.def.ghi");
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_rejected() {
+        for header in [
+            "Basic dXNlcjpwYXNz",
+            "Bearer",
+            "Bearer ",
+            "Bearer  ",
+            "abc",
+            "Bearer a b",
+        ] {
+            assert!(
+                BearerToken::parse(header).is_err(),
+                "{header:?} must be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let token = BearerToken::parse("Bearer secret-token").expect("valid");
+        assert!(!format!("{token:?}").contains("secret"));
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let mut headers = HeaderMap::new();
+        assert!(!has_json_content_type(&headers));
+        for (value, expected) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+        ] {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            assert_eq!(has_json_content_type(&headers), expected, "{value}");
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        content: String,
+    }
+
+    fn reason(body: &str) -> String {
+        match deserialize_json::<Body>(body.as_bytes()) {
+            Err(ApiError::Validation(reasons)) => reasons.join(" | "),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_problem() {
+        assert!(reason(r#"{"content": 5}"#).starts_with("content: invalid type: integer `5`"));
+        assert!(reason("{}").starts_with("missing field `content`"));
+        let unknown = reason(r#"{"content":"a","sender":{}}"#);
+        assert!(unknown.starts_with("unknown field `sender`"), "{unknown}");
+        assert!(reason("{").starts_with("Malformed JSON: EOF"));
+        assert!(reason(r#"{"content":"a"} x"#).starts_with("Malformed JSON: trailing characters"));
+    }
+}

@@ -1,0 +1,125 @@
+//! The client of chat-service: one lazily connected channel shared by the
+//! `ChatService` and `grpc.health.v1` stubs.
+//!
+//! `connect_lazy` lets the edge start before chat-service and outlive it: the
+//! channel dials on first use and redials after a failure, so while
+//! chat-service is away calls fail fast with UNAVAILABLE (503) and succeed
+//! again once it is back, without restarting the edge.
+
+use std::time::Duration;
+
+use allmine_chat_proto::{
+    CHAT_SERVICE_NAME,
+    v1::{ChatMessage, SendMessageRequest, chat_service_client::ChatServiceClient},
+};
+use http::Uri;
+use tonic::{
+    metadata::{AsciiMetadataValue, MetadataMap},
+    transport::{Channel, Endpoint},
+};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::{error::ApiError, extract::BearerToken, request_id::RequestId};
+
+/// A cheap-to-clone handle on chat-service (clones share one channel).
+#[derive(Debug, Clone)]
+pub struct ChatClient {
+    chat: ChatServiceClient<Channel>,
+    health: HealthClient<Channel>,
+    timeout: Duration,
+}
+
+impl ChatClient {
+    /// Prepares the channel without dialing. `timeout` is the deadline of every
+    /// call and also bounds each connection attempt, so that a black-holed
+    /// address cannot hold a request past its deadline.
+    pub fn connect_lazy(url: Uri, timeout: Duration) -> Self {
+        let channel = Endpoint::from(url)
+            .connect_timeout(timeout)
+            // Enforced by the client itself, whatever the server does...
+            .timeout(timeout)
+            .connect_lazy();
+        Self {
+            chat: ChatServiceClient::new(channel.clone()),
+            health: HealthClient::new(channel),
+            timeout,
+        }
+    }
+
+    /// Calls `SendMessage` with the caller's token and the request id as
+    /// metadata.
+    pub async fn send_message(
+        &self,
+        request: SendMessageRequest,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<ChatMessage, ApiError> {
+        let mut request = self.request(request, request_id)?;
+        let mut authorization =
+            AsciiMetadataValue::try_from(token.authorization_value()).map_err(|_| {
+                ApiError::Unauthenticated(vec![
+                    "Authorization header must be 'Bearer <token>'".to_owned(),
+                ])
+            })?;
+        // Sensitive values are never added to HTTP/2's header compression table.
+        authorization.set_sensitive(true);
+        request
+            .metadata_mut()
+            .insert("authorization", authorization);
+
+        // The generated stub takes `&mut self`; cloning it only clones the
+        // channel handle.
+        let response = self.chat.clone().send_message(request).await?;
+        Ok(response.into_inner())
+    }
+
+    /// Ready means chat-service answers its health check for
+    /// `allmine.chat.v1.ChatService` with SERVING. Any failure, whatever its
+    /// gRPC code, makes the edge not ready (503).
+    pub async fn check_ready(&self, request_id: &RequestId) -> Result<(), ApiError> {
+        let request = self.request(
+            HealthCheckRequest {
+                service: CHAT_SERVICE_NAME.to_owned(),
+            },
+            request_id,
+        )?;
+        let response = self.health.clone().check(request).await.map_err(|status| {
+            ApiError::Unavailable(format!(
+                "health check failed: {:?}: {}",
+                status.code(),
+                status.message()
+            ))
+        })?;
+        match response.into_inner().status() {
+            ServingStatus::Serving => Ok(()),
+            other => Err(ApiError::Unavailable(format!(
+                "chat-service reports {}",
+                other.as_str_name()
+            ))),
+        }
+    }
+
+    /// A request with the deadline and the request id set.
+    fn request<T>(
+        &self,
+        message: T,
+        request_id: &RequestId,
+    ) -> Result<tonic::Request<T>, ApiError> {
+        let mut request = tonic::Request::new(message);
+        // ...and this tells the server the deadline (`grpc-timeout`), so that
+        // it can stop working on a request nobody waits for.
+        request.set_timeout(self.timeout);
+        insert_request_id(request.metadata_mut(), request_id)?;
+        Ok(request)
+    }
+}
+
+fn insert_request_id(metadata: &mut MetadataMap, request_id: &RequestId) -> Result<(), ApiError> {
+    let value = AsciiMetadataValue::try_from(request_id.as_str()).map_err(|_| {
+        ApiError::Internal(format!("request id {request_id} is not valid metadata"))
+    })?;
+    metadata.insert("x-request-id", value);
+    Ok(())
+}

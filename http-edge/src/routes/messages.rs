@@ -1,0 +1,35 @@
+//! `POST /api/v1/live-stream/{streamId}/chat/messages`: send a chat message.
+
+use allmine_chat_proto::v1::SendMessageRequest;
+use axum::{Json, extract::State, http::StatusCode};
+
+use crate::{
+    dto::{ChatMessageJson, SendMessageBody},
+    error::ApiError,
+    extract::{ApiJson, ApiPath, BearerToken},
+    grpc::ChatClient,
+    request_id::RequestId,
+};
+
+/// Parses, calls `SendMessage`, maps the answer.
+///
+/// The token is extracted first, so that a request without one is a 401
+/// whatever its body. The stream id comes from the path only (the body cannot
+/// carry one) and is passed as-is: chat-service validates it.
+pub async fn send_message(
+    State(chat): State<ChatClient>,
+    request_id: RequestId,
+    token: BearerToken,
+    ApiPath(stream_id): ApiPath<String>,
+    ApiJson(body): ApiJson<SendMessageBody>,
+) -> Result<(StatusCode, Json<ChatMessageJson>), ApiError> {
+    // On the request's span (see `request_id`), so that every line logged for
+    // this request, its final status included, names the stream.
+    tracing::Span::current().record("stream_id", stream_id.as_str());
+    let request = SendMessageRequest {
+        stream_id,
+        content: body.content,
+    };
+    let message = chat.send_message(request, &token, &request_id).await?;
+    Ok((StatusCode::CREATED, Json(ChatMessageJson::from(message))))
+}

@@ -1,0 +1,89 @@
+//! [`Application`]: the one seam that `main` and the integration tests share.
+
+use std::{future::Future, io, net::SocketAddr};
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::{config::Config, grpc::ChatClient, routes};
+
+/// A bound, not yet serving, edge.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+}
+
+impl Application {
+    /// Binds the HTTP listener (port 0 picks a free one) and prepares the
+    /// chat-service client.
+    ///
+    /// The client connects lazily, so the edge starts, and answers 503, while
+    /// chat-service is not up yet.
+    pub async fn build(config: Config) -> io::Result<Self> {
+        let chat = ChatClient::connect_lazy(config.chat_service_url.clone(), config.grpc_timeout());
+        let listener = TcpListener::bind(config.http_addr).await?;
+        let local_addr = listener.local_addr()?;
+        tracing::info!(
+            %local_addr,
+            chat_service_url = %config.chat_service_url,
+            grpc_timeout_ms = config.grpc_timeout_ms,
+            "http-edge bound"
+        );
+        Ok(Self {
+            listener,
+            local_addr,
+            router: routes::router(chat),
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting connections and
+    /// lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!("http-edge stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what container runtimes send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received, draining in-flight requests");
+}

@@ -1,0 +1,16 @@
+//! Integration tests of http-edge: the real edge (through [`Application`]) in
+//! front of a real, scripted gRPC server, both on ephemeral ports.
+//!
+//! One binary for all of them, so that cargo links once.
+//!
+//! [`Application`]: http_edge::Application
+
+mod availability;
+mod fake_chat;
+mod grpc_errors;
+mod health;
+mod helpers;
+mod lifecycle;
+mod rejections;
+mod request_id;
+mod send_message;
