@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
+use crate::backends::{Backend, StoreFixture};
+
 /// A running chat-service and a client connected to it.
 pub struct TestService {
     pub addr: SocketAddr,
@@ -27,6 +29,7 @@ pub struct TestService {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), chat_service::StartupError>>>,
     _data_dir: Option<Arc<TempDir>>,
+    fixture: Option<StoreFixture>,
 }
 
 /// Starts a service on an embedded store in a fresh temporary directory.
@@ -40,6 +43,16 @@ pub async fn spawn_service_with(adjust: impl FnOnce(&mut Config)) -> TestService
     let store: SharedStore = Arc::new(EmbeddedStore::open(data_dir.path()).unwrap());
     let mut service = spawn_service_on(store, adjust).await;
     service._data_dir = Some(data_dir);
+    service
+}
+
+/// Starts a service on a fresh store of `backend`. Call
+/// [`TestService::finish`] at the end so the store is cleaned up.
+pub async fn spawn_service_for(backend: Backend) -> TestService {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let mut service = spawn_service_on(store, |_| {}).await;
+    service.fixture = Some(fixture);
     service
 }
 
@@ -64,6 +77,7 @@ pub async fn spawn_service_on(store: SharedStore, adjust: impl FnOnce(&mut Confi
         stop: Some(stop),
         server: Some(server),
         _data_dir: None,
+        fixture: None,
     }
 }
 
@@ -117,6 +131,15 @@ impl TestService {
     pub async fn stored(&self, stream_id: &str) -> Vec<chat_service::domain::ChatMessage> {
         let stream = StreamId::parse(stream_id).unwrap();
         self.store.newest(&stream, 1000).await.unwrap()
+    }
+
+    /// Stops the service and removes what its store fixture created.
+    pub async fn finish(mut self) {
+        let fixture = self.fixture.take();
+        self.stop().await;
+        if let Some(fixture) = fixture {
+            fixture.cleanup().await;
+        }
     }
 
     /// Stops the service and waits for it to finish.

@@ -5,11 +5,20 @@ use allmine_test_support::{TokenBuilder, random_object_id};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::spawn_service;
+use crate::backends::Backend;
+use crate::helpers::spawn_service_for;
 
-#[tokio::test]
-async fn a_sent_message_is_stored_and_reads_back_equal() {
-    let mut service = spawn_service().await;
+crate::for_each_backend!(
+    a_sent_message_is_stored_and_reads_back_equal,
+    message_ids_are_fresh_lowercase_object_ids_in_sending_order,
+    a_sender_without_profile_claims_has_null_profile_fields,
+    invalid_fields_are_each_reported_and_nothing_is_stored,
+    streams_are_kept_apart,
+    concurrent_sends_are_all_stored,
+);
+
+async fn a_sent_message_is_stored_and_reads_back_equal(backend: Backend) {
+    let mut service = spawn_service_for(backend).await;
     let stream = random_object_id();
     let token = TokenBuilder::new().profile("johndoe", "John", "Doe");
 
@@ -40,12 +49,11 @@ async fn a_sent_message_is_stored_and_reads_back_equal() {
         allmine_chat_proto::v1::ChatMessage::from(stored[0].clone()),
         reply
     );
-    service.stop().await;
+    service.finish().await;
 }
 
-#[tokio::test]
-async fn message_ids_are_fresh_lowercase_object_ids_in_sending_order() {
-    let mut service = spawn_service().await;
+async fn message_ids_are_fresh_lowercase_object_ids_in_sending_order(backend: Backend) {
+    let mut service = spawn_service_for(backend).await;
     let stream = random_object_id();
     let mut ids = Vec::new();
     for index in 0..20 {
@@ -75,12 +83,11 @@ async fn message_ids_are_fresh_lowercase_object_ids_in_sending_order() {
         .map(|message| message.id.to_string())
         .collect();
     assert_eq!(stored, ids, "the store keeps sending order");
-    service.stop().await;
+    service.finish().await;
 }
 
-#[tokio::test]
-async fn a_sender_without_profile_claims_has_null_profile_fields() {
-    let mut service = spawn_service().await;
+async fn a_sender_without_profile_claims_has_null_profile_fields(backend: Backend) {
+    let mut service = spawn_service_for(backend).await;
     let reply = service
         .send_as_anyone(&random_object_id(), "hi")
         .await
@@ -90,12 +97,11 @@ async fn a_sender_without_profile_claims_has_null_profile_fields() {
     assert_eq!(sender.name, None);
     assert_eq!(sender.surname, None);
     assert_eq!(sender.availability_status, None);
-    service.stop().await;
+    service.finish().await;
 }
 
-#[tokio::test]
-async fn invalid_fields_are_each_reported_and_nothing_is_stored() {
-    let mut service = spawn_service().await;
+async fn invalid_fields_are_each_reported_and_nothing_is_stored(backend: Backend) {
+    let mut service = spawn_service_for(backend).await;
     let stream = random_object_id();
     let cases: &[(&str, &str, &[&str])] = &[
         (&stream, "", &["content"]),
@@ -133,12 +139,11 @@ async fn invalid_fields_are_each_reported_and_nothing_is_stored() {
         );
     }
     assert!(service.stored(&stream).await.is_empty());
-    service.stop().await;
+    service.finish().await;
 }
 
-#[tokio::test]
-async fn streams_are_kept_apart() {
-    let mut service = spawn_service().await;
+async fn streams_are_kept_apart(backend: Backend) {
+    let mut service = spawn_service_for(backend).await;
     let first = random_object_id();
     let second = random_object_id();
     service
@@ -162,12 +167,11 @@ async fn streams_are_kept_apart() {
         .collect();
     assert_eq!(first_contents, ["three", "one"]);
     assert_eq!(service.stored(&second).await.len(), 1);
-    service.stop().await;
+    service.finish().await;
 }
 
-#[tokio::test]
-async fn concurrent_sends_are_all_stored() {
-    let service = spawn_service().await;
+async fn concurrent_sends_are_all_stored(backend: Backend) {
+    let service = spawn_service_for(backend).await;
     let stream = random_object_id();
     let mut tasks = Vec::new();
     for index in 0..64 {
@@ -197,5 +201,5 @@ async fn concurrent_sends_are_all_stored() {
     stored_ids.sort();
     ids.sort();
     assert_eq!(stored_ids, ids);
-    service.stop().await;
+    service.finish().await;
 }
