@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The one test command (README, and .ci/run): every test of the workspace,
+# against both stores.
+#
+# ScyllaDB tests need a CQL database. When one answers at CHAT_SCYLLA_NODES
+# (default 127.0.0.1:9042) it is used; otherwise a single-node Cassandra 5 is
+# assembled from Maven Central and started here (scripts/cassandra.sh), and
+# stopped again when the tests end. If neither works, this fails and says why:
+# database tests are never skipped.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+export CHAT_SCYLLA_NODES=${CHAT_SCYLLA_NODES:-127.0.0.1:9042}
+first_node=${CHAT_SCYLLA_NODES%%,*}
+cql_host=${first_node%:*}
+cql_port=${first_node##*:}
+
+say() { printf 'test.sh: %s\n' "$*" >&2; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { say "missing '$1': $2"; exit 1; }
+}
+need cargo "install Rust (rustup) first"
+need python3 "needed for the CQL readiness check"
+
+if python3 scripts/cassandra/cql_ping.py --host "$cql_host" --port "$cql_port" --timeout 3 --quiet; then
+  say "using the CQL database at $first_node"
+else
+  need java "Java 17 runs the test Cassandra"
+  need mvn "Maven fetches the test Cassandra's jars from Maven Central"
+  if [ "$cql_host" != "127.0.0.1" ] && [ "$cql_host" != "localhost" ]; then
+    say "no CQL database answers at $first_node, and a local one can only be started on 127.0.0.1"
+    exit 1
+  fi
+  say "no CQL database at $first_node: starting a local Cassandra on port $cql_port"
+  CASSANDRA_PORT=$cql_port scripts/cassandra.sh start
+  trap 'CASSANDRA_PORT=$cql_port scripts/cassandra.sh stop || true' EXIT
+fi
+
+# The fault tests start, stop and resume a Cassandra of their own on these
+# ports, so that stopping it never disturbs the shared node above.
+export CHAT_FAULT_CASSANDRA_PORT=${CHAT_FAULT_CASSANDRA_PORT:-9142}
+export CHAT_FAULT_CASSANDRA_STORAGE_PORT=${CHAT_FAULT_CASSANDRA_STORAGE_PORT:-7100}
+
+cargo test --workspace --locked "$@"
