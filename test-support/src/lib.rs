@@ -3,8 +3,12 @@
 //! - [`TokenBuilder`]: mints JWTs with any combination of valid and invalid
 //!   claims, for HS256, RS256 and ES256 (with the test keys under `keys/`).
 //! - [`random_object_id`]: fresh 24-hex ids, so tests never share a stream.
+//! - [`backends`]: both storage backends as fixtures, and
+//!   [`for_each_backend!`] to run a scenario once per backend.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod backends;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-use crate::backends::{Backend, StoreFixture};
+use allmine_test_support::backends::{Backend, StoreFixture};
 
 /// A running chat-service and a client connected to it.
 pub struct TestService {

@@ -3,7 +3,6 @@
 //! for all of them (faster to link, shared helpers).
 
 mod auth;
-mod backends;
 mod durability;
 mod helpers;
 mod reflection_and_health;

@@ -5,10 +5,10 @@ use allmine_test_support::{TokenBuilder, random_object_id};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::backends::Backend;
 use crate::helpers::spawn_service_for;
+use allmine_test_support::backends::Backend;
 
-crate::for_each_backend!(
+allmine_test_support::for_each_backend!(
     a_sent_message_is_stored_and_reads_back_equal,
     message_ids_are_fresh_lowercase_object_ids_in_sending_order,
     a_sender_without_profile_claims_has_null_profile_fields,

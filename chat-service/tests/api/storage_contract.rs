@@ -10,9 +10,9 @@ use chat_service::domain::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::backends::{Backend, StoreFixture};
+use allmine_test_support::backends::{Backend, StoreFixture};
 
-crate::for_each_backend!(
+allmine_test_support::for_each_backend!(
     an_appended_message_reads_back_equal,
     a_full_sender_profile_round_trips,
     newest_returns_newest_first_up_to_the_limit,

@@ -4,8 +4,6 @@
 //! Cassandra there when none answers). They are never skipped: without a
 //! database they fail and say why.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +36,7 @@ impl StoreFixture {
         Self {
             backend,
             directory: tempfile::tempdir().unwrap(),
-            keyspace: format!("chat_test_{}", allmine_test_support::random_object_id()),
+            keyspace: format!("chat_test_{}", crate::random_object_id()),
             bucket_width,
         }
     }

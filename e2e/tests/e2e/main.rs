@@ -1,0 +1,7 @@
+//! End-to-end: public REST calls through the real http-edge to the real
+//! chat-service, each on ephemeral ports, on both stores.
+
+mod database_faults;
+mod helpers;
+mod send_message;
+mod service_availability;
