@@ -19,7 +19,8 @@ pub mod google_api {
 }
 
 /// The encoded `FileDescriptorSet` of the contract and its imports.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/chat_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/chat_descriptor.bin"));
 
 /// The fully-qualified name of the chat service, as reflection and health use it.
 pub const CHAT_SERVICE_NAME: &str = "allmine.chat.v1.ChatService";
