@@ -1,5 +1,7 @@
 //! Logging through `tracing`; `RUST_LOG` filters (default `info`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once. Safe to call again (later calls do
@@ -9,5 +11,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colour only on a terminal: container logs and files stay plain.
+        .with_ansi(std::io::stdout().is_terminal())
         .try_init();
 }

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The one run command (README): builds and starts chat-service (embedded
+# store, no other server needed) and http-edge together in the foreground,
+# then prints the URLs, a working dev token and ready-to-paste commands.
+# Ctrl-C stops both cleanly.
+#
+# Environment: everything chat-service and http-edge read (CHAT_*, EDGE_*;
+# see README). Without CHAT_JWT_SECRET or CHAT_JWT_PUBLIC_KEY_FILE a dev
+# secret is generated and kept in .cache/dev-jwt-secret.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+say() { printf 'dev.sh: %s\n' "$*" >&2; }
+
+export CHAT_GRPC_ADDR=${CHAT_GRPC_ADDR:-127.0.0.1:50051}
+export CHAT_DATA_DIR=${CHAT_DATA_DIR:-$REPO/data}
+export EDGE_HTTP_ADDR=${EDGE_HTTP_ADDR:-127.0.0.1:8080}
+export EDGE_CHAT_SERVICE_URL=${EDGE_CHAT_SERVICE_URL:-http://$CHAT_GRPC_ADDR}
+export RUST_LOG=${RUST_LOG:-info}
+
+if [ -z "${CHAT_JWT_SECRET:-}" ] && [ -z "${CHAT_JWT_PUBLIC_KEY_FILE:-}" ]; then
+  mkdir -p .cache
+  if [ ! -s .cache/dev-jwt-secret ]; then
+    python3 -c 'import secrets; print(secrets.token_hex(32))' > .cache/dev-jwt-secret
+  fi
+  CHAT_JWT_SECRET=$(cat .cache/dev-jwt-secret)
+  export CHAT_JWT_SECRET
+  cat >&2 <<WARN
+
+  ************************************************************************
+  *  NO JWT KEY CONFIGURED: using a generated DEVELOPMENT secret from    *
+  *  .cache/dev-jwt-secret. Anyone with that file can mint tokens.       *
+  *  Set CHAT_JWT_SECRET or CHAT_JWT_PUBLIC_KEY_FILE for anything real.  *
+  ************************************************************************
+
+WARN
+fi
+
+say "building chat-service and http-edge (first build takes a few minutes)"
+cargo build --locked -p chat-service -p http-edge
+BIN=$REPO/target/debug
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  if [ ${#pids[@]} -gt 0 ]; then
+    say "stopping"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+"$BIN/chat-service" & pids+=($!)
+"$BIN/http-edge" & pids+=($!)
+
+edge_url="http://$EDGE_HTTP_ADDR"
+for _ in $(seq 1 100); do
+  if curl -fsS "$edge_url/readyz" >/dev/null 2>&1; then break; fi
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { say "a service exited during start-up (see its log above)"; exit 1; }
+  done
+  sleep 0.2
+done
+curl -fsS "$edge_url/readyz" >/dev/null 2>&1 || { say "not ready after 20 s"; exit 1; }
+
+stream_id=64d15f9e2e6c8f4d5a123000
+token=""
+if [ -n "${CHAT_JWT_SECRET:-}" ]; then
+  token=$(python3 scripts/dev_token.py --secret "$CHAT_JWT_SECRET")
+fi
+
+cat <<READY
+
+Allmine live chat is running.
+  REST (http-edge):     $edge_url        (health: $edge_url/healthz, readiness: $edge_url/readyz)
+  gRPC (chat-service):  $CHAT_GRPC_ADDR  (reflection on; try: grpcurl -plaintext $CHAT_GRPC_ADDR list)
+  Data directory:       $CHAT_DATA_DIR
+
+A development token (24 h; sub is a random user, username johndoe):
+  TOKEN=$token
+
+Send a message over REST:
+  curl -i -X POST "$edge_url/api/v1/live-stream/$stream_id/chat/messages" \\
+    -H "Authorization: Bearer $token" \\
+    -H "Content-Type: application/json" \\
+    -d '{"content": "Herkese selam! Yayın çok güzel."}'
+
+Or over gRPC:
+  grpcurl -plaintext -H "authorization: Bearer $token" \\
+    -d '{"stream_id": "$stream_id", "content": "Herkese selam!"}' \\
+    $CHAT_GRPC_ADDR allmine.chat.v1.ChatService/SendMessage
+
+Mint other tokens: scripts/dev_token.py --secret "\$(cat .cache/dev-jwt-secret)" --username alice
+Press Ctrl-C to stop both services.
+READY
+
+# Stay in the foreground until a service exits or Ctrl-C.
+wait -n "${pids[@]}" || true
+say "a service exited; stopping the other"
