@@ -446,7 +446,7 @@ fn is_complete(collected: &[ChatMessage], limit: usize, next_end: i64) -> bool {
 }
 
 fn sort_newest_first(messages: &mut Vec<ChatMessage>) {
-    messages.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    messages.sort_by_key(|message| std::cmp::Reverse((message.created_at, message.id)));
     // One partition may be listed under several index rows (after a change of
     // bucket width); its messages are then read twice.
     messages.dedup_by(|a, b| a.id == b.id);
