@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use jsonwebtoken::Algorithm;
 
 use crate::auth::{JwtSettings, KeySource, MAX_LEEWAY_SECS};
+use crate::rules::BurstSettings;
 use crate::secret::Secret;
 use crate::storage::scylla::{ConsistencyLevel, DEFAULT_BUCKET, Replication, ScyllaSettings};
 
@@ -60,6 +61,26 @@ pub struct Config {
     /// How long shutdown waits for in-flight requests, in seconds.
     #[arg(long, env = "CHAT_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// Serve ChatAdminService only on this separate (internal) address.
+    /// Unset: it shares CHAT_GRPC_ADDR with ChatService.
+    #[arg(long, env = "CHAT_ADMIN_GRPC_ADDR")]
+    pub admin_grpc_addr: Option<SocketAddr>,
+
+    /// Burst limit window, in seconds.
+    #[arg(long, env = "CHAT_BURST_WINDOW_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub burst_window_secs: u64,
+
+    /// Messages a viewer may send per burst window in one stream.
+    #[arg(long, env = "CHAT_BURST_VIEWER_LIMIT", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst_viewer_limit: u32,
+
+    /// Messages the owner or a moderator may send per burst window.
+    #[arg(long, env = "CHAT_BURST_PRIVILEGED_LIMIT", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst_privileged_limit: u32,
 
     #[command(flatten)]
     pub scylla: ScyllaConfig,
@@ -220,6 +241,14 @@ impl Config {
             audience: self.jwt_audience.clone(),
             leeway_secs: self.jwt_leeway_secs,
         })
+    }
+
+    pub fn burst(&self) -> BurstSettings {
+        BurstSettings {
+            window: Duration::from_secs(self.burst_window_secs),
+            viewer_limit: self.burst_viewer_limit,
+            privileged_limit: self.burst_privileged_limit,
+        }
     }
 
     pub fn shutdown_grace(&self) -> Duration {

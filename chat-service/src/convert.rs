@@ -4,13 +4,14 @@
 //! wrote itself (records read back from a store); requests from clients go
 //! through the parsing in `grpc` instead, which reports field violations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use allmine_chat_proto::v1 as pb;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    ChatMessage, MessageContent, MessageId, ProfilePhoto, Sender, StreamId, UserId,
+    Ban, ChatMessage, ChatState, MessageContent, MessageId, ProfilePhoto, Sender, SlowMode,
+    StreamChat, StreamId, UserId, UserProfile,
 };
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
@@ -131,5 +132,120 @@ impl From<pb::ProfilePhoto> for ProfilePhoto {
             created_at: photo.created_at.as_ref().and_then(date_time),
             updated_at: photo.updated_at.as_ref().and_then(date_time),
         }
+    }
+}
+
+impl From<ChatState> for pb::ChatState {
+    fn from(state: ChatState) -> Self {
+        match state {
+            ChatState::Open => Self::Open,
+            ChatState::Closed => Self::Closed,
+            ChatState::Ended => Self::Ended,
+        }
+    }
+}
+
+impl From<StreamChat> for pb::Stream {
+    fn from(stream: StreamChat) -> Self {
+        Self {
+            stream_id: stream.id.to_string(),
+            owner_id: stream.owner.to_string(),
+            state: pb::ChatState::from(stream.state).into(),
+            slow_mode_seconds: stream.slow_mode.seconds(),
+            moderator_ids: stream.moderators.iter().map(ToString::to_string).collect(),
+            created_at: Some(timestamp(stream.created_at)),
+            updated_at: Some(timestamp(stream.updated_at)),
+        }
+    }
+}
+
+impl TryFrom<pb::Stream> for StreamChat {
+    type Error = RecordError;
+
+    fn try_from(record: pb::Stream) -> Result<Self, Self::Error> {
+        let state = match pb::ChatState::try_from(record.state) {
+            Ok(pb::ChatState::Open) => ChatState::Open,
+            Ok(pb::ChatState::Closed) => ChatState::Closed,
+            Ok(pb::ChatState::Ended) => ChatState::Ended,
+            _ => return Err(invalid("state", record.state)),
+        };
+        let moderators = record
+            .moderator_ids
+            .iter()
+            .map(|id| UserId::parse(id).map_err(|error| invalid("moderator_ids", error)))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        Ok(Self {
+            id: StreamId::parse(&record.stream_id).map_err(|error| invalid("stream_id", error))?,
+            owner: UserId::parse(&record.owner_id).map_err(|error| invalid("owner_id", error))?,
+            state,
+            slow_mode: SlowMode::parse(record.slow_mode_seconds)
+                .map_err(|error| invalid("slow_mode_seconds", error))?,
+            moderators,
+            created_at: required_time("created_at", record.created_at.as_ref())?,
+            updated_at: required_time("updated_at", record.updated_at.as_ref())?,
+        })
+    }
+}
+
+impl From<Ban> for pb::Ban {
+    fn from(ban: Ban) -> Self {
+        Self {
+            stream_id: ban.stream_id.to_string(),
+            user_id: ban.user_id.to_string(),
+            expires_at: ban.expires_at.map(timestamp),
+            reason: ban.reason,
+            banned_by: ban.banned_by.to_string(),
+            created_at: Some(timestamp(ban.created_at)),
+        }
+    }
+}
+
+impl TryFrom<pb::Ban> for Ban {
+    type Error = RecordError;
+
+    fn try_from(record: pb::Ban) -> Result<Self, Self::Error> {
+        Ok(Self {
+            stream_id: StreamId::parse(&record.stream_id)
+                .map_err(|error| invalid("stream_id", error))?,
+            user_id: UserId::parse(&record.user_id).map_err(|error| invalid("user_id", error))?,
+            expires_at: match record.expires_at.as_ref() {
+                Some(at) => {
+                    Some(date_time(at).ok_or_else(|| invalid("expires_at", "out of range"))?)
+                }
+                None => None,
+            },
+            reason: record.reason,
+            banned_by: UserId::parse(&record.banned_by)
+                .map_err(|error| invalid("banned_by", error))?,
+            created_at: required_time("created_at", record.created_at.as_ref())?,
+        })
+    }
+}
+
+impl From<UserProfile> for pb::UserProfile {
+    fn from(profile: UserProfile) -> Self {
+        Self {
+            user_id: profile.user_id.to_string(),
+            username: profile.username,
+            name: profile.name,
+            surname: profile.surname,
+            profile_photo: profile.profile_photo.map(Into::into),
+            availability_status: profile.availability_status,
+        }
+    }
+}
+
+impl TryFrom<pb::UserProfile> for UserProfile {
+    type Error = RecordError;
+
+    fn try_from(record: pb::UserProfile) -> Result<Self, Self::Error> {
+        Ok(Self {
+            user_id: UserId::parse(&record.user_id).map_err(|error| invalid("user_id", error))?,
+            username: record.username,
+            name: record.name,
+            surname: record.surname,
+            profile_photo: record.profile_photo.map(ProfilePhoto::from),
+            availability_status: record.availability_status,
+        })
     }
 }

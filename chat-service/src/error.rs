@@ -31,8 +31,31 @@ pub enum ChatError {
     Unauthenticated(#[from] AuthError),
     #[error("validation failed")]
     InvalidArgument(Vec<Violation>),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The request is valid but the chat's state does not allow it (a
+    /// closed chat, an ended stream).
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
+    /// Slow mode or the burst limit; retrying after `retry_after` succeeds.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl ChatError {
+    /// One invalid field.
+    pub fn invalid(field: &'static str, description: impl ToString) -> Self {
+        Self::InvalidArgument(vec![Violation::new(field, description)])
+    }
 }
 
 impl From<ChatError> for Status {
@@ -55,6 +78,18 @@ impl From<ChatError> for Status {
                 );
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
+            ChatError::PermissionDenied(reason) => Status::permission_denied(reason),
+            ChatError::NotFound(reason) => Status::not_found(reason),
+            ChatError::AlreadyExists(reason) => Status::already_exists(reason),
+            ChatError::FailedPrecondition(reason) => Status::failed_precondition(reason),
+            ChatError::RateLimited {
+                message,
+                retry_after,
+            } => Status::with_error_details(
+                Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
             // Storage details stay in the logs: they may name hosts and paths.
             ChatError::Storage(StorageError::Unavailable(reason)) => {
                 tracing::warn!(%reason, "storage unavailable");
@@ -88,6 +123,20 @@ mod tests {
             .map(|violation| violation.field.as_str())
             .collect();
         assert_eq!(fields, ["stream_id", "content"]);
+    }
+
+    #[test]
+    fn rate_limits_carry_the_retry_delay() {
+        let status = Status::from(ChatError::RateLimited {
+            message: "slow mode is on".into(),
+            retry_after: std::time::Duration::from_millis(2500),
+        });
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let retry = status.get_details_retry_info().expect("retry info");
+        assert_eq!(
+            retry.retry_delay,
+            Some(std::time::Duration::from_millis(2500))
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`domain`]: ids, message content and messages, parsed once at the
 //!   boundary.
 //! - [`grpc`]: the `allmine.chat.v1.ChatService` handlers, one file per RPC.
+//! - [`rules`]: what a send must pass (open chat, bans, slow mode, burst
+//!   limit) and the per-user burst limiter.
 //! - [`storage`]: the [`storage::MessageStore`] trait and its backends.
 //! - [`error`]: [`error::ChatError`] and its one mapping to `tonic::Status`.
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
@@ -20,6 +22,7 @@ pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod rules;
 pub mod secret;
 pub mod startup;
 pub mod storage;

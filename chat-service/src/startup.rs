@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use allmine_chat_proto::v1::chat_admin_service_server::ChatAdminServiceServer;
 use allmine_chat_proto::v1::chat_service_server::ChatServiceServer;
-use allmine_chat_proto::{CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
+use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,8 @@ use tonic_health::server::HealthReporter;
 use crate::auth::{Authenticator, JwtConfigError, JwtVerifier};
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::grpc::ChatServiceImpl;
+use crate::grpc::admin::ChatAdminServiceImpl;
+use crate::rules::BurstSettings;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::scylla::ScyllaStore;
 use crate::storage::{SharedStore, StorageError};
@@ -49,8 +52,11 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// Set when ChatAdminService has an address of its own.
+    admin_listener: Option<(TcpListener, SocketAddr)>,
     store: SharedStore,
     authenticator: Authenticator,
+    burst: BurstSettings,
     shutdown_grace: Duration,
 }
 
@@ -68,21 +74,18 @@ impl Application {
         store: SharedStore,
     ) -> Result<Self, StartupError> {
         let verifier = JwtVerifier::new(&config.jwt_settings()?)?;
-        let listener = TcpListener::bind(config.grpc_addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.grpc_addr,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.grpc_addr,
-            source,
-        })?;
+        let (listener, local_addr) = bind(config.grpc_addr).await?;
+        let admin_listener = match config.admin_grpc_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         Ok(Self {
             listener,
             local_addr,
+            admin_listener,
             store,
             authenticator: Authenticator::new(verifier),
+            burst: config.burst(),
             shutdown_grace: config.shutdown_grace(),
         })
     }
@@ -90,6 +93,11 @@ impl Application {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The admin service's own address, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// Serves until `shutdown` resolves, then drains: health turns
@@ -109,7 +117,11 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
         let chat_service = ChatServiceServer::with_interceptor(
-            ChatServiceImpl::new(self.store.clone()),
+            ChatServiceImpl::new(self.store.clone(), self.burst),
+            self.authenticator.clone(),
+        );
+        let admin_service = ChatAdminServiceServer::with_interceptor(
+            ChatAdminServiceImpl::new(self.store.clone()),
             self.authenticator,
         );
 
@@ -124,25 +136,57 @@ impl Application {
             async move {
                 shutdown.await;
                 tracing::info!("shutting down: draining in-flight calls");
-                stopping.cancel();
                 set_status(&health_reporter, ServingStatus::NotServing).await;
+                stopping.cancel();
             }
         };
+        tokio::spawn(shutdown_signal);
 
         tracing::info!(addr = %self.local_addr, "chat-service listening");
-        let server = Server::builder()
+        let mut main_routes = Server::builder()
             // gRPC-Web clients speak HTTP/1.1.
             .accept_http1(true)
             .layer(tonic_web::GrpcWebLayer::new())
-            .add_service(health_service)
+            .add_service(health_service.clone())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(chat_service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown_signal);
+            .add_service(chat_service);
+        let admin_server = match self.admin_listener {
+            None => {
+                main_routes = main_routes.add_service(admin_service);
+                None
+            }
+            Some((listener, addr)) => {
+                tracing::info!(%addr, "chat admin service listening on its own address");
+                let stopping = stopping.clone();
+                Some(
+                    Server::builder()
+                        .add_service(health_service)
+                        .add_service(admin_service)
+                        .serve_with_incoming_shutdown(
+                            TcpListenerStream::new(listener),
+                            async move { stopping.cancelled().await },
+                        ),
+                )
+            }
+        };
+        let main_server = {
+            let stopping = stopping.clone();
+            main_routes
+                .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
+                    stopping.cancelled().await
+                })
+        };
+        let servers = async move {
+            match admin_server {
+                Some(admin_server) => tokio::try_join!(main_server, admin_server).map(|_| ()),
+                None => main_server.await,
+            }
+        };
 
         let grace = self.shutdown_grace;
         let outcome = tokio::select! {
-            result = server => result.map_err(StartupError::from),
+            result = servers => result.map_err(StartupError::from),
             () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_secs = grace.as_secs(), "drain time exceeded; closing remaining calls");
                 Ok(())
@@ -151,6 +195,16 @@ impl Application {
         health_task.abort();
         outcome
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    Ok((listener, local_addr))
 }
 
 async fn open_store(config: &Config) -> Result<SharedStore, StartupError> {
@@ -205,4 +259,7 @@ async fn watch_store_health(
 async fn set_status(reporter: &HealthReporter, status: ServingStatus) {
     reporter.set_service_status("", status).await;
     reporter.set_service_status(CHAT_SERVICE_NAME, status).await;
+    reporter
+        .set_service_status(CHAT_ADMIN_SERVICE_NAME, status)
+        .await;
 }

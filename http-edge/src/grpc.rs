@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use allmine_chat_proto::{
     CHAT_SERVICE_NAME,
-    v1::{ChatMessage, SendMessageRequest, chat_service_client::ChatServiceClient},
+    v1::{
+        Ban, BanUserRequest, ChatMessage, ModeratorRequest, SendMessageRequest, Stream,
+        UnbanUserRequest, chat_service_client::ChatServiceClient,
+    },
 };
 use http::Uri;
 use tonic::{
@@ -48,30 +51,67 @@ impl ChatClient {
         }
     }
 
-    /// Calls `SendMessage` with the caller's token and the request id as
-    /// metadata.
+    // Each call carries the caller's token and the request id as metadata,
+    // and the deadline. The generated stub takes `&mut self`; cloning it only
+    // clones the channel handle.
+
+    /// Calls `SendMessage`.
     pub async fn send_message(
         &self,
         request: SendMessageRequest,
         token: &BearerToken,
         request_id: &RequestId,
     ) -> Result<ChatMessage, ApiError> {
-        let mut request = self.request(request, request_id)?;
-        let mut authorization =
-            AsciiMetadataValue::try_from(token.authorization_value()).map_err(|_| {
-                ApiError::Unauthenticated(vec![
-                    "Authorization header must be 'Bearer <token>'".to_owned(),
-                ])
-            })?;
-        // Sensitive values are never added to HTTP/2's header compression table.
-        authorization.set_sensitive(true);
-        request
-            .metadata_mut()
-            .insert("authorization", authorization);
-
-        // The generated stub takes `&mut self`; cloning it only clones the
-        // channel handle.
+        let request = self.authorized_request(request, token, request_id)?;
         let response = self.chat.clone().send_message(request).await?;
+        Ok(response.into_inner())
+    }
+
+    /// Calls `BanUser`.
+    pub async fn ban_user(
+        &self,
+        request: BanUserRequest,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<Ban, ApiError> {
+        let request = self.authorized_request(request, token, request_id)?;
+        let response = self.chat.clone().ban_user(request).await?;
+        Ok(response.into_inner())
+    }
+
+    /// Calls `UnbanUser`.
+    pub async fn unban_user(
+        &self,
+        request: UnbanUserRequest,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<(), ApiError> {
+        let request = self.authorized_request(request, token, request_id)?;
+        self.chat.clone().unban_user(request).await?;
+        Ok(())
+    }
+
+    /// Calls `AddModerator`.
+    pub async fn add_moderator(
+        &self,
+        request: ModeratorRequest,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<Stream, ApiError> {
+        let request = self.authorized_request(request, token, request_id)?;
+        let response = self.chat.clone().add_moderator(request).await?;
+        Ok(response.into_inner())
+    }
+
+    /// Calls `RemoveModerator`.
+    pub async fn remove_moderator(
+        &self,
+        request: ModeratorRequest,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<Stream, ApiError> {
+        let request = self.authorized_request(request, token, request_id)?;
+        let response = self.chat.clone().remove_moderator(request).await?;
         Ok(response.into_inner())
     }
 
@@ -112,6 +152,28 @@ impl ChatClient {
         // it can stop working on a request nobody waits for.
         request.set_timeout(self.timeout);
         insert_request_id(request.metadata_mut(), request_id)?;
+        Ok(request)
+    }
+
+    /// A request with the deadline, the request id and the caller's token.
+    fn authorized_request<T>(
+        &self,
+        message: T,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<tonic::Request<T>, ApiError> {
+        let mut request = self.request(message, request_id)?;
+        let mut authorization =
+            AsciiMetadataValue::try_from(token.authorization_value()).map_err(|_| {
+                ApiError::Unauthenticated(vec![
+                    "Authorization header must be 'Bearer <token>'".to_owned(),
+                ])
+            })?;
+        // Sensitive values are never added to HTTP/2's header compression table.
+        authorization.set_sensitive(true);
+        request
+            .metadata_mut()
+            .insert("authorization", authorization);
         Ok(request)
     }
 }

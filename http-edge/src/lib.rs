@@ -11,8 +11,19 @@
 //!   shutdown future resolves; `main` and the tests share it.
 //! - [`telemetry`]: the tracing subscriber (`RUST_LOG`).
 //! - [`routes`]: the router, its fallbacks (404, 405) and one file per route
-//!   group: [`routes::messages`] (send a message), [`routes::health`]
-//!   (`/healthz`, `/readyz`).
+//!   group, each handler a thin parse → gRPC call → map:
+//!   - [`routes::messages`]: `POST /api/v1/live-stream/{streamId}/chat/messages`
+//!     (`SendMessage`, 201 and the message);
+//!   - [`routes::bans`]: `POST .../{streamId}/chat/bans` (`BanUser`, 201 and
+//!     the ban) and `DELETE .../{streamId}/chat/bans/{userId}` (`UnbanUser`,
+//!     204);
+//!   - [`routes::moderators`]: `PUT` and `DELETE
+//!     .../{streamId}/chat/moderators/{userId}` (`AddModerator`,
+//!     `RemoveModerator`, 200 and the stream);
+//!   - [`routes::health`]: `/healthz`, `/readyz`.
+//!
+//!   `ChatAdminService` (registering streams, opening chats, profiles) is
+//!   internal and deliberately has no route here.
 //! - [`extract`]: the request extractors whose rejections are [`ApiError`]s:
 //!   the bearer token, the JSON body (content type, size, unknown fields) and
 //!   the path.
@@ -20,8 +31,8 @@
 //!   and a tracing span.
 //! - [`grpc`]: the lazily connecting, self-reconnecting chat-service client,
 //!   with a deadline on every call.
-//! - [`dto`]: the documented JSON shapes and the conversion from the proto
-//!   `ChatMessage`.
+//! - [`dto`]: the documented JSON shapes, one file per resource (message, ban,
+//!   stream), and their conversions from the proto messages.
 //! - [`error`]: [`ApiError`], its single mapping to the envelope, and the
 //!   single mapping from `tonic::Status` (codes and rich error details).
 

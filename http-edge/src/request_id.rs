@@ -87,8 +87,10 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         request_id = %request_id,
         method = %request.method(),
         route = %route,
-        // Recorded by the handlers that know it.
+        // Recorded by the handlers that know them: the stream, and the user a
+        // moderation route acts on (the caller is only known to chat-service).
         stream_id = tracing::field::Empty,
+        target_user_id = tracing::field::Empty,
     );
 
     let started = Instant::now();

@@ -24,3 +24,6 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 /// The fully-qualified name of the chat service, as reflection and health use it.
 pub const CHAT_SERVICE_NAME: &str = "allmine.chat.v1.ChatService";
+
+/// The fully-qualified name of the internal admin service.
+pub const CHAT_ADMIN_SERVICE_NAME: &str = "allmine.chat.v1.ChatAdminService";

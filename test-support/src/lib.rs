@@ -94,6 +94,12 @@ impl TokenBuilder {
         self
     }
 
+    /// A token of another Allmine service (role `service`), as the admin
+    /// service requires.
+    pub fn service() -> Self {
+        Self::new().claim("roles", json!(["service"]))
+    }
+
     pub fn username(self, username: &str) -> Self {
         self.claim("username", json!(username))
     }

@@ -5,9 +5,17 @@
 mod content;
 mod ids;
 mod message;
+mod moderation;
 mod object_id;
+mod profile;
+mod stream;
 
 pub use content::{ContentError, MAX_CONTENT_CHARS, MessageContent};
 pub use ids::{MessageId, StreamId, UserId};
 pub use message::{ChatMessage, ProfilePhoto, Sender, truncate_to_millis};
+pub use moderation::{
+    Ban, MAX_REASON_CHARS, MAX_TIMEOUT_SECS, parse_reason, parse_timeout_seconds,
+};
 pub use object_id::{ObjectId, ObjectIdError, ObjectIdGenerator};
+pub use profile::{MAX_PROFILE_TEXT_CHARS, UserProfile, parse_profile_text};
+pub use stream::{ChatState, MAX_SLOW_MODE_SECS, ModerationDenied, Role, SlowMode, StreamChat};

@@ -1,8 +1,16 @@
-//! The `allmine.chat.v1.ChatService` implementation. Each RPC lives in its
-//! own file; handlers are thin: parse the request into domain types, do the
-//! work, map the result.
+//! The gRPC services. Each RPC lives in its own file; handlers are thin:
+//! parse the request into domain types, do the work, map the result.
+//!
+//! - `ChatService` (public, every caller with a valid token): send, ban,
+//!   unban, moderators.
+//! - `ChatAdminService` (internal, tokens with the `service` role): streams
+//!   and profiles, in [`admin`].
 
+pub mod admin;
+mod ban_user;
+mod moderators;
 mod send_message;
+mod unban_user;
 
 use std::sync::Arc;
 
@@ -10,19 +18,23 @@ use allmine_chat_proto::v1 as pb;
 use pb::chat_service_server::ChatService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::ObjectIdGenerator;
+use crate::domain::{ObjectIdError, ObjectIdGenerator};
+use crate::error::ChatError;
+use crate::rules::{BurstSettings, SendPolicy, SharedPolicy};
 use crate::storage::SharedStore;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ChatServiceImpl {
     store: SharedStore,
+    policy: SharedPolicy,
     ids: Arc<ObjectIdGenerator>,
 }
 
 impl ChatServiceImpl {
-    pub fn new(store: SharedStore) -> Self {
+    pub fn new(store: SharedStore, burst: BurstSettings) -> Self {
         Self {
+            policy: Arc::new(SendPolicy::new(store.clone(), burst)),
             store,
             ids: Arc::new(ObjectIdGenerator::new()),
         }
@@ -37,13 +49,53 @@ impl ChatService for ChatServiceImpl {
     ) -> Result<Response<pb::ChatMessage>, Status> {
         send_message::handle(self, request).await
     }
+
+    async fn ban_user(
+        &self,
+        request: Request<pb::BanUserRequest>,
+    ) -> Result<Response<pb::Ban>, Status> {
+        ban_user::handle(self, request).await
+    }
+
+    async fn unban_user(
+        &self,
+        request: Request<pb::UnbanUserRequest>,
+    ) -> Result<Response<()>, Status> {
+        unban_user::handle(self, request).await
+    }
+
+    async fn add_moderator(
+        &self,
+        request: Request<pb::ModeratorRequest>,
+    ) -> Result<Response<pb::Stream>, Status> {
+        moderators::add(self, request).await
+    }
+
+    async fn remove_moderator(
+        &self,
+        request: Request<pb::ModeratorRequest>,
+    ) -> Result<Response<pb::Stream>, Status> {
+        moderators::remove(self, request).await
+    }
 }
 
 /// The caller's `x-request-id` (set by http-edge), for log correlation.
-fn request_id<T>(request: &Request<T>) -> &str {
+fn request_id<T>(request: &Request<T>) -> String {
     request
         .metadata()
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-")
+        .chars()
+        .take(128)
+        .collect()
+}
+
+/// Parses an id field, naming it in the violation.
+fn parse_id<T>(
+    field: &'static str,
+    text: &str,
+    parse: impl Fn(&str) -> Result<T, ObjectIdError>,
+) -> Result<T, ChatError> {
+    parse(text).map_err(|error| ChatError::invalid(field, error))
 }

@@ -8,7 +8,7 @@ use tracing::Instrument;
 
 use super::{ChatServiceImpl, request_id};
 use crate::auth::Identity;
-use crate::domain::{ChatMessage, MessageContent, Sender, StreamId, truncate_to_millis};
+use crate::domain::{ChatMessage, MessageContent, StreamId, truncate_to_millis};
 use crate::error::{ChatError, Violation};
 
 /// A request whose every field has been parsed.
@@ -55,33 +55,37 @@ pub(super) async fn handle(
         let identity = Identity::from_request(&request)?;
         tracing::Span::current().record("user_id", tracing::field::display(identity.user_id));
         let new_message = NewMessage::try_from(request.into_inner())?;
-        let message = accept(service, identity, new_message);
+        let now = truncate_to_millis(Utc::now());
+        let verdict = service
+            .policy
+            .admit(new_message.stream_id, &identity, now)
+            .await?;
+        let message = ChatMessage {
+            id: service.ids.next(now).into(),
+            stream_id: new_message.stream_id,
+            content: new_message.content,
+            sender: verdict.sender,
+            created_at: now,
+            updated_at: now,
+        };
         tracing::Span::current().record("message_id", tracing::field::display(message.id));
 
         service.store.append(&message).await?;
+        if let Some(keep_for) = verdict.slow_mode {
+            // The message is durable and will be acknowledged: a failure
+            // here only weakens slow mode for one message.
+            if let Err(error) = service
+                .store
+                .record_sent(&message.stream_id, &identity.user_id, now, keep_for)
+                .await
+            {
+                tracing::warn!(%error, "could not record the send for slow mode");
+            }
+        }
         tracing::debug!("message stored");
         Ok(Response::new(pb::ChatMessage::from(message)))
     }
     .instrument(span)
     .await
     .map_err(|error: ChatError| Status::from(error))
-}
-
-/// Stamps the message with its id and time and snapshots the sender.
-fn accept(service: &ChatServiceImpl, identity: Identity, new_message: NewMessage) -> ChatMessage {
-    let now = truncate_to_millis(Utc::now());
-    let sender = Sender {
-        username: identity.username,
-        name: identity.name,
-        surname: identity.surname,
-        ..Sender::anonymous(identity.user_id)
-    };
-    ChatMessage {
-        id: service.ids.next(now).into(),
-        stream_id: new_message.stream_id,
-        content: new_message.content,
-        sender,
-        created_at: now,
-        updated_at: now,
-    }
 }

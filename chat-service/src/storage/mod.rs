@@ -13,14 +13,21 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{ChatMessage, StreamId};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Ban, ChatMessage, StreamChat, StreamId, UserId, UserProfile};
 
 pub mod codec;
 pub mod embedded;
 pub mod scylla;
 
 /// A shareable handle on whichever store the configuration chose.
-pub type SharedStore = Arc<dyn MessageStore>;
+pub type SharedStore = Arc<dyn ChatStore>;
+
+/// Everything chat-service keeps: messages and the chat state around them.
+pub trait ChatStore: MessageStore + ChatStateStore {}
+
+impl<T: MessageStore + ChatStateStore> ChatStore for T {}
 
 /// Where chat messages live.
 #[async_trait]
@@ -39,6 +46,55 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// Whether the store can serve requests now (for health checks).
     async fn check_health(&self) -> Result<(), StorageError>;
+}
+
+/// Streams, bans, slow-mode bookkeeping and sender profiles.
+///
+/// Admin writes (streams, bans, profiles) are durable when they return.
+/// `record_sent` is bookkeeping for slow mode and may be lost in a crash: the
+/// worst outcome is one message that slow mode would have delayed.
+#[async_trait]
+pub trait ChatStateStore: Send + Sync + 'static {
+    /// Creates or replaces a stream's record.
+    async fn put_stream(&self, stream: &StreamChat) -> Result<(), StorageError>;
+
+    async fn stream(&self, stream: &StreamId) -> Result<Option<StreamChat>, StorageError>;
+
+    /// Creates or replaces the ban of `ban.user_id` in `ban.stream_id`.
+    async fn put_ban(&self, ban: &Ban) -> Result<(), StorageError>;
+
+    /// Lifts a ban; lifting an absent ban is not an error.
+    async fn remove_ban(&self, stream: &StreamId, user: &UserId) -> Result<(), StorageError>;
+
+    /// The ban of `user` that is active at `now`, if any.
+    async fn active_ban(
+        &self,
+        stream: &StreamId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ban>, StorageError>;
+
+    /// When `user` last sent a message to `stream` (as far as slow mode
+    /// needs to know: entries older than the slow-mode interval may be gone).
+    async fn last_sent(
+        &self,
+        stream: &StreamId,
+        user: &UserId,
+    ) -> Result<Option<DateTime<Utc>>, StorageError>;
+
+    /// Records a send for slow mode; `keep_for` is how long it matters.
+    async fn record_sent(
+        &self,
+        stream: &StreamId,
+        user: &UserId,
+        at: DateTime<Utc>,
+        keep_for: std::time::Duration,
+    ) -> Result<(), StorageError>;
+
+    /// Creates or replaces a user's profile.
+    async fn put_profile(&self, profile: &UserProfile) -> Result<(), StorageError>;
+
+    async fn profile(&self, user: &UserId) -> Result<Option<UserProfile>, StorageError>;
 }
 
 /// What can go wrong in a store, in terms the service can act on.

@@ -2,7 +2,7 @@
 //! reason, never echoes the token, and stores nothing.
 
 use allmine_chat_proto::v1::SendMessageRequest;
-use allmine_test_support::{RSA_PUBLIC_PEM, TEST_SECRET, TokenBuilder, key_path, random_object_id};
+use allmine_test_support::{RSA_PUBLIC_PEM, TEST_SECRET, TokenBuilder, key_path};
 use chat_service::config::JwtAlgorithm;
 use serde_json::json;
 use tonic::{Code, Request};
@@ -45,7 +45,7 @@ fn assert_unauthenticated(status: &tonic::Status, reason_fragment: &str, token: 
 #[tokio::test]
 async fn bad_credentials_are_rejected_with_a_precise_reason_and_store_nothing() {
     let mut service = spawn_service().await;
-    let stream = random_object_id();
+    let stream = service.open_stream().await;
     let valid = TokenBuilder::new();
 
     let cases: Vec<(&str, Option<String>, &str)> = vec![
@@ -146,8 +146,9 @@ async fn expiry_within_the_leeway_is_accepted() {
     let mut service = spawn_service().await;
     // Expired 5 s ago, within the default 30 s leeway.
     let token = TokenBuilder::new().expires_in(-5).build();
+    let stream = service.open_stream().await;
     service
-        .send(&token, &random_object_id(), "hi")
+        .send(&token, &stream, "hi")
         .await
         .expect("accepted within leeway");
     service.stop().await;
@@ -160,7 +161,11 @@ async fn issuer_and_audience_are_checked_when_configured() {
         config.jwt_audience = Some("allmine-chat".into());
     })
     .await;
-    let stream = random_object_id();
+    service.service_token = TokenBuilder::service()
+        .claim("iss", json!("https://auth.allmine.example"))
+        .claim("aud", json!("allmine-chat"))
+        .build();
+    let stream = service.open_stream().await;
     let good = TokenBuilder::new()
         .claim("iss", json!("https://auth.allmine.example"))
         .claim("aud", json!("allmine-chat"));
@@ -203,7 +208,8 @@ async fn rs256_tokens_verify_against_the_public_key_and_hs_confusion_is_refused(
         config.jwt_algorithm = Some(JwtAlgorithm::Rs256);
     })
     .await;
-    let stream = random_object_id();
+    service.service_token = TokenBuilder::service().signed_rs256().build();
+    let stream = service.open_stream().await;
     let rs = TokenBuilder::new().signed_rs256();
     service
         .send(&rs.build(), &stream, "hi")
@@ -241,14 +247,13 @@ async fn es256_tokens_verify_against_the_public_key() {
         config.jwt_algorithm = Some(JwtAlgorithm::Es256);
     })
     .await;
+    service.service_token = TokenBuilder::service().signed_es256().build();
+    let stream = service.open_stream().await;
     let token = TokenBuilder::new().signed_es256().build();
-    service
-        .send(&token, &random_object_id(), "hi")
-        .await
-        .expect("accepted");
+    service.send(&token, &stream, "hi").await.expect("accepted");
     let rs = TokenBuilder::new().signed_rs256().build();
     let status = service
-        .send(&rs, &random_object_id(), "hi")
+        .send(&rs, &stream, "hi")
         .await
         .expect_err("rejected");
     assert_unauthenticated(&status, "algorithm", &rs);

@@ -4,8 +4,9 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use allmine_chat_proto::v1::SendMessageRequest;
+use allmine_chat_proto::v1::chat_admin_service_client::ChatAdminServiceClient;
 use allmine_chat_proto::v1::chat_service_client::ChatServiceClient;
+use allmine_chat_proto::v1::{RegisterStreamRequest, SendMessageRequest};
 use allmine_test_support::{TEST_SECRET, TokenBuilder, random_object_id};
 use chat_service::domain::StreamId;
 use chat_service::storage::MessageStore;
@@ -40,6 +41,26 @@ async fn connect(port: u16) -> ChatServiceClient<Channel> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("chat-service did not start on port {port}");
+}
+
+/// Registers `stream` through the admin service, as the stream service would.
+async fn register_stream(port: u16, stream: &str) {
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connects");
+    let request = authorized(
+        RegisterStreamRequest {
+            stream_id: stream.to_owned(),
+            owner_id: random_object_id(),
+        },
+        &format!("Bearer {}", TokenBuilder::service().build()),
+    );
+    ChatAdminServiceClient::new(channel)
+        .register_stream(request)
+        .await
+        .expect("stream registered");
 }
 
 fn free_port() -> u16 {
@@ -84,6 +105,7 @@ async fn acknowledged_messages_survive_kill_9() {
     let mut child = start_binary(port, data_dir.path());
     let client = connect(port).await;
     let stream = random_object_id();
+    register_stream(port, &stream).await;
 
     // A first wave, all acknowledged while the process runs.
     let mut acknowledged = Vec::new();

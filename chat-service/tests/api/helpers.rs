@@ -5,8 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use allmine_chat_proto::v1::chat_admin_service_client::ChatAdminServiceClient;
 use allmine_chat_proto::v1::chat_service_client::ChatServiceClient;
-use allmine_chat_proto::v1::{ChatMessage, SendMessageRequest};
+use allmine_chat_proto::v1::{ChatMessage, RegisterStreamRequest, SendMessageRequest};
 use allmine_test_support::{TEST_SECRET, TokenBuilder};
 use chat_service::domain::StreamId;
 use chat_service::storage::SharedStore;
@@ -24,6 +25,10 @@ use allmine_test_support::backends::{Backend, StoreFixture};
 pub struct TestService {
     pub addr: SocketAddr,
     pub client: ChatServiceClient<Channel>,
+    pub admin: ChatAdminServiceClient<Channel>,
+    /// The token `open_stream` registers streams with (HS256 by default;
+    /// tests that configure another algorithm replace it).
+    pub service_token: String,
     /// The same store the service writes to, for checking what was stored.
     pub store: SharedStore,
     stop: Option<oneshot::Sender<()>>,
@@ -69,10 +74,14 @@ pub async fn spawn_service_on(store: SharedStore, adjust: impl FnOnce(&mut Confi
     let server = tokio::spawn(application.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    let client = ChatServiceClient::new(channel(addr).await);
+    let channel = channel(addr).await;
+    let client = ChatServiceClient::new(channel.clone());
+    let admin = ChatAdminServiceClient::new(channel);
     TestService {
         addr,
         client,
+        admin,
+        service_token: TokenBuilder::service().build(),
         store,
         stop: Some(stop),
         server: Some(server),
@@ -125,6 +134,30 @@ impl TestService {
     ) -> Result<ChatMessage, Status> {
         let token = TokenBuilder::new().build();
         self.send(&token, stream_id, content).await
+    }
+
+    /// Registers a new stream (with a new owner) and returns its id and the
+    /// owner's token builder.
+    pub async fn open_stream_with_owner(&mut self) -> (String, TokenBuilder) {
+        let stream_id = allmine_test_support::random_object_id();
+        let owner = TokenBuilder::new();
+        let request = authorized(
+            RegisterStreamRequest {
+                stream_id: stream_id.clone(),
+                owner_id: owner.user_id(),
+            },
+            &format!("Bearer {}", self.service_token),
+        );
+        self.admin
+            .register_stream(request)
+            .await
+            .expect("stream registered");
+        (stream_id, owner)
+    }
+
+    /// Registers a new stream and returns its id.
+    pub async fn open_stream(&mut self) -> String {
+        self.open_stream_with_owner().await.0
     }
 
     /// What the store holds for `stream_id`, newest first.

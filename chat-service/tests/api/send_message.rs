@@ -1,7 +1,7 @@
 //! SendMessage through the real gRPC server: what is stored, what is
 //! answered, and that invalid requests change nothing.
 
-use allmine_test_support::{TokenBuilder, random_object_id};
+use allmine_test_support::TokenBuilder;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -19,7 +19,7 @@ allmine_test_support::for_each_backend!(
 
 async fn a_sent_message_is_stored_and_reads_back_equal(backend: Backend) {
     let mut service = spawn_service_for(backend).await;
-    let stream = random_object_id();
+    let stream = service.open_stream().await;
     let token = TokenBuilder::new().profile("johndoe", "John", "Doe");
 
     let reply = service
@@ -54,7 +54,7 @@ async fn a_sent_message_is_stored_and_reads_back_equal(backend: Backend) {
 
 async fn message_ids_are_fresh_lowercase_object_ids_in_sending_order(backend: Backend) {
     let mut service = spawn_service_for(backend).await;
-    let stream = random_object_id();
+    let stream = service.open_stream().await;
     let mut ids = Vec::new();
     for index in 0..20 {
         let reply = service
@@ -88,8 +88,9 @@ async fn message_ids_are_fresh_lowercase_object_ids_in_sending_order(backend: Ba
 
 async fn a_sender_without_profile_claims_has_null_profile_fields(backend: Backend) {
     let mut service = spawn_service_for(backend).await;
+    let stream = service.open_stream().await;
     let reply = service
-        .send_as_anyone(&random_object_id(), "hi")
+        .send_as_anyone(&stream, "hi")
         .await
         .expect("accepted");
     let sender = reply.sender.expect("sender");
@@ -102,7 +103,7 @@ async fn a_sender_without_profile_claims_has_null_profile_fields(backend: Backen
 
 async fn invalid_fields_are_each_reported_and_nothing_is_stored(backend: Backend) {
     let mut service = spawn_service_for(backend).await;
-    let stream = random_object_id();
+    let stream = service.open_stream().await;
     let cases: &[(&str, &str, &[&str])] = &[
         (&stream, "", &["content"]),
         (&stream, "   \n\t ", &["content"]),
@@ -144,8 +145,8 @@ async fn invalid_fields_are_each_reported_and_nothing_is_stored(backend: Backend
 
 async fn streams_are_kept_apart(backend: Backend) {
     let mut service = spawn_service_for(backend).await;
-    let first = random_object_id();
-    let second = random_object_id();
+    let first = service.open_stream().await;
+    let second = service.open_stream().await;
     service
         .send_as_anyone(&first, "one")
         .await
@@ -171,8 +172,8 @@ async fn streams_are_kept_apart(backend: Backend) {
 }
 
 async fn concurrent_sends_are_all_stored(backend: Backend) {
-    let service = spawn_service_for(backend).await;
-    let stream = random_object_id();
+    let mut service = spawn_service_for(backend).await;
+    let stream = service.open_stream().await;
     let mut tasks = Vec::new();
     for index in 0..64 {
         let mut client = service.client.clone();

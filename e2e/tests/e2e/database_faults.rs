@@ -17,7 +17,9 @@ use allmine_test_support::{TokenBuilder, random_object_id};
 use chat_service::storage::scylla::ScyllaStore;
 use serde_json::json;
 
-use crate::helpers::{expect_envelope, http_client, post_message, start_edge, start_service};
+use crate::helpers::{
+    Admin, expect_envelope, http_client, post_message, start_edge, start_service,
+};
 
 /// A private Cassandra node, stopped when dropped (even if the test fails).
 struct PrivateCassandra {
@@ -82,6 +84,10 @@ async fn a_database_outage_gives_503_and_sends_recover_without_a_restart() {
     let (base, _edge) = start_edge(service.addr).await;
     let client = http_client();
     let stream = random_object_id();
+    Admin::connect(service.addr)
+        .await
+        .register(&stream, &random_object_id())
+        .await;
     let token = TokenBuilder::new().build();
     let send = |content: &'static str| {
         let client = client.clone();

@@ -6,8 +6,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use allmine_test_support::TEST_SECRET;
+use allmine_chat_proto::v1 as pb;
+use allmine_chat_proto::v1::chat_admin_service_client::ChatAdminServiceClient;
 use allmine_test_support::backends::{Backend, StoreFixture};
+use allmine_test_support::{TEST_SECRET, TokenBuilder, random_object_id};
 use chat_service::domain::{ChatMessage, StreamId};
 use chat_service::storage::SharedStore;
 use reqwest::Response;
@@ -98,6 +100,22 @@ pub fn http_client() -> reqwest::Client {
 }
 
 impl Stack {
+    /// A chat-service admin client, as another Allmine service would hold.
+    pub async fn admin(&self) -> Admin {
+        Admin::connect(self.service.addr).await
+    }
+
+    /// Registers a new stream with a new owner; returns its id and the owner.
+    pub async fn open_stream(&self) -> (String, TokenBuilder) {
+        let owner = TokenBuilder::new();
+        let stream_id = random_object_id();
+        self.admin()
+            .await
+            .register(&stream_id, &owner.user_id())
+            .await;
+        (stream_id, owner)
+    }
+
     pub async fn post_message(&self, stream_id: &str, body: &Value, token: &str) -> Response {
         post_message(&self.client, &self.base, stream_id, body, token).await
     }
@@ -146,4 +164,85 @@ pub async fn expect_envelope(response: Response, status: u16) -> Vec<String> {
         .iter()
         .map(|error| error.as_str().expect("a string").to_owned())
         .collect()
+}
+
+/// ChatAdminService over gRPC with a `service` token.
+pub struct Admin {
+    client: ChatAdminServiceClient<tonic::transport::Channel>,
+    token: String,
+}
+
+impl Admin {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Self {
+            client: ChatAdminServiceClient::new(channel),
+            token: TokenBuilder::service().build(),
+        }
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token).parse().unwrap(),
+        );
+        request
+    }
+
+    pub async fn register(&mut self, stream_id: &str, owner_id: &str) -> pb::Stream {
+        let request = self.request(pb::RegisterStreamRequest {
+            stream_id: stream_id.into(),
+            owner_id: owner_id.into(),
+        });
+        self.client
+            .register_stream(request)
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn set_open(&mut self, stream_id: &str, open: bool) -> pb::Stream {
+        let request = self.request(pb::SetChatOpenRequest {
+            stream_id: stream_id.into(),
+            open,
+        });
+        self.client
+            .set_chat_open(request)
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn end(&mut self, stream_id: &str) -> pb::Stream {
+        let request = self.request(pb::EndStreamRequest {
+            stream_id: stream_id.into(),
+        });
+        self.client.end_stream(request).await.unwrap().into_inner()
+    }
+
+    pub async fn slow_mode(&mut self, stream_id: &str, seconds: u32) -> pb::Stream {
+        let request = self.request(pb::UpdateStreamSettingsRequest {
+            stream_id: stream_id.into(),
+            slow_mode_seconds: Some(seconds),
+        });
+        self.client
+            .update_stream_settings(request)
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn upsert_profile(&mut self, profile: pb::UserProfile) -> pb::UserProfile {
+        let request = self.request(profile);
+        self.client
+            .upsert_user_profile(request)
+            .await
+            .unwrap()
+            .into_inner()
+    }
 }

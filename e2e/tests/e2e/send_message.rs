@@ -37,7 +37,7 @@ fn chrono_like(text: &str) -> bool {
 
 async fn the_documented_call_returns_201_with_the_documented_body(backend: Backend) {
     let stack = spawn_stack(backend).await;
-    let stream = random_object_id();
+    let (stream, _owner) = stack.open_stream().await;
     let token = TokenBuilder::new().profile("johndoe", "John", "Doe");
 
     let response = stack
@@ -97,7 +97,7 @@ async fn the_documented_call_returns_201_with_the_documented_body(backend: Backe
 
 async fn invalid_input_gets_the_400_envelope_and_stores_nothing(backend: Backend) {
     let stack = spawn_stack(backend).await;
-    let stream = random_object_id();
+    let (stream, _owner) = stack.open_stream().await;
     let token = TokenBuilder::new().build();
 
     let errors = expect_envelope(
@@ -144,7 +144,7 @@ async fn invalid_input_gets_the_400_envelope_and_stores_nothing(backend: Backend
 
 async fn a_body_cannot_choose_the_stream_the_sender_or_the_id(backend: Backend) {
     let stack = spawn_stack(backend).await;
-    let stream = random_object_id();
+    let (stream, _owner) = stack.open_stream().await;
     let other_stream = random_object_id();
     let token = TokenBuilder::new().build();
     for body in [
@@ -165,7 +165,7 @@ async fn a_body_cannot_choose_the_stream_the_sender_or_the_id(backend: Backend) 
 
 async fn a_bad_token_gets_401_and_stores_nothing(backend: Backend) {
     let stack = spawn_stack(backend).await;
-    let stream = random_object_id();
+    let (stream, _owner) = stack.open_stream().await;
     let expired = TokenBuilder::new().expires_in(-600).build();
     let response = stack
         .post_message(&stream, &json!({"content": "hi"}), &expired)

@@ -7,7 +7,9 @@ use allmine_test_support::backends::{Backend, StoreFixture};
 use allmine_test_support::{TokenBuilder, random_object_id};
 use serde_json::json;
 
-use crate::helpers::{expect_envelope, http_client, post_message, start_edge, start_service};
+use crate::helpers::{
+    Admin, expect_envelope, http_client, post_message, start_edge, start_service,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_answers_503_while_chat_service_is_down_and_recovers() {
@@ -36,6 +38,10 @@ async fn the_edge_answers_503_while_chat_service_is_down_and_recovers() {
     let fixture = StoreFixture::new(Backend::Embedded);
     let store = fixture.open().await;
     let service = start_service(store.clone(), addr).await;
+    Admin::connect(addr)
+        .await
+        .register(&stream, &random_object_id())
+        .await;
     let response = post_message(&client, &base, &stream, &body, &token).await;
     assert_eq!(response.status().as_u16(), 201);
     let ready = client

@@ -1,26 +1,41 @@
 //! The router: the documented routes, the envelope for unknown paths (404) and
 //! methods (405), the body limit and the request-id middleware.
 
+pub mod bans;
 pub mod health;
 pub mod messages;
+pub mod moderators;
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
     middleware,
-    routing::{get, post},
+    routing::{delete, get, post, put},
 };
+use serde::Deserialize;
 
 use crate::{error::ApiError, extract::MAX_BODY_BYTES, grpc::ChatClient, request_id};
 
 /// The path of "send message", as the public API documents it.
 pub const SEND_MESSAGE_PATH: &str = "/api/v1/live-stream/{streamId}/chat/messages";
+/// A stream's bans: `POST` bans a user.
+pub const BANS_PATH: &str = "/api/v1/live-stream/{streamId}/chat/bans";
+/// One user's ban: `DELETE` lifts it.
+pub const BAN_PATH: &str = "/api/v1/live-stream/{streamId}/chat/bans/{userId}";
+/// One moderator: `PUT` appoints, `DELETE` removes.
+pub const MODERATOR_PATH: &str = "/api/v1/live-stream/{streamId}/chat/moderators/{userId}";
 
 /// Builds the whole HTTP surface around a chat-service client.
 pub fn router(chat: ChatClient) -> Router {
     Router::new()
         .route(SEND_MESSAGE_PATH, post(messages::send_message))
+        .route(BANS_PATH, post(bans::ban_user))
+        .route(BAN_PATH, delete(bans::unban_user))
+        .route(
+            MODERATOR_PATH,
+            put(moderators::add_moderator).delete(moderators::remove_moderator),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
@@ -30,6 +45,24 @@ pub fn router(chat: ChatClient) -> Router {
         // request id and is logged in the request's span.
         .layer(middleware::from_fn(request_id::request_context))
         .with_state(chat)
+}
+
+/// The path parameters `{streamId}` and `{userId}`, passed to chat-service
+/// as-is: it validates both.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamUserPath {
+    pub stream_id: String,
+    pub user_id: String,
+}
+
+/// Names the stream and the user acted on in the request's span (see
+/// `request_id`), so that every line logged for the request, its final status
+/// included, names them.
+fn record_target(stream_id: &str, user_id: &str) {
+    let span = tracing::Span::current();
+    span.record("stream_id", stream_id);
+    span.record("target_user_id", user_id);
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -1,6 +1,11 @@
 //! A scripted chat-service: a real tonic server implementing `ChatService`
-//! and `grpc.health.v1`, whose answer each test chooses and which records
-//! every request it receives.
+//! and `grpc.health.v1`, whose answer each test chooses, per RPC, and which
+//! records every request it receives with its metadata.
+//!
+//! Each RPC answers, until told otherwise, with a plausible reply built from
+//! its request (see the `echo_*` functions). [`FakeChatServer::reply`] and
+//! [`FakeChatServer::fail`] script one RPC, named by a marker type of [`rpc`];
+//! `reply_with`, `fail_with` and `received` are the `SendMessage` shorthands.
 
 use std::{
     net::SocketAddr,
@@ -9,7 +14,8 @@ use std::{
 };
 
 use allmine_chat_proto::v1::{
-    ChatMessage, ProfilePhoto, SendMessageRequest, Sender,
+    Ban, BanUserRequest, ChatMessage, ChatState, ModeratorRequest, ProfilePhoto,
+    SendMessageRequest, Sender, Stream, UnbanUserRequest,
     chat_service_server::{ChatService, ChatServiceServer},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -20,39 +26,127 @@ use tonic::{
 };
 use tonic_health::server::HealthReporter;
 
-/// What `SendMessage` answers.
-#[derive(Clone)]
-enum Reply {
-    /// A plausible message built from the request (its stream id and content).
-    Echo,
-    /// This message (boxed: it dwarfs the other variants).
-    Message(Box<ChatMessage>),
-    /// This error.
-    Error(Status),
-}
-
-/// One `SendMessage` call as the server saw it.
+/// One call as the server saw it.
 #[derive(Debug, Clone)]
-pub struct Received {
-    pub request: SendMessageRequest,
+pub struct Received<T = SendMessageRequest> {
+    pub request: T,
     pub metadata: MetadataMap,
 }
 
-impl Received {
+impl<T> Received<T> {
     pub fn metadata_str(&self, key: &str) -> Option<&str> {
         self.metadata.get(key).and_then(|value| value.to_str().ok())
     }
 }
 
-struct Script {
-    reply: Reply,
-    delay: Option<Duration>,
-    received: Vec<Received>,
+/// One RPC's script and record.
+pub struct Slot<Req, Rep> {
+    /// The default answer, built from the request.
+    echo: fn(&Req) -> Rep,
+    /// A canned answer that replaces the echo.
+    scripted: Option<Result<Rep, Status>>,
+    received: Vec<Received<Req>>,
 }
+
+impl<Req, Rep> Slot<Req, Rep> {
+    fn new(echo: fn(&Req) -> Rep) -> Self {
+        Self {
+            echo,
+            scripted: None,
+            received: Vec::new(),
+        }
+    }
+}
+
+pub struct Script {
+    send_message: Slot<SendMessageRequest, ChatMessage>,
+    ban_user: Slot<BanUserRequest, Ban>,
+    unban_user: Slot<UnbanUserRequest, ()>,
+    add_moderator: Slot<ModeratorRequest, Stream>,
+    remove_moderator: Slot<ModeratorRequest, Stream>,
+    /// Applies to every RPC.
+    delay: Option<Duration>,
+}
+
+impl Script {
+    fn call_count(&self) -> usize {
+        self.send_message.received.len()
+            + self.ban_user.received.len()
+            + self.unban_user.received.len()
+            + self.add_moderator.received.len()
+            + self.remove_moderator.received.len()
+    }
+}
+
+/// The RPCs of `ChatService`, as type-level names: `chat.fail::<rpc::BanUser>(...)`.
+pub mod rpc {
+    use super::{
+        Ban, BanUserRequest, ChatMessage, ModeratorRequest, Script, SendMessageRequest, Slot,
+        Stream, UnbanUserRequest,
+    };
+
+    /// An RPC: its request and reply types and where its script lives.
+    pub trait Rpc: 'static {
+        type Request: Clone + Send + 'static;
+        type Reply: Clone + Send + 'static;
+        fn slot(script: &mut Script) -> &mut Slot<Self::Request, Self::Reply>;
+    }
+
+    macro_rules! rpcs {
+        ($($name:ident: $request:ty => $reply:ty, $field:ident;)*) => {$(
+            pub struct $name;
+            impl Rpc for $name {
+                type Request = $request;
+                type Reply = $reply;
+                fn slot(script: &mut Script) -> &mut Slot<$request, $reply> {
+                    &mut script.$field
+                }
+            }
+        )*};
+    }
+
+    rpcs! {
+        SendMessage: SendMessageRequest => ChatMessage, send_message;
+        BanUser: BanUserRequest => Ban, ban_user;
+        UnbanUser: UnbanUserRequest => (), unban_user;
+        AddModerator: ModeratorRequest => Stream, add_moderator;
+        RemoveModerator: ModeratorRequest => Stream, remove_moderator;
+    }
+}
+
+use rpc::Rpc;
 
 #[derive(Clone)]
 struct FakeChat {
     script: Arc<Mutex<Script>>,
+}
+
+impl FakeChat {
+    /// Records the call, waits the scripted delay, answers as scripted.
+    async fn answer<R: Rpc>(
+        &self,
+        request: Request<R::Request>,
+    ) -> Result<Response<R::Reply>, Status> {
+        let (metadata, _extensions, message) = request.into_parts();
+        let (reply, delay) = {
+            let mut script = lock(&self.script);
+            let delay = script.delay;
+            let slot = R::slot(&mut script);
+            let reply = slot
+                .scripted
+                .clone()
+                .unwrap_or_else(|| Ok((slot.echo)(&message)));
+            slot.received.push(Received {
+                request: message,
+                metadata,
+            });
+            (reply, delay)
+        };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        reply.map(Response::new)
+    }
 }
 
 #[tonic::async_trait]
@@ -61,23 +155,29 @@ impl ChatService for FakeChat {
         &self,
         request: Request<SendMessageRequest>,
     ) -> Result<Response<ChatMessage>, Status> {
-        let (metadata, _extensions, message) = request.into_parts();
-        let (reply, delay) = {
-            let mut script = lock(&self.script);
-            script.received.push(Received {
-                request: message.clone(),
-                metadata,
-            });
-            (script.reply.clone(), script.delay)
-        };
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
-        }
-        match reply {
-            Reply::Echo => Ok(Response::new(echo(message))),
-            Reply::Message(chat_message) => Ok(Response::new(*chat_message)),
-            Reply::Error(status) => Err(status),
-        }
+        self.answer::<rpc::SendMessage>(request).await
+    }
+
+    async fn ban_user(&self, request: Request<BanUserRequest>) -> Result<Response<Ban>, Status> {
+        self.answer::<rpc::BanUser>(request).await
+    }
+
+    async fn unban_user(&self, request: Request<UnbanUserRequest>) -> Result<Response<()>, Status> {
+        self.answer::<rpc::UnbanUser>(request).await
+    }
+
+    async fn add_moderator(
+        &self,
+        request: Request<ModeratorRequest>,
+    ) -> Result<Response<Stream>, Status> {
+        self.answer::<rpc::AddModerator>(request).await
+    }
+
+    async fn remove_moderator(
+        &self,
+        request: Request<ModeratorRequest>,
+    ) -> Result<Response<Stream>, Status> {
+        self.answer::<rpc::RemoveModerator>(request).await
     }
 }
 
@@ -115,9 +215,12 @@ impl FakeChatServer {
     async fn serve(listener: TcpListener) -> Self {
         let addr = listener.local_addr().expect("local address");
         let script = Arc::new(Mutex::new(Script {
-            reply: Reply::Echo,
+            send_message: Slot::new(echo_message),
+            ban_user: Slot::new(echo_ban),
+            unban_user: Slot::new(|_| ()),
+            add_moderator: Slot::new(echo_added_moderator),
+            remove_moderator: Slot::new(echo_removed_moderator),
             delay: None,
-            received: Vec::new(),
         }));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ChatServiceServer<FakeChat>>().await;
@@ -145,24 +248,44 @@ impl FakeChatServer {
         }
     }
 
+    /// Answers every call of `R` with this reply.
+    pub fn reply<R: Rpc>(&self, reply: R::Reply) {
+        R::slot(&mut lock(&self.script)).scripted = Some(Ok(reply));
+    }
+
+    /// Answers every call of `R` with this error.
+    pub fn fail<R: Rpc>(&self, status: Status) {
+        R::slot(&mut lock(&self.script)).scripted = Some(Err(status));
+    }
+
+    /// Every call of `R` received so far.
+    pub fn calls<R: Rpc>(&self) -> Vec<Received<R::Request>> {
+        R::slot(&mut lock(&self.script)).received.clone()
+    }
+
+    /// How many calls, of any RPC, were received so far.
+    pub fn call_count(&self) -> usize {
+        lock(&self.script).call_count()
+    }
+
     /// Answers every `SendMessage` with this message.
     pub fn reply_with(&self, message: ChatMessage) {
-        lock(&self.script).reply = Reply::Message(Box::new(message));
+        self.reply::<rpc::SendMessage>(message);
     }
 
     /// Answers every `SendMessage` with this error.
     pub fn fail_with(&self, status: Status) {
-        lock(&self.script).reply = Reply::Error(status);
+        self.fail::<rpc::SendMessage>(status);
     }
 
-    /// Sleeps this long before answering.
+    /// Sleeps this long before answering any call.
     pub fn delay(&self, delay: Duration) {
         lock(&self.script).delay = Some(delay);
     }
 
     /// Every `SendMessage` received so far.
     pub fn received(&self) -> Vec<Received> {
-        lock(&self.script).received.clone()
+        self.calls::<rpc::SendMessage>()
     }
 
     pub async fn set_not_serving(&self) {
@@ -233,10 +356,60 @@ pub fn documented_message() -> ChatMessage {
     }
 }
 
-fn echo(request: SendMessageRequest) -> ChatMessage {
+fn echo_message(request: &SendMessageRequest) -> ChatMessage {
     ChatMessage {
-        stream_id: request.stream_id,
-        content: request.content,
+        stream_id: request.stream_id.clone(),
+        content: request.content.clone(),
         ..documented_message()
     }
+}
+
+/// The stream's owner in [`documented_stream`].
+pub const OWNER_ID: &str = "64d15f9e2e6c8f4d5a123111";
+/// Its moderator, who bans in [`echo_ban`].
+pub const MODERATOR_ID: &str = "64d15f9e2e6c8f4d5a123222";
+
+/// A ban as chat-service would answer `request`, made by [`MODERATOR_ID`] at
+/// [`CREATED_SECONDS`].
+fn echo_ban(request: &BanUserRequest) -> Ban {
+    Ban {
+        stream_id: request.stream_id.clone(),
+        user_id: request.user_id.clone(),
+        expires_at: request
+            .duration_seconds
+            .map(|seconds| timestamp(CREATED_SECONDS + i64::from(seconds), 0)),
+        reason: request.reason.clone(),
+        banned_by: MODERATOR_ID.to_owned(),
+        created_at: Some(timestamp(CREATED_SECONDS, 0)),
+    }
+}
+
+/// An open stream owned by [`OWNER_ID`] with [`MODERATOR_ID`] as its one
+/// moderator, created a day before [`CREATED_SECONDS`] and changed at it.
+pub fn documented_stream() -> Stream {
+    Stream {
+        stream_id: "64d15f9e2e6c8f4d5a123000".to_owned(),
+        owner_id: OWNER_ID.to_owned(),
+        state: ChatState::Open.into(),
+        slow_mode_seconds: 0,
+        moderator_ids: vec![MODERATOR_ID.to_owned()],
+        created_at: Some(timestamp(CREATED_SECONDS - 86_400, 0)),
+        updated_at: Some(timestamp(CREATED_SECONDS, 0)),
+    }
+}
+
+fn echo_added_moderator(request: &ModeratorRequest) -> Stream {
+    let mut stream = documented_stream();
+    stream.stream_id.clone_from(&request.stream_id);
+    if !stream.moderator_ids.contains(&request.user_id) {
+        stream.moderator_ids.push(request.user_id.clone());
+    }
+    stream
+}
+
+fn echo_removed_moderator(request: &ModeratorRequest) -> Stream {
+    let mut stream = documented_stream();
+    stream.stream_id.clone_from(&request.stream_id);
+    stream.moderator_ids.retain(|id| *id != request.user_id);
+    stream
 }

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Once, time::Duration};
 
 use http_edge::{Application, Config};
-use reqwest::{Response, header::HeaderMap};
+use reqwest::{Method, Response, header::HeaderMap};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -80,6 +80,18 @@ pub fn message_path(stream_id: &str) -> String {
     format!("/api/v1/live-stream/{stream_id}/chat/messages")
 }
 
+pub fn bans_path(stream_id: &str) -> String {
+    format!("/api/v1/live-stream/{stream_id}/chat/bans")
+}
+
+pub fn ban_path(stream_id: &str, user_id: &str) -> String {
+    format!("/api/v1/live-stream/{stream_id}/chat/bans/{user_id}")
+}
+
+pub fn moderator_path(stream_id: &str, user_id: &str) -> String {
+    format!("/api/v1/live-stream/{stream_id}/chat/moderators/{user_id}")
+}
+
 impl TestEdge {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
@@ -111,6 +123,40 @@ impl TestEdge {
         headers: &[(&str, &str)],
     ) -> Response {
         let mut request = self.client.post(self.url(path)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("the edge answers")
+    }
+
+    /// Any method on a path, with `Authorization: Bearer <token>` when a token
+    /// is given and a JSON body when one is given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the edge answers")
+    }
+
+    /// Any method on a path with exactly these bytes and headers.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path)).body(body);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

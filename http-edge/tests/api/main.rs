@@ -6,11 +6,13 @@
 //! [`Application`]: http_edge::Application
 
 mod availability;
+mod bans;
 mod fake_chat;
 mod grpc_errors;
 mod health;
 mod helpers;
 mod lifecycle;
+mod moderators;
 mod rejections;
 mod request_id;
 mod send_message;

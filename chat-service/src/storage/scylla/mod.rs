@@ -24,6 +24,7 @@ mod buckets;
 mod errors;
 pub mod schema;
 mod settings;
+mod state;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -58,6 +59,7 @@ const MAX_REMEMBERED_BUCKETS: usize = 100_000;
 pub struct ScyllaStore {
     session: Arc<Session>,
     statements: Statements,
+    state_statements: state::StateStatements,
     keyspace: String,
     bucket_width_ms: i64,
     /// Seconds; 0 means no expiry (CQL's own meaning of TTL 0).
@@ -106,6 +108,7 @@ impl ScyllaStore {
                 .map_err(|error| errors::execution("applying the schema", error))?;
         }
         let statements = Statements::prepare(&session, settings).await?;
+        let state_statements = state::StateStatements::prepare(&session, settings).await?;
         tracing::info!(
             keyspace = %settings.keyspace,
             nodes = ?settings.nodes,
@@ -115,6 +118,7 @@ impl ScyllaStore {
         Ok(Self {
             session,
             statements,
+            state_statements,
             keyspace: settings.keyspace.clone(),
             bucket_width_ms: i64::try_from(settings.bucket_width.as_millis()).unwrap_or(i64::MAX),
             ttl_secs: settings
@@ -259,16 +263,8 @@ async fn connect_with_retry(settings: &ScyllaSettings) -> Result<Session, Storag
 impl Statements {
     async fn prepare(session: &Session, settings: &ScyllaSettings) -> Result<Self, StorageError> {
         let keyspace = &settings.keyspace;
-        let prepare = |cql: String, idempotent: bool| async move {
-            let mut statement = session
-                .prepare(cql.clone())
-                .await
-                .map_err(|error| errors::prepare(&cql, error))?;
-            statement.set_consistency(settings.consistency.into());
-            statement.set_is_idempotent(idempotent);
-            statement.set_request_timeout(Some(settings.request_timeout));
-            Ok::<_, StorageError>(statement)
-        };
+        let prepare =
+            |cql: String, idempotent: bool| prepare_statement(session, settings, cql, idempotent);
         Ok(Self {
             insert_message: prepare(
                 format!(
@@ -313,6 +309,23 @@ impl Statements {
             health: prepare("SELECT release_version FROM system.local".into(), true).await?,
         })
     }
+}
+
+/// Prepares `cql` once with the configured consistency and timeout.
+async fn prepare_statement(
+    session: &Session,
+    settings: &ScyllaSettings,
+    cql: String,
+    idempotent: bool,
+) -> Result<PreparedStatement, StorageError> {
+    let mut statement = session
+        .prepare(cql.clone())
+        .await
+        .map_err(|error| errors::prepare(&cql, error))?;
+    statement.set_consistency(settings.consistency.into());
+    statement.set_is_idempotent(idempotent);
+    statement.set_request_timeout(Some(settings.request_timeout));
+    Ok(statement)
 }
 
 fn decode_row(stream: StreamId, row: MessageRow) -> Result<ChatMessage, StorageError> {

@@ -113,6 +113,52 @@ pub fn statements(keyspace: &str, replication: &Replication) -> Vec<String> {
     PRIMARY KEY (stream_id, bucket_end, bucket)
 ) WITH CLUSTERING ORDER BY (bucket_end DESC, bucket DESC)"
         ),
+        // One row per registered stream. Moderators are a frozen set: the
+        // record is always written whole, and a frozen value is one cell.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.streams (
+    stream_id text PRIMARY KEY,
+    owner_id text,
+    state text,
+    slow_mode_seconds int,
+    moderator_ids frozen<set<text>>,
+    created_at timestamp,
+    updated_at timestamp
+)"
+        ),
+        // Bans and timeouts; a timeout's row carries a TTL that ends with it.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.bans (
+    stream_id text,
+    user_id text,
+    expires_at timestamp,
+    reason text,
+    banned_by text,
+    created_at timestamp,
+    PRIMARY KEY ((stream_id, user_id))
+)"
+        ),
+        // Slow-mode bookkeeping: each row lives as long as the slow-mode
+        // interval it serves (TTL), so the table stays small.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.last_sent (
+    stream_id text,
+    user_id text,
+    sent_at timestamp,
+    PRIMARY KEY ((stream_id, user_id))
+)"
+        ),
+        // Public profiles pushed by the user service; messages snapshot them.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.user_profiles (
+    user_id text PRIMARY KEY,
+    username text,
+    name text,
+    surname text,
+    profile_photo blob,
+    availability_status text
+)"
+        ),
     ]
 }
 
@@ -164,7 +210,7 @@ mod tests {
         let rendered = render_script("allmine_chat", &Replication::Simple(1));
         assert_eq!(
             on_disk, rendered,
-            "scripts/scylla-schema.cql is stale: regenerate it with `cargo run -p chat-service -- print-schema > scripts/scylla-schema.cql`"
+            "scripts/scylla-schema.cql is stale: regenerate it with `cargo run -p chat-service -- --print-schema > scripts/scylla-schema.cql`"
         );
     }
 }

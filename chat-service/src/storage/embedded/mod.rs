@@ -18,6 +18,8 @@ use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use tokio::sync::{mpsc, oneshot};
 
+mod state;
+
 use super::codec::{MESSAGE_KEY_LEN, decode_message, encode_message, message_key};
 use super::{MessageStore, StorageError};
 use crate::domain::{ChatMessage, StreamId};
@@ -38,7 +40,9 @@ struct PendingAppend {
 
 /// Chat messages in a fjall database under a data directory.
 pub struct EmbeddedStore {
+    database: Database,
     messages: Keyspace,
+    state: state::StateKeyspaces,
     // `Option` so that `Drop` can close the queue before joining the writer.
     queue: Option<mpsc::Sender<PendingAppend>>,
     writer: Option<JoinHandle<()>>,
@@ -59,16 +63,23 @@ impl EmbeddedStore {
         let messages = database
             .keyspace("messages", KeyspaceCreateOptions::default)
             .map_err(|error| open_error(data_dir, error))?;
+        let state =
+            state::StateKeyspaces::open(&database).map_err(|error| open_error(data_dir, error))?;
 
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let writer_keyspace = messages.clone();
         let writer = std::thread::Builder::new()
             .name("embedded-store-writer".into())
-            .spawn(move || run_writer(database, writer_keyspace, receiver))
+            .spawn({
+                let database = database.clone();
+                move || run_writer(database, writer_keyspace, receiver)
+            })
             .map_err(|error| StorageError::Internal(format!("cannot start writer: {error}")))?;
 
         Ok(Self {
+            database,
             messages,
+            state,
             queue: Some(queue),
             writer: Some(writer),
         })

@@ -1,0 +1,134 @@
+//! Stream registration and chat state changes.
+
+use allmine_chat_proto::v1 as pb;
+use chrono::Utc;
+use tonic::{Request, Response};
+
+use super::{ChatAdminServiceImpl, require_service};
+use crate::domain::{ChatState, SlowMode, StreamChat, StreamId, UserId, truncate_to_millis};
+use crate::error::{ChatError, Violation};
+use crate::grpc::parse_id;
+use crate::rules::load_stream;
+
+type AdminResult = Result<Response<pb::Stream>, ChatError>;
+
+pub(super) async fn register(
+    service: &ChatAdminServiceImpl,
+    request: Request<pb::RegisterStreamRequest>,
+) -> AdminResult {
+    require_service(&request)?;
+    let request = request.into_inner();
+    let mut violations = Vec::new();
+    let stream_id = StreamId::parse(&request.stream_id)
+        .map_err(|error| violations.push(Violation::new("stream_id", error)))
+        .ok();
+    let owner = UserId::parse(&request.owner_id)
+        .map_err(|error| violations.push(Violation::new("owner_id", error)))
+        .ok();
+    let (Some(stream_id), Some(owner)) = (stream_id, owner) else {
+        return Err(ChatError::InvalidArgument(violations));
+    };
+
+    // Registering is idempotent for the same owner, so the stream service
+    // may retry; another owner is a conflict. (Read then write: the stream
+    // service is the one writer of registrations.)
+    if let Some(existing) = service.store.stream(&stream_id).await? {
+        if existing.owner == owner {
+            return Ok(Response::new(existing.into()));
+        }
+        return Err(ChatError::AlreadyExists(format!(
+            "stream {stream_id} is already registered with another owner"
+        )));
+    }
+    let stream = StreamChat::new(stream_id, owner, truncate_to_millis(Utc::now()));
+    service.store.put_stream(&stream).await?;
+    tracing::info!(%stream_id, %owner, "stream registered");
+    Ok(Response::new(stream.into()))
+}
+
+pub(super) async fn set_open(
+    service: &ChatAdminServiceImpl,
+    request: Request<pb::SetChatOpenRequest>,
+) -> AdminResult {
+    require_service(&request)?;
+    let request = request.into_inner();
+    let stream_id = parse_id("stream_id", &request.stream_id, StreamId::parse)?;
+    let wanted = if request.open {
+        ChatState::Open
+    } else {
+        ChatState::Closed
+    };
+    change(service, stream_id, |stream| {
+        if stream.state == ChatState::Ended {
+            return Err(ChatError::FailedPrecondition(
+                "the stream has ended; its chat cannot be reopened or closed again".into(),
+            ));
+        }
+        stream.state = wanted;
+        Ok(())
+    })
+    .await
+}
+
+pub(super) async fn end(
+    service: &ChatAdminServiceImpl,
+    request: Request<pb::EndStreamRequest>,
+) -> AdminResult {
+    require_service(&request)?;
+    let stream_id = parse_id("stream_id", &request.get_ref().stream_id, StreamId::parse)?;
+    // Ending twice is harmless: the stream service may retry.
+    change(service, stream_id, |stream| {
+        stream.state = ChatState::Ended;
+        Ok(())
+    })
+    .await
+}
+
+pub(super) async fn update_settings(
+    service: &ChatAdminServiceImpl,
+    request: Request<pb::UpdateStreamSettingsRequest>,
+) -> AdminResult {
+    require_service(&request)?;
+    let request = request.into_inner();
+    let stream_id = parse_id("stream_id", &request.stream_id, StreamId::parse)?;
+    let slow_mode = request
+        .slow_mode_seconds
+        .map(SlowMode::parse)
+        .transpose()
+        .map_err(|error| ChatError::invalid("slow_mode_seconds", error))?;
+    change(service, stream_id, |stream| {
+        if let Some(slow_mode) = slow_mode {
+            stream.slow_mode = slow_mode;
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub(super) async fn get(
+    service: &ChatAdminServiceImpl,
+    request: Request<pb::GetStreamRequest>,
+) -> AdminResult {
+    require_service(&request)?;
+    let stream_id = parse_id("stream_id", &request.get_ref().stream_id, StreamId::parse)?;
+    let stream = load_stream(&service.store, &stream_id).await?;
+    Ok(Response::new(stream.into()))
+}
+
+/// Loads, changes and stores a stream (whole-record write; see
+/// `grpc/moderators.rs` on concurrent edits).
+async fn change(
+    service: &ChatAdminServiceImpl,
+    stream_id: StreamId,
+    apply: impl FnOnce(&mut StreamChat) -> Result<(), ChatError>,
+) -> AdminResult {
+    let mut stream = load_stream(&service.store, &stream_id).await?;
+    let before = stream.clone();
+    apply(&mut stream)?;
+    if stream != before {
+        stream.updated_at = truncate_to_millis(Utc::now());
+        service.store.put_stream(&stream).await?;
+        tracing::info!(%stream_id, state = ?stream.state, slow_mode = stream.slow_mode.seconds(), "stream changed");
+    }
+    Ok(Response::new(stream.into()))
+}

@@ -1,0 +1,210 @@
+//! Chat state in the embedded store: one fjall keyspace per kind of record,
+//! protobuf-encoded with the contract's own messages.
+//!
+//! Admin writes commit with a journal sync (they are rare, and must survive a
+//! crash like messages do). Slow-mode bookkeeping is written without a sync:
+//! losing it in a crash only lets one message through early.
+
+use std::time::Duration;
+
+use allmine_chat_proto::v1 as pb;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use prost::Message;
+
+use super::EmbeddedStore;
+use crate::domain::{Ban, StreamChat, StreamId, UserId, UserProfile};
+use crate::storage::{ChatStateStore, StorageError};
+
+pub(super) struct StateKeyspaces {
+    streams: Keyspace,
+    bans: Keyspace,
+    last_sent: Keyspace,
+    profiles: Keyspace,
+}
+
+impl StateKeyspaces {
+    pub(super) fn open(database: &Database) -> Result<Self, fjall::Error> {
+        Ok(Self {
+            streams: database.keyspace("streams", KeyspaceCreateOptions::default)?,
+            bans: database.keyspace("bans", KeyspaceCreateOptions::default)?,
+            last_sent: database.keyspace("last_sent", KeyspaceCreateOptions::default)?,
+            profiles: database.keyspace("profiles", KeyspaceCreateOptions::default)?,
+        })
+    }
+}
+
+/// Stream id then user id: one key per user per stream.
+fn pair_key(stream: &StreamId, user: &UserId) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..12].copy_from_slice(stream.as_bytes());
+    key[12..].copy_from_slice(user.as_bytes());
+    key
+}
+
+fn internal(context: &str, error: impl std::fmt::Display) -> StorageError {
+    StorageError::Internal(format!("embedded store {context}: {error}"))
+}
+
+fn corrupt(context: &str, error: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(format!("embedded {context} record: {error}"))
+}
+
+impl EmbeddedStore {
+    /// Writes one key durably, off the async workers.
+    async fn put_durable(
+        &self,
+        keyspace: Keyspace,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<(), StorageError> {
+        let database = self.database.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut batch = database.batch().durability(Some(PersistMode::SyncAll));
+            batch.insert(&keyspace, key, value);
+            batch.commit()
+        })
+        .await
+        .map_err(|error| internal("write task", error))?
+        .map_err(|error| internal("write", error))
+    }
+
+    async fn remove_durable(&self, keyspace: Keyspace, key: Vec<u8>) -> Result<(), StorageError> {
+        let database = self.database.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut batch = database.batch().durability(Some(PersistMode::SyncAll));
+            batch.remove(&keyspace, key);
+            batch.commit()
+        })
+        .await
+        .map_err(|error| internal("write task", error))?
+        .map_err(|error| internal("remove", error))
+    }
+
+    async fn get(&self, keyspace: Keyspace, key: Vec<u8>) -> Result<Option<Vec<u8>>, StorageError> {
+        tokio::task::spawn_blocking(move || keyspace.get(key))
+            .await
+            .map_err(|error| internal("read task", error))?
+            .map(|value| value.map(|bytes| bytes.to_vec()))
+            .map_err(|error| internal("read", error))
+    }
+}
+
+#[async_trait]
+impl ChatStateStore for EmbeddedStore {
+    async fn put_stream(&self, stream: &StreamChat) -> Result<(), StorageError> {
+        let value = pb::Stream::from(stream.clone()).encode_to_vec();
+        self.put_durable(
+            self.state.streams.clone(),
+            stream.id.as_bytes().to_vec(),
+            value,
+        )
+        .await
+    }
+
+    async fn stream(&self, stream: &StreamId) -> Result<Option<StreamChat>, StorageError> {
+        let Some(bytes) = self
+            .get(self.state.streams.clone(), stream.as_bytes().to_vec())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record =
+            pb::Stream::decode(bytes.as_slice()).map_err(|error| corrupt("stream", error))?;
+        StreamChat::try_from(record)
+            .map(Some)
+            .map_err(|error| corrupt("stream", error))
+    }
+
+    async fn put_ban(&self, ban: &Ban) -> Result<(), StorageError> {
+        let value = pb::Ban::from(ban.clone()).encode_to_vec();
+        let key = pair_key(&ban.stream_id, &ban.user_id).to_vec();
+        self.put_durable(self.state.bans.clone(), key, value).await
+    }
+
+    async fn remove_ban(&self, stream: &StreamId, user: &UserId) -> Result<(), StorageError> {
+        self.remove_durable(self.state.bans.clone(), pair_key(stream, user).to_vec())
+            .await
+    }
+
+    async fn active_ban(
+        &self,
+        stream: &StreamId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ban>, StorageError> {
+        let Some(bytes) = self
+            .get(self.state.bans.clone(), pair_key(stream, user).to_vec())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record = pb::Ban::decode(bytes.as_slice()).map_err(|error| corrupt("ban", error))?;
+        let ban = Ban::try_from(record).map_err(|error| corrupt("ban", error))?;
+        // Expired timeouts stay on disk until the next ban or unban of the
+        // user replaces them; they are simply not active.
+        Ok(ban.is_active(now).then_some(ban))
+    }
+
+    async fn last_sent(
+        &self,
+        stream: &StreamId,
+        user: &UserId,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let Some(bytes) = self
+            .get(
+                self.state.last_sent.clone(),
+                pair_key(stream, user).to_vec(),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let millis: [u8; 8] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("last_sent", "not 8 bytes"))?;
+        Ok(DateTime::from_timestamp_millis(i64::from_be_bytes(millis)))
+    }
+
+    async fn record_sent(
+        &self,
+        stream: &StreamId,
+        user: &UserId,
+        at: DateTime<Utc>,
+        _keep_for: Duration,
+    ) -> Result<(), StorageError> {
+        let keyspace = self.state.last_sent.clone();
+        let key = pair_key(stream, user);
+        let value = at.timestamp_millis().to_be_bytes();
+        tokio::task::spawn_blocking(move || keyspace.insert(key, value))
+            .await
+            .map_err(|error| internal("write task", error))?
+            .map_err(|error| internal("write", error))
+    }
+
+    async fn put_profile(&self, profile: &UserProfile) -> Result<(), StorageError> {
+        let value = pb::UserProfile::from(profile.clone()).encode_to_vec();
+        self.put_durable(
+            self.state.profiles.clone(),
+            profile.user_id.as_bytes().to_vec(),
+            value,
+        )
+        .await
+    }
+
+    async fn profile(&self, user: &UserId) -> Result<Option<UserProfile>, StorageError> {
+        let Some(bytes) = self
+            .get(self.state.profiles.clone(), user.as_bytes().to_vec())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record =
+            pb::UserProfile::decode(bytes.as_slice()).map_err(|error| corrupt("profile", error))?;
+        UserProfile::try_from(record)
+            .map(Some)
+            .map_err(|error| corrupt("profile", error))
+    }
+}
