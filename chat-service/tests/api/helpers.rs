@@ -54,9 +54,17 @@ pub async fn spawn_service_with(adjust: impl FnOnce(&mut Config)) -> TestService
 /// Starts a service on a fresh store of `backend`. Call
 /// [`TestService::finish`] at the end so the store is cleaned up.
 pub async fn spawn_service_for(backend: Backend) -> TestService {
+    spawn_service_for_with(backend, |_| {}).await
+}
+
+/// As [`spawn_service_for`], after `adjust` has changed the configuration.
+pub async fn spawn_service_for_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+) -> TestService {
     let fixture = StoreFixture::new(backend);
     let store = fixture.open().await;
-    let mut service = spawn_service_on(store, |_| {}).await;
+    let mut service = spawn_service_on(store, adjust).await;
     service.fixture = Some(fixture);
     service
 }

@@ -6,5 +6,7 @@ mod auth;
 mod durability;
 mod helpers;
 mod reflection_and_health;
+mod rules;
 mod send_message;
+mod state_contract;
 mod storage_contract;
