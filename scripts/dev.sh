@@ -39,7 +39,7 @@ WARN
 fi
 
 say "building chat-service and http-edge (first build takes a few minutes)"
-cargo build --locked -p chat-service -p http-edge
+cargo build --locked -p chat-service -p http-edge --bins
 BIN=$REPO/target/debug
 
 pids=()
@@ -67,10 +67,19 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$edge_url/readyz" >/dev/null 2>&1 || { say "not ready after 20 s"; exit 1; }
 
+# A demo stream, registered the way the stream service would (ChatAdminService
+# with a `service` token), owned by the user whose token is printed below.
 stream_id=64d15f9e2e6c8f4d5a123000
-token=""
+owner_id=64d15f9e2e6c8f4d5a123456
+owner_token="" viewer_token="" service_token=""
 if [ -n "${CHAT_JWT_SECRET:-}" ]; then
-  token=$(python3 scripts/dev_token.py --secret "$CHAT_JWT_SECRET")
+  owner_token=$(python3 scripts/dev_token.py --secret "$CHAT_JWT_SECRET" --sub "$owner_id" --username streamer --name Stream --surname Owner)
+  viewer_token=$(python3 scripts/dev_token.py --secret "$CHAT_JWT_SECRET")
+  service_token=$(python3 scripts/dev_token.py --secret "$CHAT_JWT_SECRET" --username stream-service --roles service)
+  CHATCTL_URL=http://$CHAT_GRPC_ADDR CHATCTL_TOKEN=$service_token \
+    "$BIN/chatctl" register-stream --stream "$stream_id" --owner "$owner_id" >/dev/null
+else
+  say "tokens are not printed: with a public-key JWT configuration, mint them with your own key"
 fi
 
 cat <<READY
@@ -79,21 +88,30 @@ Allmine live chat is running.
   REST (http-edge):     $edge_url        (health: $edge_url/healthz, readiness: $edge_url/readyz)
   gRPC (chat-service):  $CHAT_GRPC_ADDR  (reflection on; try: grpcurl -plaintext $CHAT_GRPC_ADDR list)
   Data directory:       $CHAT_DATA_DIR
+  Demo stream:          $stream_id (registered, chat open, owner $owner_id)
 
-A development token (24 h; sub is a random user, username johndoe):
-  TOKEN=$token
+Development tokens (24 h):
+  TOKEN=$viewer_token
+  OWNER_TOKEN=$owner_token     # the stream's owner: may ban and appoint moderators
+  SERVICE_TOKEN=$service_token # role "service": ChatAdminService (chatctl)
 
 Send a message over REST:
   curl -i -X POST "$edge_url/api/v1/live-stream/$stream_id/chat/messages" \\
-    -H "Authorization: Bearer $token" \\
+    -H "Authorization: Bearer $viewer_token" \\
     -H "Content-Type: application/json" \\
     -d '{"content": "Herkese selam! Yayın çok güzel."}'
 
 Or over gRPC:
-  grpcurl -plaintext -H "authorization: Bearer $token" \\
+  grpcurl -plaintext -H "authorization: Bearer $viewer_token" \\
     -d '{"stream_id": "$stream_id", "content": "Herkese selam!"}' \\
     $CHAT_GRPC_ADDR allmine.chat.v1.ChatService/SendMessage
 
+As the owner, time a user out for 60 s:
+  curl -i -X POST "$edge_url/api/v1/live-stream/$stream_id/chat/bans" \\
+    -H "Authorization: Bearer $owner_token" -H "Content-Type: application/json" \\
+    -d '{"userId": "<user id>", "durationSeconds": 60, "reason": "spam"}'
+
+Admin (as the stream service): target/debug/chatctl --token "\$SERVICE_TOKEN" slow-mode --stream $stream_id --seconds 10
 Mint other tokens: scripts/dev_token.py --secret "\$(cat .cache/dev-jwt-secret)" --username alice
 Press Ctrl-C to stop both services.
 READY
