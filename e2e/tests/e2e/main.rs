@@ -1,6 +1,7 @@
 //! End-to-end: public REST calls through the real http-edge to the real
 //! chat-service, each on ephemeral ports, on both stores.
 
+mod chat_rules;
 mod database_faults;
 mod helpers;
 mod send_message;
