@@ -11,7 +11,9 @@ use jsonwebtoken::Algorithm;
 use crate::auth::{JwtSettings, KeySource, MAX_LEEWAY_SECS};
 use crate::rules::BurstSettings;
 use crate::secret::Secret;
-use crate::storage::scylla::{ConsistencyLevel, DEFAULT_BUCKET, Replication, ScyllaSettings};
+use crate::storage::scylla::{
+    ConsistencyLevel, DEFAULT_BUCKET, MAX_BUCKET, Replication, ScyllaSettings,
+};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -159,10 +161,10 @@ pub struct ScyllaConfig {
     pub ttl_secs: Option<u64>,
 
     /// Width of a time bucket (one partition per stream and bucket), in
-    /// seconds. Changing it later loses nothing: each bucket records its own
-    /// window.
+    /// seconds, at most 3600. Changing it later loses nothing: each bucket
+    /// records its own window.
     #[arg(long = "scylla-bucket-secs", env = "CHAT_SCYLLA_BUCKET_SECS", default_value_t = DEFAULT_BUCKET.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..=86_400 * 30))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BUCKET.as_secs()))]
     pub bucket_secs: u64,
 }
 

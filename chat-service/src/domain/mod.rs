@@ -3,6 +3,7 @@
 //! are already known to be valid.
 
 mod content;
+mod cursor;
 mod ids;
 mod message;
 mod moderation;
@@ -11,6 +12,7 @@ mod profile;
 mod stream;
 
 pub use content::{ContentError, MAX_CONTENT_CHARS, MessageContent};
+pub use cursor::{Cursor, CursorError, Position};
 pub use ids::{MessageId, StreamId, UserId};
 pub use message::{ChatMessage, ProfilePhoto, Sender, truncate_to_millis};
 pub use moderation::{

@@ -6,7 +6,7 @@ use allmine_chat_proto::v1 as pb;
 use prost::Message;
 
 use super::StorageError;
-use crate::domain::ChatMessage;
+use crate::domain::{ChatMessage, Position, StreamId};
 
 /// Length of a message key: stream id (12) + creation millis (8) + message id (12).
 pub const MESSAGE_KEY_LEN: usize = 32;
@@ -16,10 +16,15 @@ pub const MESSAGE_KEY_LEN: usize = 32;
 /// range, and messages with the same millisecond never collide (the id breaks
 /// the tie and keeps one process's messages in acceptance order).
 pub fn message_key(message: &ChatMessage) -> [u8; MESSAGE_KEY_LEN] {
+    position_key(&message.stream_id, &message.position())
+}
+
+/// The key a message at `position` of `stream` has (or would have).
+pub fn position_key(stream: &StreamId, position: &Position) -> [u8; MESSAGE_KEY_LEN] {
     let mut key = [0u8; MESSAGE_KEY_LEN];
-    key[0..12].copy_from_slice(message.stream_id.as_bytes());
-    key[12..20].copy_from_slice(&sortable_millis(message.created_at.timestamp_millis()));
-    key[20..32].copy_from_slice(message.id.as_bytes());
+    key[0..12].copy_from_slice(stream.as_bytes());
+    key[12..20].copy_from_slice(&sortable_millis(position.created_ms));
+    key[20..32].copy_from_slice(position.id.as_bytes());
     key
 }
 

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Ban, ChatMessage, StreamChat, StreamId, UserId, UserProfile};
+use crate::domain::{Ban, ChatMessage, Position, StreamChat, StreamId, UserId, UserProfile};
 
 pub mod codec;
 pub mod embedded;
@@ -37,15 +37,37 @@ pub trait MessageStore: Send + Sync + 'static {
     /// creation time and id) again is harmless, so callers may retry.
     async fn append(&self, message: &ChatMessage) -> Result<(), StorageError>;
 
+    /// One page of `stream`'s messages, at most `limit`: from the newest
+    /// or before a position, newest first; after a position, oldest first.
+    async fn page(
+        &self,
+        stream: &StreamId,
+        start: PageStart,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StorageError>;
+
     /// The newest `limit` messages of `stream`, newest first.
     async fn newest(
         &self,
         stream: &StreamId,
         limit: usize,
-    ) -> Result<Vec<ChatMessage>, StorageError>;
+    ) -> Result<Vec<ChatMessage>, StorageError> {
+        self.page(stream, PageStart::Newest, limit).await
+    }
 
     /// Whether the store can serve requests now (for health checks).
     async fn check_health(&self) -> Result<(), StorageError>;
+}
+
+/// Where a page of messages starts, and so its direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageStart {
+    /// The newest messages, newest first.
+    Newest,
+    /// Messages strictly before the position, newest first.
+    Before(Position),
+    /// Messages strictly after the position, oldest first.
+    After(Position),
 }
 
 /// Streams, bans, slow-mode bookkeeping and sender profiles.

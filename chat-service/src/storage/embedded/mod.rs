@@ -11,6 +11,7 @@
 //! survives `kill -9`; concurrent sends share the sync's cost instead of
 //! paying ~0.15 ms each.
 
+use std::ops::Bound;
 use std::path::Path;
 use std::thread::JoinHandle;
 
@@ -20,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 mod state;
 
-use super::codec::{MESSAGE_KEY_LEN, decode_message, encode_message, message_key};
-use super::{MessageStore, StorageError};
+use super::codec::{MESSAGE_KEY_LEN, decode_message, encode_message, message_key, position_key};
+use super::{MessageStore, PageStart, StorageError};
 use crate::domain::{ChatMessage, StreamId};
 
 /// How many appends one journal sync may cover. Large enough that a burst
@@ -155,26 +156,54 @@ impl MessageStore for EmbeddedStore {
             .map_err(StorageError::Internal)
     }
 
-    async fn newest(
+    async fn page(
         &self,
         stream: &StreamId,
+        start: PageStart,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StorageError> {
         let messages = self.messages.clone();
+        let stream = *stream;
         let prefix = *stream.as_bytes();
+        // The stream's keys are `prefix ++ 20 bytes`; these bound the range.
+        let mut stream_end = [0xffu8; MESSAGE_KEY_LEN];
+        stream_end[..12].copy_from_slice(&prefix);
         // fjall reads may touch disk: keep them off the async workers.
         tokio::task::spawn_blocking(move || {
-            messages
-                .prefix(prefix)
-                .rev()
-                .take(limit)
-                .map(|entry| {
-                    let (_key, value) = entry.into_inner().map_err(|error| {
-                        StorageError::Internal(format!("embedded store read failed: {error}"))
-                    })?;
-                    decode_message(&value)
-                })
-                .collect()
+            let decode = |entry: fjall::Guard| {
+                let (_key, value) = entry.into_inner().map_err(|error| {
+                    StorageError::Internal(format!("embedded store read failed: {error}"))
+                })?;
+                decode_message(&value)
+            };
+            match start {
+                PageStart::Newest => messages
+                    .prefix(prefix)
+                    .rev()
+                    .take(limit)
+                    .map(decode)
+                    .collect(),
+                PageStart::Before(position) => {
+                    let bound = position_key(&stream, &position);
+                    messages
+                        .range(prefix.to_vec()..bound.to_vec())
+                        .rev()
+                        .take(limit)
+                        .map(decode)
+                        .collect()
+                }
+                PageStart::After(position) => {
+                    let bound = position_key(&stream, &position);
+                    messages
+                        .range((
+                            Bound::Excluded(bound.to_vec()),
+                            Bound::Included(stream_end.to_vec()),
+                        ))
+                        .take(limit)
+                        .map(decode)
+                        .collect()
+                }
+            }
         })
         .await
         .map_err(|error| StorageError::Internal(format!("read task failed: {error}")))?

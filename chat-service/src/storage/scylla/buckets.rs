@@ -24,6 +24,11 @@ use std::time::Duration;
 /// The default bucket width.
 pub const DEFAULT_BUCKET: Duration = Duration::from_secs(60);
 
+/// The widest bucket allowed. Readers rely on it: a bucket that can hold a
+/// message older than time T ends before T + MAX_BUCKET, which bounds how
+/// much of the index a page that starts in the past has to skip.
+pub const MAX_BUCKET: Duration = Duration::from_secs(3600);
+
 /// A window `[start_ms, end_ms)` of creation times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Bucket {

@@ -39,13 +39,13 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, MaybeUnset};
 
-pub use buckets::{Bucket, DEFAULT_BUCKET};
+pub use buckets::{Bucket, DEFAULT_BUCKET, MAX_BUCKET};
 pub use schema::Replication;
 pub use settings::{ConsistencyLevel, ScyllaSettings};
 
-use super::{MessageStore, StorageError};
+use super::{MessageStore, PageStart, StorageError};
 use crate::domain::{
-    ChatMessage, MessageContent, MessageId, ProfilePhoto, Sender, StreamId, UserId,
+    ChatMessage, MessageContent, MessageId, Position, ProfilePhoto, Sender, StreamId, UserId,
 };
 
 /// How many buckets one read fetches at once.
@@ -71,12 +71,36 @@ struct Statements {
     insert_message: PreparedStatement,
     insert_bucket: PreparedStatement,
     newest_buckets: PreparedStatement,
+    buckets_ending_by: PreparedStatement,
     older_buckets: PreparedStatement,
+    newer_buckets: PreparedStatement,
     bucket_messages: PreparedStatement,
+    bucket_messages_before: PreparedStatement,
+    bucket_messages_after: PreparedStatement,
     health: PreparedStatement,
 }
 
-/// The columns `bucket_messages` selects, in order.
+/// Which part of the index a page reads, in which order.
+#[derive(Debug, Clone, Copy)]
+enum IndexQuery {
+    /// Window end descending, from the newest.
+    Newest,
+    /// Window end descending, windows ending at or before this (ms).
+    EndingBy(i64),
+    /// Window end descending, strictly after this row in that order.
+    OlderThan(Bucket),
+    /// Window end ascending, strictly after this row in that order.
+    NewerThan(Bucket),
+}
+
+/// The columns message reads select, in [`MessageRow`]'s order.
+const MESSAGE_COLUMNS: &str = "message_id, created_at, updated_at, content, sender_id, sender_username, \
+     sender_name, sender_surname, sender_photo, sender_availability";
+
+/// How many index rows one index query reads.
+const INDEX_PAGE: i32 = 256;
+
+/// The columns message reads select, in order.
 type MessageRow = (
     String,
     CqlTimestamp,
@@ -176,25 +200,39 @@ impl ScyllaStore {
             .contains(key)
     }
 
-    /// One page of the stream's index: buckets ordered by end, newest first,
-    /// strictly after `after` when given.
+    /// One page of the stream's bucket index.
     async fn buckets(
         &self,
         stream: &StreamId,
-        after: Option<Bucket>,
+        query: IndexQuery,
         limit: i32,
     ) -> Result<Vec<Bucket>, StorageError> {
-        let result = match after {
-            None => {
+        let statements = &self.statements;
+        let stream_id = stream.to_string();
+        let result = match query {
+            IndexQuery::Newest => {
                 self.session
-                    .execute_unpaged(&self.statements.newest_buckets, (stream.to_string(), limit))
+                    .execute_unpaged(&statements.newest_buckets, (stream_id, limit))
                     .await
             }
-            Some(last) => {
+            IndexQuery::EndingBy(end_ms) => {
+                self.session
+                    .execute_unpaged(&statements.buckets_ending_by, (stream_id, end_ms, limit))
+                    .await
+            }
+            IndexQuery::OlderThan(last) => {
                 self.session
                     .execute_unpaged(
-                        &self.statements.older_buckets,
-                        (stream.to_string(), last.end_ms, last.start_ms, limit),
+                        &statements.older_buckets,
+                        (stream_id, last.end_ms, last.start_ms, limit),
+                    )
+                    .await
+            }
+            IndexQuery::NewerThan(last) => {
+                self.session
+                    .execute_unpaged(
+                        &statements.newer_buckets,
+                        (stream_id, last.end_ms, last.start_ms, limit),
                     )
                     .await
             }
@@ -212,21 +250,56 @@ impl ScyllaStore {
             .collect()
     }
 
-    /// The newest `limit` messages of one bucket, newest first.
+    /// Up to `limit` messages of one bucket: newest first (`Newest`,
+    /// `Before`) or oldest first (`After`), beyond the page's position.
     async fn bucket_messages(
         &self,
         stream: &StreamId,
         bucket: Bucket,
+        start: PageStart,
         limit: i32,
     ) -> Result<Vec<ChatMessage>, StorageError> {
-        let result = self
-            .session
-            .execute_unpaged(
-                &self.statements.bucket_messages,
-                (stream.to_string(), bucket.start_ms, limit),
-            )
-            .await
-            .map_err(|error| errors::execution("reading messages", error))?;
+        let statements = &self.statements;
+        let (stream_id, bucket_start) = (stream.to_string(), bucket.start_ms);
+        let result = match start {
+            PageStart::Newest => {
+                self.session
+                    .execute_unpaged(
+                        &statements.bucket_messages,
+                        (stream_id, bucket_start, limit),
+                    )
+                    .await
+            }
+            PageStart::Before(position) => {
+                self.session
+                    .execute_unpaged(
+                        &statements.bucket_messages_before,
+                        (
+                            stream_id,
+                            bucket_start,
+                            CqlTimestamp(position.created_ms),
+                            position.id.to_string(),
+                            limit,
+                        ),
+                    )
+                    .await
+            }
+            PageStart::After(position) => {
+                self.session
+                    .execute_unpaged(
+                        &statements.bucket_messages_after,
+                        (
+                            stream_id,
+                            bucket_start,
+                            CqlTimestamp(position.created_ms),
+                            position.id.to_string(),
+                            limit,
+                        ),
+                    )
+                    .await
+            }
+        }
+        .map_err(|error| errors::execution("reading messages", error))?;
         let rows = result
             .into_rows_result()
             .map_err(|error| errors::rows("messages", error))?;
@@ -237,6 +310,109 @@ impl ScyllaStore {
                 decode_row(*stream, row)
             })
             .collect()
+    }
+
+    /// Newest first: walks the index by window end, descending. A bucket
+    /// ending at E holds only messages before E, so once `limit` messages at
+    /// or after the next bucket's end are in hand, nothing later can beat them.
+    async fn page_backward(
+        &self,
+        stream: &StreamId,
+        start: PageStart,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StorageError> {
+        let row_limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        // Before a position P only buckets starting at or before P matter;
+        // they end before P + MAX_BUCKET.
+        let (mut query, first_start_allowed) = match start {
+            PageStart::Before(position) => {
+                let guard = i64::try_from(MAX_BUCKET.as_millis()).unwrap_or(i64::MAX);
+                (
+                    IndexQuery::EndingBy(position.created_ms.saturating_add(guard)),
+                    position.created_ms,
+                )
+            }
+            _ => (IndexQuery::Newest, i64::MAX),
+        };
+        let mut collected: Vec<ChatMessage> = Vec::new();
+        loop {
+            let page = self.buckets(stream, query, INDEX_PAGE).await?;
+            let exhausted = page.len() < INDEX_PAGE as usize;
+            let relevant: Vec<Bucket> = page
+                .iter()
+                .copied()
+                .filter(|bucket| bucket.start_ms <= first_start_allowed)
+                .collect();
+            for round in relevant.chunks(BUCKETS_PER_ROUND) {
+                if is_complete_backward(&collected, limit, round[0].end_ms) {
+                    return Ok(finish(collected, limit));
+                }
+                let fetched = try_join_all(
+                    round
+                        .iter()
+                        .map(|bucket| self.bucket_messages(stream, *bucket, start, row_limit)),
+                )
+                .await?;
+                collected.extend(fetched.into_iter().flatten());
+                sort_and_dedup(&mut collected, Direction::Backward);
+            }
+            match page.last() {
+                Some(last) if !exhausted => query = IndexQuery::OlderThan(*last),
+                _ => return Ok(finish(collected, limit)),
+            }
+        }
+    }
+
+    /// Oldest first after a position: walks the index by window end,
+    /// ascending, reading each index page's buckets in order of their start.
+    /// A bucket starting at S holds only messages at or after S, so once
+    /// `limit` messages before the next bucket's start are in hand (and before
+    /// any unread bucket could start), nothing later can beat them.
+    async fn page_forward(
+        &self,
+        stream: &StreamId,
+        position: Position,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StorageError> {
+        let row_limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let guard = i64::try_from(MAX_BUCKET.as_millis()).unwrap_or(i64::MAX);
+        let mut query = IndexQuery::NewerThan(Bucket {
+            start_ms: i64::MAX,
+            end_ms: position.created_ms,
+        });
+        let mut collected: Vec<ChatMessage> = Vec::new();
+        loop {
+            let mut page = self.buckets(stream, query, INDEX_PAGE).await?;
+            let exhausted = page.len() < INDEX_PAGE as usize;
+            let last = page.last().copied();
+            // Unread index rows end after `last`, so start after its end
+            // minus the widest bucket.
+            let unread_start = match (exhausted, last) {
+                (false, Some(last)) => last.end_ms.saturating_sub(guard),
+                _ => i64::MAX,
+            };
+            page.sort_by_key(|bucket| (bucket.start_ms, bucket.end_ms));
+            for round in page.chunks(BUCKETS_PER_ROUND) {
+                if is_complete_forward(&collected, limit, round[0].start_ms.min(unread_start)) {
+                    return Ok(finish(collected, limit));
+                }
+                let fetched = try_join_all(round.iter().map(|bucket| {
+                    self.bucket_messages(stream, *bucket, PageStart::After(position), row_limit)
+                }))
+                .await?;
+                collected.extend(fetched.into_iter().flatten());
+                sort_and_dedup(&mut collected, Direction::Forward);
+            }
+            match last {
+                Some(last) if !exhausted => {
+                    if is_complete_forward(&collected, limit, unread_start) {
+                        return Ok(finish(collected, limit));
+                    }
+                    query = IndexQuery::NewerThan(last);
+                }
+                _ => return Ok(finish(collected, limit)),
+            }
+        }
     }
 }
 
@@ -289,6 +465,14 @@ impl Statements {
                 true,
             )
             .await?,
+            buckets_ending_by: prepare(
+                format!(
+                    "SELECT bucket_end, bucket FROM {keyspace}.stream_buckets \
+                     WHERE stream_id = ? AND bucket_end <= ? LIMIT ?"
+                ),
+                true,
+            )
+            .await?,
             older_buckets: prepare(
                 format!(
                     "SELECT bucket_end, bucket FROM {keyspace}.stream_buckets \
@@ -297,11 +481,35 @@ impl Statements {
                 true,
             )
             .await?,
+            newer_buckets: prepare(
+                format!(
+                    "SELECT bucket_end, bucket FROM {keyspace}.stream_buckets \
+                     WHERE stream_id = ? AND (bucket_end, bucket) > (?, ?) \
+                     ORDER BY bucket_end ASC, bucket ASC LIMIT ?"
+                ),
+                true,
+            )
+            .await?,
             bucket_messages: prepare(
                 format!(
-                    "SELECT message_id, created_at, updated_at, content, sender_id, sender_username, sender_name, \
-                     sender_surname, sender_photo, sender_availability FROM {keyspace}.messages \
-                     WHERE stream_id = ? AND bucket = ? LIMIT ?"
+                    "SELECT {MESSAGE_COLUMNS} FROM {keyspace}.messages WHERE stream_id = ? AND bucket = ? LIMIT ?"
+                ),
+                true,
+            )
+            .await?,
+            bucket_messages_before: prepare(
+                format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM {keyspace}.messages \
+                     WHERE stream_id = ? AND bucket = ? AND (created_at, message_id) < (?, ?) LIMIT ?"
+                ),
+                true,
+            )
+            .await?,
+            bucket_messages_after: prepare(
+                format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM {keyspace}.messages \
+                     WHERE stream_id = ? AND bucket = ? AND (created_at, message_id) > (?, ?) \
+                     ORDER BY created_at ASC, message_id ASC LIMIT ?"
                 ),
                 true,
             )
@@ -406,36 +614,19 @@ impl MessageStore for ScyllaStore {
         Ok(())
     }
 
-    async fn newest(
+    async fn page(
         &self,
         stream: &StreamId,
+        start: PageStart,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StorageError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let row_limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let mut collected: Vec<ChatMessage> = Vec::new();
-        let mut last_bucket = None;
-        loop {
-            let page = self.buckets(stream, last_bucket, row_limit).await?;
-            let exhausted = page.len() < limit;
-            for round in page.chunks(BUCKETS_PER_ROUND) {
-                if is_complete(&collected, limit, round[0].end_ms) {
-                    return Ok(finish(collected, limit));
-                }
-                let fetched = try_join_all(
-                    round
-                        .iter()
-                        .map(|bucket| self.bucket_messages(stream, *bucket, row_limit)),
-                )
-                .await?;
-                collected.extend(fetched.into_iter().flatten());
-                sort_newest_first(&mut collected);
-                last_bucket = round.last().copied();
-            }
-            if exhausted || last_bucket.is_none() {
-                return Ok(finish(collected, limit));
+        match start {
+            PageStart::After(position) => self.page_forward(stream, position, limit).await,
+            PageStart::Newest | PageStart::Before(_) => {
+                self.page_backward(stream, start, limit).await
             }
         }
     }
@@ -449,17 +640,36 @@ impl MessageStore for ScyllaStore {
     }
 }
 
-/// Whether the newest `limit` messages are known: the `limit`-th newest
-/// collected message is at or after `next_end`, the end of the next bucket
-/// to read, and every message in that bucket or later ones is older.
-fn is_complete(collected: &[ChatMessage], limit: usize, next_end: i64) -> bool {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Backward,
+    Forward,
+}
+
+/// Backward: the `limit`-th newest message collected is at or after
+/// `next_end`, and every message of the bucket ending there, or of later
+/// buckets in the walk, is older.
+fn is_complete_backward(collected: &[ChatMessage], limit: usize, next_end: i64) -> bool {
     collected
         .get(limit - 1)
         .is_some_and(|message| message.created_at.timestamp_millis() >= next_end)
 }
 
-fn sort_newest_first(messages: &mut Vec<ChatMessage>) {
-    messages.sort_by_key(|message| std::cmp::Reverse((message.created_at, message.id)));
+/// Forward: the `limit`-th oldest message collected is before `next_start`,
+/// where every remaining message is at or after it.
+fn is_complete_forward(collected: &[ChatMessage], limit: usize, next_start: i64) -> bool {
+    collected
+        .get(limit - 1)
+        .is_some_and(|message| message.created_at.timestamp_millis() < next_start)
+}
+
+fn sort_and_dedup(messages: &mut Vec<ChatMessage>, direction: Direction) {
+    match direction {
+        Direction::Backward => {
+            messages.sort_by_key(|message| std::cmp::Reverse(message.position()))
+        }
+        Direction::Forward => messages.sort_by_key(ChatMessage::position),
+    }
     // One partition may be listed under several index rows (after a change of
     // bucket width); its messages are then read twice.
     messages.dedup_by(|a, b| a.id == b.id);
