@@ -10,7 +10,7 @@ use allmine_chat_proto::v1 as pb;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Ban, ChatMessage, ChatState, MessageContent, MessageId, ProfilePhoto, Sender, SlowMode,
+    Ban, ChatMessage, ChatState, Cursor, MessageContent, MessageId, ProfilePhoto, Sender, SlowMode,
     StreamChat, StreamId, UserId, UserProfile,
 };
 
@@ -30,6 +30,7 @@ pub fn date_time(at: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
 impl From<ChatMessage> for pb::ChatMessage {
     fn from(message: ChatMessage) -> Self {
         Self {
+            cursor: Cursor::new(message.position()).to_string(),
             id: message.id.to_string(),
             stream_id: message.stream_id.to_string(),
             content: message.content.into_string(),

@@ -1,13 +1,14 @@
 //! The gRPC services. Each RPC lives in its own file; handlers are thin:
 //! parse the request into domain types, do the work, map the result.
 //!
-//! - `ChatService` (public, every caller with a valid token): send, ban,
+//! - `ChatService` (public, every caller with a valid token): send, history, ban,
 //!   unban, moderators.
 //! - `ChatAdminService` (internal, tokens with the `service` role): streams
 //!   and profiles, in [`admin`].
 
 pub mod admin;
 mod ban_user;
+mod list_messages;
 mod moderators;
 mod send_message;
 mod unban_user;
@@ -48,6 +49,13 @@ impl ChatService for ChatServiceImpl {
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::ChatMessage>, Status> {
         send_message::handle(self, request).await
+    }
+
+    async fn list_messages(
+        &self,
+        request: Request<pb::ListMessagesRequest>,
+    ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        list_messages::handle(self, request).await
     }
 
     async fn ban_user(

@@ -35,7 +35,10 @@ fn sortable_millis(millis: i64) -> [u8; 8] {
 }
 
 pub fn encode_message(message: &ChatMessage) -> Vec<u8> {
-    pb::ChatMessage::from(message.clone()).encode_to_vec()
+    let mut record = pb::ChatMessage::from(message.clone());
+    // Derived from the key; not worth storing twice.
+    record.cursor.clear();
+    record.encode_to_vec()
 }
 
 pub fn decode_message(bytes: &[u8]) -> Result<ChatMessage, StorageError> {

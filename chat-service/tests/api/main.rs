@@ -5,6 +5,7 @@
 mod auth;
 mod durability;
 mod helpers;
+mod history;
 mod reflection_and_health;
 mod rules;
 mod send_message;
