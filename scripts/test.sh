@@ -45,3 +45,17 @@ export CHAT_FAULT_CASSANDRA_PORT=${CHAT_FAULT_CASSANDRA_PORT:-9142}
 export CHAT_FAULT_CASSANDRA_STORAGE_PORT=${CHAT_FAULT_CASSANDRA_STORAGE_PORT:-7100}
 
 cargo test --workspace --locked "$@"
+
+# Last, for the whole suite only (no arguments): a few seconds of the
+# benchmark suite with tiny counts (scripts/bench.sh --smoke), so that it
+# cannot rot. Its meaningless table goes to target/bench/smoke/ and is shown
+# here only when the run fails.
+if [ $# -eq 0 ]; then
+  mkdir -p target/bench
+  if ! scripts/bench.sh --smoke >target/bench/smoke-run.log 2>&1; then
+    cat target/bench/smoke-run.log >&2
+    say "the benchmark smoke run failed (scripts/bench.sh --smoke)"
+    exit 1
+  fi
+  say "benchmark smoke run passed (table: target/bench/smoke/summary.md)"
+fi

@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use jsonwebtoken::Algorithm;
 
 use crate::auth::{JwtSettings, KeySource, MAX_LEEWAY_SECS};
+use crate::live::LiveSettings;
 use crate::rules::BurstSettings;
 use crate::secret::Secret;
 use crate::storage::scylla::{
@@ -83,6 +84,17 @@ pub struct Config {
     #[arg(long, env = "CHAT_BURST_PRIVILEGED_LIMIT", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub burst_privileged_limit: u32,
+
+    /// How long after its creation time a message may still be landing from
+    /// another instance, in ms: live delivery waits this long. Default: 0
+    /// with the embedded store (one instance), 1000 with ScyllaDB.
+    #[arg(long, env = "CHAT_LIVE_SETTLE_MS")]
+    pub live_settle_ms: Option<u64>,
+
+    /// How often a live feed reads the store for other instances' messages, in ms.
+    #[arg(long, env = "CHAT_LIVE_POLL_MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(10..=10_000))]
+    pub live_poll_ms: u64,
 
     #[command(flatten)]
     pub scylla: ScyllaConfig,
@@ -250,6 +262,18 @@ impl Config {
             window: Duration::from_secs(self.burst_window_secs),
             viewer_limit: self.burst_viewer_limit,
             privileged_limit: self.burst_privileged_limit,
+        }
+    }
+
+    pub fn live(&self) -> LiveSettings {
+        let default_settle_ms = match self.store {
+            StoreKind::Embedded => 0,
+            StoreKind::Scylla => 1_000,
+        };
+        LiveSettings {
+            settle: Duration::from_millis(self.live_settle_ms.unwrap_or(default_settle_ms)),
+            poll_interval: Duration::from_millis(self.live_poll_ms),
+            buffer: 1_024,
         }
     }
 

@@ -10,8 +10,8 @@ use allmine_chat_proto::v1 as pb;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Ban, ChatMessage, ChatState, Cursor, MessageContent, MessageId, ProfilePhoto, Sender, SlowMode,
-    StreamChat, StreamId, UserId, UserProfile,
+    Ban, ChatMessage, ChatState, Cursor, MessageContent, MessageId, ModerationKind, ProfilePhoto,
+    Sender, SlowMode, StreamChat, StreamEvent, StreamId, UserId, UserProfile,
 };
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
@@ -248,5 +248,83 @@ impl TryFrom<pb::UserProfile> for UserProfile {
             profile_photo: record.profile_photo.map(ProfilePhoto::from),
             availability_status: record.availability_status,
         })
+    }
+}
+
+impl From<StreamEvent> for pb::ChatEvent {
+    fn from(event: StreamEvent) -> Self {
+        let cursor = Cursor::new(event.position()).to_string();
+        let event = match event {
+            StreamEvent::Message(message) => pb::chat_event::Event::Message(message.into()),
+            StreamEvent::Moderation(event) => moderation_event(event.kind),
+        };
+        Self {
+            cursor,
+            event: Some(event),
+        }
+    }
+}
+
+fn moderation_event(kind: ModerationKind) -> pb::chat_event::Event {
+    match kind {
+        ModerationKind::MessageDeleted {
+            message_id,
+            deleted_by,
+        } => pb::chat_event::Event::MessageDeleted(pb::MessageDeleted {
+            message_id: message_id.to_string(),
+            deleted_by: deleted_by.to_string(),
+        }),
+        ModerationKind::UserBanned {
+            user_id,
+            expires_at,
+        } => pb::chat_event::Event::UserBanned(pb::UserBanned {
+            user_id: user_id.to_string(),
+            expires_at: expires_at.map(timestamp),
+        }),
+        ModerationKind::ChatStateChanged(state) => {
+            pb::chat_event::Event::ChatStateChanged(pb::ChatStateChanged {
+                state: pb::ChatState::from(state).into(),
+            })
+        }
+    }
+}
+
+/// The stored form of a moderation event's kind (its id and time are in the
+/// store's key or columns).
+pub fn encode_moderation_kind(kind: &ModerationKind) -> Vec<u8> {
+    use prost::Message;
+    pb::ChatEvent {
+        cursor: String::new(),
+        event: Some(moderation_event(kind.clone())),
+    }
+    .encode_to_vec()
+}
+
+pub fn decode_moderation_kind(bytes: &[u8]) -> Result<ModerationKind, RecordError> {
+    use prost::Message;
+    let record = pb::ChatEvent::decode(bytes).map_err(|error| invalid("event", error))?;
+    match record.event {
+        Some(pb::chat_event::Event::MessageDeleted(deleted)) => {
+            Ok(ModerationKind::MessageDeleted {
+                message_id: MessageId::parse(&deleted.message_id)
+                    .map_err(|error| invalid("message_id", error))?,
+                deleted_by: UserId::parse(&deleted.deleted_by)
+                    .map_err(|error| invalid("deleted_by", error))?,
+            })
+        }
+        Some(pb::chat_event::Event::UserBanned(banned)) => Ok(ModerationKind::UserBanned {
+            user_id: UserId::parse(&banned.user_id).map_err(|error| invalid("user_id", error))?,
+            expires_at: banned.expires_at.as_ref().and_then(date_time),
+        }),
+        Some(pb::chat_event::Event::ChatStateChanged(changed)) => {
+            let state = match pb::ChatState::try_from(changed.state) {
+                Ok(pb::ChatState::Open) => ChatState::Open,
+                Ok(pb::ChatState::Closed) => ChatState::Closed,
+                Ok(pb::ChatState::Ended) => ChatState::Ended,
+                _ => return Err(invalid("state", changed.state)),
+            };
+            Ok(ModerationKind::ChatStateChanged(state))
+        }
+        _ => Err(invalid("event", "not a moderation event")),
     }
 }

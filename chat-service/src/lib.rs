@@ -8,6 +8,8 @@
 //! - [`domain`]: ids, message content and messages, parsed once at the
 //!   boundary.
 //! - [`grpc`]: the `allmine.chat.v1.ChatService` handlers, one file per RPC.
+//! - [`live`]: live delivery: per-stream feeds over the store, the
+//!   watermark, subscriptions with replay and explicit gaps.
 //! - [`rules`]: what a send must pass (open chat, bans, slow mode, burst
 //!   limit) and the per-user burst limiter.
 //! - [`storage`]: the [`storage::MessageStore`] trait and its backends.
@@ -22,6 +24,7 @@ pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod live;
 pub mod rules;
 pub mod secret;
 pub mod startup;

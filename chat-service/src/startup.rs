@@ -21,6 +21,7 @@ use crate::auth::{Authenticator, JwtConfigError, JwtVerifier};
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::grpc::ChatServiceImpl;
 use crate::grpc::admin::ChatAdminServiceImpl;
+use crate::live::{Hub, LiveSettings};
 use crate::rules::BurstSettings;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::scylla::ScyllaStore;
@@ -57,6 +58,7 @@ pub struct Application {
     store: SharedStore,
     authenticator: Authenticator,
     burst: BurstSettings,
+    live: LiveSettings,
     shutdown_grace: Duration,
 }
 
@@ -86,6 +88,7 @@ impl Application {
             store,
             authenticator: Authenticator::new(verifier),
             burst: config.burst(),
+            live: config.live(),
             shutdown_grace: config.shutdown_grace(),
         })
     }
@@ -116,16 +119,19 @@ impl Application {
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
+        // Cancelled when shutdown begins: ends live feeds and subscriptions,
+        // so that streaming calls finish within the drain time.
+        let stopping = CancellationToken::new();
+        let hub = Hub::new(self.store.clone(), self.live, stopping.clone());
         let chat_service = ChatServiceServer::with_interceptor(
-            ChatServiceImpl::new(self.store.clone(), self.burst),
+            ChatServiceImpl::new(Arc::clone(&hub), self.burst),
             self.authenticator.clone(),
         );
         let admin_service = ChatAdminServiceServer::with_interceptor(
-            ChatAdminServiceImpl::new(self.store.clone()),
+            ChatAdminServiceImpl::new(hub),
             self.authenticator,
         );
 
-        let stopping = CancellationToken::new();
         let health_task = tokio::spawn(watch_store_health(
             self.store.clone(),
             health_reporter.clone(),

@@ -1,6 +1,6 @@
 //! [`ApiError`], the crate's one error type, and its two mappings: from
-//! `tonic::Status` (once, in `From<Status>`) and to the documented envelope
-//! (once, in `IntoResponse`).
+//! `tonic::Status` (once, in [`ApiError::from_status`], which `From<Status>`
+//! calls) and to the documented envelope (once, in `IntoResponse`).
 //!
 //! The envelope is `{"isSuccess": false, "statusCode": N, "data": null,
 //! "errors": [...], "timestamp": "..."}`: `errors[0]` is the canonical phrase
@@ -194,23 +194,32 @@ impl IntoResponse for ApiError {
 
 impl From<Status> for ApiError {
     fn from(status: Status) -> Self {
+        Self::from_status(status, &[])
+    }
+}
+
+impl ApiError {
+    /// The one mapping from a gRPC status. A field violation names its field
+    /// in the client's terms: the proto path as the route's REST name when
+    /// `rest_names` lists it (`page_size` → `limit`, a query parameter), else
+    /// in camelCase (`stream_id` → `streamId`).
+    pub fn from_status(status: Status, rest_names: &[(&str, &str)]) -> Self {
         let details = status.get_error_details();
+        let reasons = || client_reasons(&status, &details, rest_names);
         match status.code() {
-            Code::InvalidArgument | Code::OutOfRange => {
-                Self::Validation(client_reasons(&status, &details))
-            }
-            Code::Unauthenticated => Self::Unauthenticated(client_reasons(&status, &details)),
-            Code::PermissionDenied => Self::PermissionDenied(client_reasons(&status, &details)),
-            Code::NotFound => Self::NotFound(client_reasons(&status, &details)),
+            Code::InvalidArgument | Code::OutOfRange => Self::Validation(reasons()),
+            Code::Unauthenticated => Self::Unauthenticated(reasons()),
+            Code::PermissionDenied => Self::PermissionDenied(reasons()),
+            Code::NotFound => Self::NotFound(reasons()),
             // FAILED_PRECONDITION usually maps to 400. It maps to 409 here on
             // purpose: the public contract puts every state conflict ("cannot
             // be changed in its current state") at 409, beside ALREADY_EXISTS
             // and ABORTED.
             Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => {
-                Self::Conflict(client_reasons(&status, &details))
+                Self::Conflict(reasons())
             }
             Code::ResourceExhausted => Self::TooManyRequests {
-                reasons: client_reasons(&status, &details),
+                reasons: reasons(),
                 retry_after: details.retry_info().and_then(|info| info.retry_delay),
             },
             Code::Unimplemented => Self::NotImplemented(log_detail(&status)),
@@ -233,7 +242,11 @@ fn is_tonic_timeout(status: &Status) -> bool {
 
 /// `errors[1..]` of a client error: one "field: description" per bad-request
 /// violation, else the status message when there is one.
-fn client_reasons(status: &Status, details: &ErrorDetails) -> Vec<String> {
+fn client_reasons(
+    status: &Status,
+    details: &ErrorDetails,
+    rest_names: &[(&str, &str)],
+) -> Vec<String> {
     let violations: Vec<String> = details
         .bad_request()
         .map(|bad_request| {
@@ -246,7 +259,7 @@ fn client_reasons(status: &Status, details: &ErrorDetails) -> Vec<String> {
                     } else {
                         format!(
                             "{}: {}",
-                            json_field_path(&violation.field),
+                            client_field_name(&violation.field, rest_names),
                             violation.description
                         )
                     }
@@ -273,6 +286,18 @@ fn log_detail(status: &Status) -> String {
         Some(source) => format!("{code:?}: {message} ({source})"),
         None => format!("{code:?}: {message}"),
     }
+}
+
+/// The name a client knows a proto field by: the route's REST name when it
+/// has one, else the JSON name.
+fn client_field_name(proto_path: &str, rest_names: &[(&str, &str)]) -> String {
+    rest_names
+        .iter()
+        .find(|(proto, _rest)| *proto == proto_path)
+        .map_or_else(
+            || json_field_path(proto_path),
+            |(_proto, rest)| (*rest).to_owned(),
+        )
 }
 
 /// Turns a proto field path into the JSON name clients know:
@@ -344,6 +369,26 @@ mod tests {
         let error = ApiError::from(status);
         assert_eq!(error.status_code(), StatusCode::BAD_REQUEST);
         assert_eq!(error.reasons(), ["streamId: must be 24 hex digits"]);
+    }
+
+    #[test]
+    fn a_route_can_give_a_field_its_rest_name_and_the_others_stay_camel_case() {
+        let status = Status::with_error_details(
+            Code::InvalidArgument,
+            "invalid request",
+            ErrorDetails::with_bad_request(vec![
+                tonic_types::FieldViolation::new("page_size", "must be between 1 and 100"),
+                tonic_types::FieldViolation::new("stream_id", "must be 24 hex digits"),
+            ]),
+        );
+        let error = ApiError::from_status(status, &[("page_size", "limit")]);
+        assert_eq!(
+            error.reasons(),
+            [
+                "limit: must be between 1 and 100",
+                "streamId: must be 24 hex digits"
+            ]
+        );
     }
 
     #[test]

@@ -1,12 +1,12 @@
-//! Extractors whose rejections are [`ApiError`]s, so that a bad header, path
-//! or body gets the same envelope as any other error, never axum's plain-text
-//! default.
+//! Extractors whose rejections are [`ApiError`]s, so that a bad header, path,
+//! query string or body gets the same envelope as any other error, never
+//! axum's plain-text default.
 
 use std::fmt;
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Path, Request},
+    extract::{FromRequest, FromRequestParts, Path, Query, Request},
     http::{HeaderMap, StatusCode, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
@@ -183,6 +183,41 @@ where
             }
             Err(rejection) => Err(ApiError::Validation(vec![rejection.body_text()])),
         }
+    }
+}
+
+/// A type a route reads from its query string: it gets every decoded
+/// `(name, value)` pair in order, and answers with the value or with every
+/// problem it found (the `errors[1..]` of a 400).
+///
+/// Routes parse their parameters themselves rather than through serde, so
+/// that each message names the parameter, and so that unknown and repeated
+/// parameters are refused: the query string is as strict as the JSON bodies.
+pub trait FromQuery: Sized {
+    fn from_query(pairs: Vec<(String, String)>) -> Result<Self, Vec<String>>;
+}
+
+/// A query string parsed by `T` (see [`FromQuery`]); a rejection is a 400
+/// envelope instead of axum's plain text.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: FromQuery,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Decoding into pairs accepts any query string (malformed escapes are
+        // kept as they are), so this rejection is not expected in practice.
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::Validation(vec![rejection.body_text()]))?;
+        T::from_query(pairs)
+            .map(ApiQuery)
+            .map_err(ApiError::Validation)
     }
 }
 

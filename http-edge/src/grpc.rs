@@ -11,8 +11,9 @@ use std::time::Duration;
 use allmine_chat_proto::{
     CHAT_SERVICE_NAME,
     v1::{
-        Ban, BanUserRequest, ChatMessage, ModeratorRequest, SendMessageRequest, Stream,
-        UnbanUserRequest, chat_service_client::ChatServiceClient,
+        Ban, BanUserRequest, ChatMessage, ListMessagesRequest, ListMessagesResponse,
+        ModeratorRequest, SendMessageRequest, Stream, UnbanUserRequest,
+        chat_service_client::ChatServiceClient,
     },
 };
 use http::Uri;
@@ -24,7 +25,10 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::{error::ApiError, extract::BearerToken, request_id::RequestId};
+use crate::{
+    dto::history::LIST_MESSAGES_REST_NAMES, error::ApiError, extract::BearerToken,
+    request_id::RequestId,
+};
 
 /// A cheap-to-clone handle on chat-service (clones share one channel).
 #[derive(Debug, Clone)]
@@ -64,6 +68,24 @@ impl ChatClient {
     ) -> Result<ChatMessage, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
         let response = self.chat.clone().send_message(request).await?;
+        Ok(response.into_inner())
+    }
+
+    /// Calls `ListMessages`. A violation on `page_size` is reported as one on
+    /// `limit`, the query parameter the client knows.
+    pub async fn list_messages(
+        &self,
+        request: ListMessagesRequest,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<ListMessagesResponse, ApiError> {
+        let request = self.authorized_request(request, token, request_id)?;
+        let response = self
+            .chat
+            .clone()
+            .list_messages(request)
+            .await
+            .map_err(|status| ApiError::from_status(status, LIST_MESSAGES_REST_NAMES))?;
         Ok(response.into_inner())
     }
 

@@ -13,7 +13,8 @@
 //! - [`routes`]: the router, its fallbacks (404, 405) and one file per route
 //!   group, each handler a thin parse → gRPC call → map:
 //!   - [`routes::messages`]: `POST /api/v1/live-stream/{streamId}/chat/messages`
-//!     (`SendMessage`, 201 and the message);
+//!     (`SendMessage`, 201 and the message) and `GET` on the same path with
+//!     `?limit=&before=&after=` (`ListMessages`, 200 and a page of messages);
 //!   - [`routes::bans`]: `POST .../{streamId}/chat/bans` (`BanUser`, 201 and
 //!     the ban) and `DELETE .../{streamId}/chat/bans/{userId}` (`UnbanUser`,
 //!     204);
@@ -25,14 +26,16 @@
 //!   `ChatAdminService` (registering streams, opening chats, profiles) is
 //!   internal and deliberately has no route here.
 //! - [`extract`]: the request extractors whose rejections are [`ApiError`]s:
-//!   the bearer token, the JSON body (content type, size, unknown fields) and
-//!   the path.
+//!   the bearer token, the JSON body (content type, size, unknown fields), the
+//!   path and the query string (strict: unknown or repeated parameters are
+//!   refused).
 //! - [`request_id`]: the middleware that gives each request an `x-request-id`
 //!   and a tracing span.
 //! - [`grpc`]: the lazily connecting, self-reconnecting chat-service client,
 //!   with a deadline on every call.
-//! - [`dto`]: the documented JSON shapes, one file per resource (message, ban,
-//!   stream), and their conversions from the proto messages.
+//! - [`dto`]: the documented JSON shapes, one file per resource (message,
+//!   history page, ban, stream), and their conversions from the proto
+//!   messages.
 //! - [`error`]: [`ApiError`], its single mapping to the envelope, and the
 //!   single mapping from `tonic::Status` (codes and rich error details).
 

@@ -14,20 +14,21 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::{ChatMessage, MessageId, ObjectId};
+use super::{ChatMessage, ObjectId};
 
 /// Where a message stands in its stream's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
     pub created_ms: i64,
-    pub id: MessageId,
+    /// The id of the message or event at this position.
+    pub id: ObjectId,
 }
 
 impl ChatMessage {
     pub fn position(&self) -> Position {
         Position {
             created_ms: self.created_at.timestamp_millis(),
-            id: self.id,
+            id: self.id.object_id(),
         }
     }
 }
@@ -69,7 +70,7 @@ impl Cursor {
         id.copy_from_slice(&bytes[9..21]);
         Ok(Self(Position {
             created_ms: i64::from_be_bytes(millis),
-            id: MessageId::from(ObjectId::from_bytes(id)),
+            id: ObjectId::from_bytes(id),
         }))
     }
 }
@@ -97,7 +98,7 @@ mod tests {
     fn position(created_ms: i64, id: &str) -> Position {
         Position {
             created_ms,
-            id: MessageId::parse(id).expect("id"),
+            id: ObjectId::parse(id).expect("id"),
         }
     }
 

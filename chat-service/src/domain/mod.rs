@@ -4,6 +4,7 @@
 
 mod content;
 mod cursor;
+mod event;
 mod ids;
 mod message;
 mod moderation;
@@ -13,6 +14,7 @@ mod stream;
 
 pub use content::{ContentError, MAX_CONTENT_CHARS, MessageContent};
 pub use cursor::{Cursor, CursorError, Position};
+pub use event::{ModerationEvent, ModerationKind, StreamEvent};
 pub use ids::{MessageId, StreamId, UserId};
 pub use message::{ChatMessage, ProfilePhoto, Sender, truncate_to_millis};
 pub use moderation::{

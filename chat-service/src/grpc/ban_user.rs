@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use super::{ChatServiceImpl, parse_id, request_id};
 use crate::auth::Identity;
+use crate::domain::ModerationKind;
 use crate::domain::{
     Ban, StreamId, UserId, parse_reason, parse_timeout_seconds, truncate_to_millis,
 };
@@ -79,6 +80,16 @@ pub(super) async fn handle(
             created_at: now,
         };
         service.store.put_ban(&ban).await?;
+        service
+            .hub
+            .record_event(
+                ban.stream_id,
+                ModerationKind::UserBanned {
+                    user_id: ban.user_id,
+                    expires_at: ban.expires_at,
+                },
+            )
+            .await?;
         tracing::info!(banned = %ban.user_id, stream_id = %ban.stream_id, until = %ban.describe_until(), "user banned");
         Ok(Response::new(pb::Ban::from(ban)))
     }

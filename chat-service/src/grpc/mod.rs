@@ -8,9 +8,11 @@
 
 pub mod admin;
 mod ban_user;
+mod delete_message;
 mod list_messages;
 mod moderators;
 mod send_message;
+mod subscribe_messages;
 mod unban_user;
 
 use std::sync::Arc;
@@ -19,8 +21,10 @@ use allmine_chat_proto::v1 as pb;
 use pb::chat_service_server::ChatService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{ObjectIdError, ObjectIdGenerator};
+use crate::domain::ObjectIdError;
 use crate::error::ChatError;
+use crate::live::Hub;
+use crate::live::subscription::EventStream;
 use crate::rules::{BurstSettings, SendPolicy, SharedPolicy};
 use crate::storage::SharedStore;
 
@@ -29,15 +33,16 @@ use crate::storage::SharedStore;
 pub struct ChatServiceImpl {
     store: SharedStore,
     policy: SharedPolicy,
-    ids: Arc<ObjectIdGenerator>,
+    hub: Arc<Hub>,
 }
 
 impl ChatServiceImpl {
-    pub fn new(store: SharedStore, burst: BurstSettings) -> Self {
+    pub fn new(hub: Arc<Hub>, burst: BurstSettings) -> Self {
+        let store = hub.store().clone();
         Self {
             policy: Arc::new(SendPolicy::new(store.clone(), burst)),
             store,
-            ids: Arc::new(ObjectIdGenerator::new()),
+            hub,
         }
     }
 }
@@ -56,6 +61,22 @@ impl ChatService for ChatServiceImpl {
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
         list_messages::handle(self, request).await
+    }
+
+    type SubscribeMessagesStream = EventStream;
+
+    async fn subscribe_messages(
+        &self,
+        request: Request<pb::SubscribeMessagesRequest>,
+    ) -> Result<Response<Self::SubscribeMessagesStream>, Status> {
+        subscribe_messages::handle(self, request).await
+    }
+
+    async fn delete_message(
+        &self,
+        request: Request<pb::DeleteMessageRequest>,
+    ) -> Result<Response<()>, Status> {
+        delete_message::handle(self, request).await
     }
 
     async fn ban_user(

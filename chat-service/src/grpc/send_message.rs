@@ -55,13 +55,20 @@ pub(super) async fn handle(
         let identity = Identity::from_request(&request)?;
         tracing::Span::current().record("user_id", tracing::field::display(identity.user_id));
         let new_message = NewMessage::try_from(request.into_inner())?;
-        let now = truncate_to_millis(Utc::now());
         let verdict = service
             .policy
-            .admit(new_message.stream_id, &identity, now)
+            .admit(
+                new_message.stream_id,
+                &identity,
+                truncate_to_millis(Utc::now()),
+            )
             .await?;
+        // The creation time comes from the live hub, which holds live
+        // delivery back until this append has finished (stored or failed).
+        let in_flight = service.hub.begin_append();
+        let now = in_flight.created_at;
         let message = ChatMessage {
-            id: service.ids.next(now).into(),
+            id: service.hub.next_id(now).into(),
             stream_id: new_message.stream_id,
             content: new_message.content,
             sender: verdict.sender,
@@ -70,7 +77,10 @@ pub(super) async fn handle(
         };
         tracing::Span::current().record("message_id", tracing::field::display(message.id));
 
-        service.store.append(&message).await?;
+        let stored = service.store.append(&message).await;
+        drop(in_flight);
+        service.hub.notify(&message.stream_id);
+        stored?;
         if let Some(keep_for) = verdict.slow_mode {
             // The message is durable and will be acknowledged: a failure
             // here only weakens slow mode for one message.

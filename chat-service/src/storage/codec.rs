@@ -6,7 +6,7 @@ use allmine_chat_proto::v1 as pb;
 use prost::Message;
 
 use super::StorageError;
-use crate::domain::{ChatMessage, Position, StreamId};
+use crate::domain::{ChatMessage, ObjectId, Position, StreamId};
 
 /// Length of a message key: stream id (12) + creation millis (8) + message id (12).
 pub const MESSAGE_KEY_LEN: usize = 32;
@@ -26,6 +26,16 @@ pub fn position_key(stream: &StreamId, position: &Position) -> [u8; MESSAGE_KEY_
     key[12..20].copy_from_slice(&sortable_millis(position.created_ms));
     key[20..32].copy_from_slice(position.id.as_bytes());
     key
+}
+
+/// The position inside a key made by [`position_key`].
+pub fn key_position(key: &[u8]) -> Option<Position> {
+    let millis: [u8; 8] = key.get(12..20)?.try_into().ok()?;
+    let id: [u8; 12] = key.get(20..32)?.try_into().ok()?;
+    Some(Position {
+        created_ms: (u64::from_be_bytes(millis) ^ (1 << 63)) as i64,
+        id: ObjectId::from_bytes(id),
+    })
 }
 
 /// Millis as 8 big-endian bytes with the sign bit flipped, so that byte order
@@ -51,6 +61,21 @@ pub fn decode_message(bytes: &[u8]) -> Result<ChatMessage, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_gives_back_its_position() {
+        let stream = StreamId::parse("64d15f9e2e6c8f4d5a123000").expect("id");
+        for created_ms in [-5_000, 0, 1_767_225_600_123] {
+            let position = Position {
+                created_ms,
+                id: ObjectId::parse("64d15f9e2e6c8f4d5a123456").expect("id"),
+            };
+            assert_eq!(
+                key_position(&position_key(&stream, &position)),
+                Some(position)
+            );
+        }
+    }
 
     #[test]
     fn sortable_millis_keep_numeric_order_across_zero() {

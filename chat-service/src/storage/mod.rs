@@ -15,7 +15,10 @@ use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Ban, ChatMessage, Position, StreamChat, StreamId, UserId, UserProfile};
+use crate::domain::{
+    Ban, ChatMessage, MessageId, ModerationEvent, ObjectId, Position, StreamChat, StreamId, UserId,
+    UserProfile,
+};
 
 pub mod codec;
 pub mod embedded;
@@ -54,6 +57,39 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> Result<Vec<ChatMessage>, StorageError> {
         self.page(stream, PageStart::Newest, limit).await
     }
+
+    /// The message `id` of `stream`, if it exists. Ids carry their creation
+    /// second, so this reads only that second of the stream.
+    async fn find(
+        &self,
+        stream: &StreamId,
+        id: &MessageId,
+    ) -> Result<Option<ChatMessage>, StorageError> {
+        const PAGE: usize = 500;
+        let second_ms = i64::from(id.object_id().timestamp_seconds()) * 1000;
+        let mut after = Position {
+            created_ms: second_ms - 1,
+            id: ObjectId::from_bytes([0xff; 12]),
+        };
+        loop {
+            let page = self.page(stream, PageStart::After(after), PAGE).await?;
+            for message in &page {
+                if message.created_at.timestamp_millis() >= second_ms + 1000 {
+                    return Ok(None);
+                }
+                if message.id == *id {
+                    return Ok(Some(message.clone()));
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = last.position(),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Removes a message for good (durably). Removing it twice is harmless.
+    async fn delete(&self, message: &ChatMessage) -> Result<(), StorageError>;
 
     /// Whether the store can serve requests now (for health checks).
     async fn check_health(&self) -> Result<(), StorageError>;
@@ -117,6 +153,17 @@ pub trait ChatStateStore: Send + Sync + 'static {
     async fn put_profile(&self, profile: &UserProfile) -> Result<(), StorageError>;
 
     async fn profile(&self, user: &UserId) -> Result<Option<UserProfile>, StorageError>;
+
+    /// Records a moderation event (durably) in its stream's order.
+    async fn append_event(&self, event: &ModerationEvent) -> Result<(), StorageError>;
+
+    /// Up to `limit` moderation events of `stream` after `after`, oldest first.
+    async fn events_after(
+        &self,
+        stream: &StreamId,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<ModerationEvent>, StorageError>;
 }
 
 /// What can go wrong in a store, in terms the service can act on.

@@ -8,7 +8,7 @@ use allmine_test_support::random_object_id;
 use chat_service::domain::{
     ChatMessage, MessageContent, ObjectIdGenerator, ProfilePhoto, Sender, StreamId, UserId,
 };
-use chat_service::domain::{MessageId, ObjectId, Position};
+use chat_service::domain::{ObjectId, Position};
 use chat_service::storage::{MessageStore, PageStart};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
@@ -373,7 +373,7 @@ async fn walk(
     let mut forward = Vec::new();
     let mut start = PageStart::After(Position {
         created_ms: i64::MIN,
-        id: MessageId::from(ObjectId::from_bytes([0; 12])),
+        id: ObjectId::from_bytes([0; 12]),
     });
     loop {
         let page = store.page(&stream, start, page_size).await.expect("page");
@@ -463,7 +463,7 @@ async fn pages_start_strictly_beyond_their_position(backend: Backend) {
     // A position between messages (no message there) works too.
     let between = Position {
         created_ms: BASE_MS + 100_000,
-        id: sent[1].id,
+        id: sent[1].id.object_id(),
     };
     assert_eq!(
         contents(

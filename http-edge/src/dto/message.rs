@@ -19,7 +19,11 @@ pub struct SendMessageBody {
     pub content: String,
 }
 
-/// A chat message as the public API shows it.
+/// A chat message as the public API shows it, in the response of "send
+/// message" and in the pages of "list messages" alike.
+///
+/// The proto's per-message `cursor` is not part of it: a page's `nextCursor`
+/// is the one cursor the public API shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatMessageJson {
@@ -63,15 +67,27 @@ pub struct ProfilePhotoJson {
 // A message whose sender or timestamps are missing is still shown, with
 // `null`s, rather than turned into a 500: by the time chat-service answers, the
 // message is durable, and an error would invite a duplicate retry.
+//
+// Destructured field by field, so that a field added to the proto fails to
+// compile here until someone decides whether clients see it.
 impl From<ChatMessage> for ChatMessageJson {
     fn from(message: ChatMessage) -> Self {
+        let ChatMessage {
+            id,
+            stream_id,
+            content,
+            sender,
+            created_at,
+            updated_at,
+            cursor: _,
+        } = message;
         Self {
-            id: message.id,
-            stream_id: message.stream_id,
-            content: message.content,
-            sender: message.sender.map(SenderJson::from),
-            created_at: message.created_at.and_then(format_proto_timestamp),
-            updated_at: message.updated_at.and_then(format_proto_timestamp),
+            id,
+            stream_id,
+            content,
+            sender: sender.map(SenderJson::from),
+            created_at: created_at.and_then(format_proto_timestamp),
+            updated_at: updated_at.and_then(format_proto_timestamp),
         }
     }
 }
@@ -122,8 +138,10 @@ mod tests {
             }),
             created_at: Some(timestamp(1_768_473_000, 0)),
             updated_at: Some(timestamp(1_768_473_000, 0)),
+            cursor: "opaque-cursor".to_owned(),
         };
         let json = serde_json::to_value(ChatMessageJson::from(message)).expect("serializable");
+        assert!(json.get("cursor").is_none(), "the cursor is not shown");
         assert_eq!(
             json["sender"],
             serde_json::json!({

@@ -2,6 +2,8 @@
 //! format.
 //!
 //! - [`message`]: the body of "send message" and the `ChatMessage` it returns.
+//! - [`history`]: the query string of "list messages" and the page of
+//!   `ChatMessage`s it returns.
 //! - [`ban`]: the body of "ban a user" and the `Ban` it returns.
 //! - [`stream`]: a stream's chat state (`Stream`), returned by the moderator
 //!   routes.
@@ -10,12 +12,14 @@
 //! is `null` (the `Option` fields serialize as `null`, never skipped).
 
 pub mod ban;
+pub mod history;
 pub mod message;
 pub mod stream;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use ban::{BanJson, BanUserBody};
+pub use history::{ListMessagesQuery, MessagePageJson};
 pub use message::{ChatMessageJson, ProfilePhotoJson, SendMessageBody, SenderJson};
 pub use stream::StreamJson;
 

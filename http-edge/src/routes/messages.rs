@@ -1,12 +1,16 @@
-//! `POST /api/v1/live-stream/{streamId}/chat/messages`: send a chat message.
+//! A stream's chat messages, `/api/v1/live-stream/{streamId}/chat/messages`:
+//!
+//! - `POST`: send a message (201 and the message);
+//! - `GET ?limit=&before=&after=`: read the history, one page at a time (200,
+//!   `{"items": [...], "nextCursor": ...}`).
 
-use allmine_chat_proto::v1::SendMessageRequest;
+use allmine_chat_proto::v1::{ListMessagesRequest, SendMessageRequest};
 use axum::{Json, extract::State, http::StatusCode};
 
 use crate::{
-    dto::{ChatMessageJson, SendMessageBody},
+    dto::{ChatMessageJson, ListMessagesQuery, MessagePageJson, SendMessageBody},
     error::ApiError,
-    extract::{ApiJson, ApiPath, BearerToken},
+    extract::{ApiJson, ApiPath, ApiQuery, BearerToken},
     grpc::ChatClient,
     request_id::RequestId,
 };
@@ -32,4 +36,27 @@ pub async fn send_message(
     };
     let message = chat.send_message(request, &token, &request_id).await?;
     Ok((StatusCode::CREATED, Json(ChatMessageJson::from(message))))
+}
+
+/// Parses, calls `ListMessages`, maps the page.
+///
+/// The token is extracted first, so that a request without one is a 401
+/// whatever its query. The stream id and the cursors are passed as-is:
+/// chat-service validates them (and refuses `before` with `after`).
+pub async fn list_messages(
+    State(chat): State<ChatClient>,
+    request_id: RequestId,
+    token: BearerToken,
+    ApiPath(stream_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListMessagesQuery>,
+) -> Result<Json<MessagePageJson>, ApiError> {
+    tracing::Span::current().record("stream_id", stream_id.as_str());
+    let request = ListMessagesRequest {
+        stream_id,
+        page_size: query.page_size(),
+        before: query.before,
+        after: query.after,
+    };
+    let page = chat.list_messages(request, &token, &request_id).await?;
+    Ok(Json(MessagePageJson::from(page)))
 }

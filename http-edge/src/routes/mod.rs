@@ -17,8 +17,9 @@ use serde::Deserialize;
 
 use crate::{error::ApiError, extract::MAX_BODY_BYTES, grpc::ChatClient, request_id};
 
-/// The path of "send message", as the public API documents it.
-pub const SEND_MESSAGE_PATH: &str = "/api/v1/live-stream/{streamId}/chat/messages";
+/// A stream's messages: `POST` sends one, `GET` reads the history (the
+/// "send message" path, as the public API documents it).
+pub const MESSAGES_PATH: &str = "/api/v1/live-stream/{streamId}/chat/messages";
 /// A stream's bans: `POST` bans a user.
 pub const BANS_PATH: &str = "/api/v1/live-stream/{streamId}/chat/bans";
 /// One user's ban: `DELETE` lifts it.
@@ -29,7 +30,10 @@ pub const MODERATOR_PATH: &str = "/api/v1/live-stream/{streamId}/chat/moderators
 /// Builds the whole HTTP surface around a chat-service client.
 pub fn router(chat: ChatClient) -> Router {
     Router::new()
-        .route(SEND_MESSAGE_PATH, post(messages::send_message))
+        .route(
+            MESSAGES_PATH,
+            get(messages::list_messages).post(messages::send_message),
+        )
         .route(BANS_PATH, post(bans::ban_user))
         .route(BAN_PATH, delete(bans::unban_user))
         .route(

@@ -14,8 +14,9 @@ use std::{
 };
 
 use allmine_chat_proto::v1::{
-    Ban, BanUserRequest, ChatMessage, ChatState, ModeratorRequest, ProfilePhoto,
-    SendMessageRequest, Sender, Stream, UnbanUserRequest,
+    Ban, BanUserRequest, ChatEvent, ChatMessage, ChatState, DeleteMessageRequest,
+    ListMessagesRequest, ListMessagesResponse, ModeratorRequest, ProfilePhoto, SendMessageRequest,
+    Sender, Stream, SubscribeMessagesRequest, UnbanUserRequest,
     chat_service_server::{ChatService, ChatServiceServer},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -60,6 +61,8 @@ impl<Req, Rep> Slot<Req, Rep> {
 
 pub struct Script {
     send_message: Slot<SendMessageRequest, ChatMessage>,
+    list_messages: Slot<ListMessagesRequest, ListMessagesResponse>,
+    delete_message: Slot<DeleteMessageRequest, ()>,
     ban_user: Slot<BanUserRequest, Ban>,
     unban_user: Slot<UnbanUserRequest, ()>,
     add_moderator: Slot<ModeratorRequest, Stream>,
@@ -71,6 +74,8 @@ pub struct Script {
 impl Script {
     fn call_count(&self) -> usize {
         self.send_message.received.len()
+            + self.list_messages.received.len()
+            + self.delete_message.received.len()
             + self.ban_user.received.len()
             + self.unban_user.received.len()
             + self.add_moderator.received.len()
@@ -81,8 +86,9 @@ impl Script {
 /// The RPCs of `ChatService`, as type-level names: `chat.fail::<rpc::BanUser>(...)`.
 pub mod rpc {
     use super::{
-        Ban, BanUserRequest, ChatMessage, ModeratorRequest, Script, SendMessageRequest, Slot,
-        Stream, UnbanUserRequest,
+        Ban, BanUserRequest, ChatMessage, DeleteMessageRequest, ListMessagesRequest,
+        ListMessagesResponse, ModeratorRequest, Script, SendMessageRequest, Slot, Stream,
+        UnbanUserRequest,
     };
 
     /// An RPC: its request and reply types and where its script lives.
@@ -107,6 +113,8 @@ pub mod rpc {
 
     rpcs! {
         SendMessage: SendMessageRequest => ChatMessage, send_message;
+        ListMessages: ListMessagesRequest => ListMessagesResponse, list_messages;
+        DeleteMessage: DeleteMessageRequest => (), delete_message;
         BanUser: BanUserRequest => Ban, ban_user;
         UnbanUser: UnbanUserRequest => (), unban_user;
         AddModerator: ModeratorRequest => Stream, add_moderator;
@@ -156,6 +164,32 @@ impl ChatService for FakeChat {
         request: Request<SendMessageRequest>,
     ) -> Result<Response<ChatMessage>, Status> {
         self.answer::<rpc::SendMessage>(request).await
+    }
+
+    async fn list_messages(
+        &self,
+        request: Request<ListMessagesRequest>,
+    ) -> Result<Response<ListMessagesResponse>, Status> {
+        self.answer::<rpc::ListMessages>(request).await
+    }
+
+    type SubscribeMessagesStream = tonic::codegen::BoxStream<ChatEvent>;
+
+    /// No route of the edge follows a chat live, so the fake does not stream.
+    async fn subscribe_messages(
+        &self,
+        _request: Request<SubscribeMessagesRequest>,
+    ) -> Result<Response<Self::SubscribeMessagesStream>, Status> {
+        Err(Status::unimplemented(
+            "the fake chat-service does not stream events",
+        ))
+    }
+
+    async fn delete_message(
+        &self,
+        request: Request<DeleteMessageRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.answer::<rpc::DeleteMessage>(request).await
     }
 
     async fn ban_user(&self, request: Request<BanUserRequest>) -> Result<Response<Ban>, Status> {
@@ -216,6 +250,8 @@ impl FakeChatServer {
         let addr = listener.local_addr().expect("local address");
         let script = Arc::new(Mutex::new(Script {
             send_message: Slot::new(echo_message),
+            list_messages: Slot::new(echo_page),
+            delete_message: Slot::new(|_| ()),
             ban_user: Slot::new(echo_ban),
             unban_user: Slot::new(|_| ()),
             add_moderator: Slot::new(echo_added_moderator),
@@ -353,14 +389,31 @@ pub fn documented_message() -> ChatMessage {
         }),
         created_at: Some(timestamp(CREATED_SECONDS, 0)),
         updated_at: Some(timestamp(CREATED_SECONDS, 0)),
+        // Never shown over REST: the tests check that it does not leak.
+        cursor: DOCUMENTED_CURSOR.to_owned(),
     }
 }
+
+/// The cursor of [`documented_message`].
+pub const DOCUMENTED_CURSOR: &str = "AAABm8E4xYBk0V-eLm-PTVoSNFY";
 
 fn echo_message(request: &SendMessageRequest) -> ChatMessage {
     ChatMessage {
         stream_id: request.stream_id.clone(),
         content: request.content.clone(),
         ..documented_message()
+    }
+}
+
+/// One page of history as chat-service would answer `request`: the
+/// documented message, of the requested stream, and no further page.
+fn echo_page(request: &ListMessagesRequest) -> ListMessagesResponse {
+    ListMessagesResponse {
+        messages: vec![ChatMessage {
+            stream_id: request.stream_id.clone(),
+            ..documented_message()
+        }],
+        next_cursor: None,
     }
 }
 

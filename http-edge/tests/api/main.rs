@@ -11,6 +11,7 @@ mod fake_chat;
 mod grpc_errors;
 mod health;
 mod helpers;
+mod history;
 mod lifecycle;
 mod moderators;
 mod rejections;

@@ -11,6 +11,9 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::Identity;
 use crate::error::ChatError;
+use std::sync::Arc;
+
+use crate::live::Hub;
 use crate::storage::SharedStore;
 
 /// The role a token needs for the admin service.
@@ -19,11 +22,15 @@ pub const SERVICE_ROLE: &str = "service";
 #[derive(Clone)]
 pub struct ChatAdminServiceImpl {
     store: SharedStore,
+    hub: Arc<Hub>,
 }
 
 impl ChatAdminServiceImpl {
-    pub fn new(store: SharedStore) -> Self {
-        Self { store }
+    pub fn new(hub: Arc<Hub>) -> Self {
+        Self {
+            store: hub.store().clone(),
+            hub,
+        }
     }
 }
 

@@ -5,7 +5,9 @@ use chrono::Utc;
 use tonic::{Request, Response};
 
 use super::{ChatAdminServiceImpl, require_service};
-use crate::domain::{ChatState, SlowMode, StreamChat, StreamId, UserId, truncate_to_millis};
+use crate::domain::{
+    ChatState, ModerationKind, SlowMode, StreamChat, StreamId, UserId, truncate_to_millis,
+};
 use crate::error::{ChatError, Violation};
 use crate::grpc::parse_id;
 use crate::rules::load_stream;
@@ -128,6 +130,12 @@ async fn change(
     if stream != before {
         stream.updated_at = truncate_to_millis(Utc::now());
         service.store.put_stream(&stream).await?;
+        if stream.state != before.state {
+            service
+                .hub
+                .record_event(stream_id, ModerationKind::ChatStateChanged(stream.state))
+                .await?;
+        }
         tracing::info!(%stream_id, state = ?stream.state, slow_mode = stream.slow_mode.seconds(), "stream changed");
     }
     Ok(Response::new(stream.into()))

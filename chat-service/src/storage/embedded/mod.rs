@@ -209,6 +209,20 @@ impl MessageStore for EmbeddedStore {
         .map_err(|error| StorageError::Internal(format!("read task failed: {error}")))?
     }
 
+    async fn delete(&self, message: &ChatMessage) -> Result<(), StorageError> {
+        let key = message_key(message).to_vec();
+        let database = self.database.clone();
+        let messages = self.messages.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut batch = database.batch().durability(Some(PersistMode::SyncAll));
+            batch.remove(&messages, key);
+            batch.commit()
+        })
+        .await
+        .map_err(|error| StorageError::Internal(format!("delete task failed: {error}")))?
+        .map_err(|error| StorageError::Internal(format!("embedded store delete failed: {error}")))
+    }
+
     async fn check_health(&self) -> Result<(), StorageError> {
         match &self.queue {
             Some(queue) if !queue.is_closed() => Ok(()),

@@ -14,10 +14,15 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use prost::Message;
 
 use super::EmbeddedStore;
-use crate::domain::{Ban, StreamChat, StreamId, UserId, UserProfile};
+use std::ops::Bound;
+
+use crate::convert::{decode_moderation_kind, encode_moderation_kind};
+use crate::domain::{Ban, ModerationEvent, Position, StreamChat, StreamId, UserId, UserProfile};
+use crate::storage::codec::{key_position, position_key};
 use crate::storage::{ChatStateStore, StorageError};
 
 pub(super) struct StateKeyspaces {
+    events: Keyspace,
     streams: Keyspace,
     bans: Keyspace,
     last_sent: Keyspace,
@@ -27,6 +32,7 @@ pub(super) struct StateKeyspaces {
 impl StateKeyspaces {
     pub(super) fn open(database: &Database) -> Result<Self, fjall::Error> {
         Ok(Self {
+            events: database.keyspace("events", KeyspaceCreateOptions::default)?,
             streams: database.keyspace("streams", KeyspaceCreateOptions::default)?,
             bans: database.keyspace("bans", KeyspaceCreateOptions::default)?,
             last_sent: database.keyspace("last_sent", KeyspaceCreateOptions::default)?,
@@ -192,6 +198,51 @@ impl ChatStateStore for EmbeddedStore {
             value,
         )
         .await
+    }
+
+    async fn append_event(&self, event: &ModerationEvent) -> Result<(), StorageError> {
+        let key = position_key(&event.stream_id, &event.position()).to_vec();
+        self.put_durable(
+            self.state.events.clone(),
+            key,
+            encode_moderation_kind(&event.kind),
+        )
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        stream: &StreamId,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<ModerationEvent>, StorageError> {
+        let events = self.state.events.clone();
+        let stream = *stream;
+        let from = position_key(&stream, &after).to_vec();
+        let mut to = [0xffu8; 32];
+        to[..12].copy_from_slice(stream.as_bytes());
+        tokio::task::spawn_blocking(move || {
+            events
+                .range((Bound::Excluded(from), Bound::Included(to.to_vec())))
+                .take(limit)
+                .map(|entry| {
+                    let (key, value) = entry
+                        .into_inner()
+                        .map_err(|error| internal("read", error))?;
+                    let position = key_position(&key).ok_or_else(|| corrupt("event", "bad key"))?;
+                    Ok(ModerationEvent {
+                        id: position.id,
+                        stream_id: stream,
+                        created_at: DateTime::from_timestamp_millis(position.created_ms)
+                            .ok_or_else(|| corrupt("event", "time out of range"))?,
+                        kind: decode_moderation_kind(&value)
+                            .map_err(|error| corrupt("event", error))?,
+                    })
+                })
+                .collect()
+        })
+        .await
+        .map_err(|error| internal("read task", error))?
     }
 
     async fn profile(&self, user: &UserId) -> Result<Option<UserProfile>, StorageError> {

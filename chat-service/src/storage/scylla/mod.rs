@@ -69,6 +69,7 @@ pub struct ScyllaStore {
 
 struct Statements {
     insert_message: PreparedStatement,
+    delete_message: PreparedStatement,
     insert_bucket: PreparedStatement,
     newest_buckets: PreparedStatement,
     buckets_ending_by: PreparedStatement,
@@ -451,6 +452,13 @@ impl Statements {
                 true,
             )
             .await?,
+            delete_message: prepare(
+                format!(
+                    "DELETE FROM {keyspace}.messages WHERE stream_id = ? AND bucket = ? AND created_at = ? AND message_id = ?"
+                ),
+                true,
+            )
+            .await?,
             insert_bucket: prepare(
                 format!(
                     "INSERT INTO {keyspace}.stream_buckets (stream_id, bucket_end, bucket) VALUES (?, ?, ?) USING TTL ?"
@@ -629,6 +637,35 @@ impl MessageStore for ScyllaStore {
                 self.page_backward(stream, start, limit).await
             }
         }
+    }
+
+    async fn delete(&self, message: &ChatMessage) -> Result<(), StorageError> {
+        // The message lives in a bucket whose window holds its time: find
+        // those windows in the index (one, or two after a width change).
+        let created_ms = message.created_at.timestamp_millis();
+        let after_created = IndexQuery::NewerThan(Bucket {
+            start_ms: i64::MAX,
+            end_ms: created_ms,
+        });
+        let candidates = self
+            .buckets(&message.stream_id, after_created, INDEX_PAGE)
+            .await?;
+        let holding = candidates
+            .into_iter()
+            .filter(|bucket| bucket.start_ms <= created_ms && created_ms < bucket.end_ms);
+        for bucket in holding {
+            let values = (
+                message.stream_id.to_string(),
+                bucket.start_ms,
+                CqlTimestamp(created_ms),
+                message.id.to_string(),
+            );
+            self.session
+                .execute_unpaged(&self.statements.delete_message, values)
+                .await
+                .map_err(|error| errors::execution("deleting a message", error))?;
+        }
+        Ok(())
     }
 
     async fn check_health(&self) -> Result<(), StorageError> {

@@ -148,6 +148,19 @@ pub fn statements(keyspace: &str, replication: &Replication) -> Vec<String> {
     PRIMARY KEY ((stream_id, user_id))
 )"
         ),
+        // Moderation events (deletions, bans, chat state), in the same order
+        // as messages, so that live subscribers on every instance see them
+        // and a resume from a cursor replays them. Rare: one partition per
+        // stream is enough.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.stream_events (
+    stream_id text,
+    created_at timestamp,
+    event_id text,
+    event blob,
+    PRIMARY KEY (stream_id, created_at, event_id)
+)"
+        ),
         // Public profiles pushed by the user service; messages snapshot them.
         format!(
             "CREATE TABLE IF NOT EXISTS {keyspace}.user_profiles (
@@ -210,7 +223,7 @@ mod tests {
         let rendered = render_script("allmine_chat", &Replication::Simple(1));
         assert_eq!(
             on_disk, rendered,
-            "scripts/scylla-schema.cql is stale: regenerate it with `cargo run -p chat-service -- --print-schema > scripts/scylla-schema.cql`"
+            "scripts/scylla-schema.cql is stale: regenerate it with `cargo run -p chat-service --bin chat-service -- --print-schema > scripts/scylla-schema.cql`"
         );
     }
 }

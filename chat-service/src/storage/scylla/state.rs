@@ -17,12 +17,16 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
 use super::{ScyllaSettings, ScyllaStore, errors};
+use crate::convert::{decode_moderation_kind, encode_moderation_kind};
 use crate::domain::{
-    Ban, ChatState, ProfilePhoto, SlowMode, StreamChat, StreamId, UserId, UserProfile,
+    Ban, ChatState, ModerationEvent, ObjectId, Position, ProfilePhoto, SlowMode, StreamChat,
+    StreamId, UserId, UserProfile,
 };
 use crate::storage::{ChatStateStore, StorageError};
 
 pub(super) struct StateStatements {
+    put_event: PreparedStatement,
+    events_after: PreparedStatement,
     put_stream: PreparedStatement,
     get_stream: PreparedStatement,
     put_ban: PreparedStatement,
@@ -59,6 +63,15 @@ impl StateStatements {
         let keyspace = &settings.keyspace;
         let prepare = |cql: String| super::prepare_statement(session, settings, cql, true);
         Ok(Self {
+            put_event: prepare(format!(
+                "INSERT INTO {keyspace}.stream_events (stream_id, created_at, event_id, event) VALUES (?, ?, ?, ?)"
+            ))
+            .await?,
+            events_after: prepare(format!(
+                "SELECT created_at, event_id, event FROM {keyspace}.stream_events \
+                 WHERE stream_id = ? AND (created_at, event_id) > (?, ?) LIMIT ?"
+            ))
+            .await?,
             put_stream: prepare(format!(
                 "INSERT INTO {keyspace}.streams (stream_id, owner_id, state, slow_mode_seconds, moderator_ids, \
                  created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -349,6 +362,53 @@ impl ChatStateStore for ScyllaStore {
             values,
         )
         .await
+    }
+
+    async fn append_event(&self, event: &ModerationEvent) -> Result<(), StorageError> {
+        let values = (
+            event.stream_id.to_string(),
+            millis(event.created_at),
+            event.id.to_string(),
+            encode_moderation_kind(&event.kind),
+        );
+        self.execute("storing an event", &self.state_statements.put_event, values)
+            .await
+    }
+
+    async fn events_after(
+        &self,
+        stream: &StreamId,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<ModerationEvent>, StorageError> {
+        let context = "reading events";
+        let values = (
+            stream.to_string(),
+            CqlTimestamp(after.created_ms),
+            after.id.to_string(),
+            i32::try_from(limit).unwrap_or(i32::MAX),
+        );
+        let result = self
+            .session
+            .execute_unpaged(&self.state_statements.events_after, values)
+            .await
+            .map_err(|error| errors::execution(context, error))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|error| errors::rows(context, error))?;
+        rows.rows::<(CqlTimestamp, String, Vec<u8>)>()
+            .map_err(|error| errors::typed_rows(context, error))?
+            .map(|row| {
+                let (created_at, id, event) = row.map_err(|error| errors::row(context, error))?;
+                Ok(ModerationEvent {
+                    id: ObjectId::parse(&id).map_err(|_| corrupt("stream_events.event_id"))?,
+                    stream_id: *stream,
+                    created_at: date_time("stream_events.created_at", created_at)?,
+                    kind: decode_moderation_kind(&event)
+                        .map_err(|_| corrupt("stream_events.event"))?,
+                })
+            })
+            .collect()
     }
 
     async fn profile(&self, user: &UserId) -> Result<Option<UserProfile>, StorageError> {

@@ -1,0 +1,141 @@
+//! One stream's live feed on this instance: a task that reads the store past
+//! the last delivered position, up to the watermark, and broadcasts what it
+//! finds, in order, to every local subscriber.
+//!
+//! Polling the store (not a message bus) is what makes cross-instance
+//! delivery need nothing but the database: a message sent through instance A
+//! is read by instance B's feed at its next poll. A local send wakes its own
+//! instance's feed at once.
+
+use std::sync::{Arc, Mutex};
+
+use allmine_chat_proto::v1 as pb;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use super::Hub;
+use crate::domain::{ObjectId, Position, StreamEvent, StreamId};
+use crate::storage::{PageStart, SharedStore, StorageError};
+
+/// How many events the feed reads from the store per query.
+const READ_BATCH: usize = 200;
+
+/// A delivered event and its position.
+pub type Delivered = Arc<(Position, pb::ChatEvent)>;
+
+pub struct Feed {
+    pub(super) stream: StreamId,
+    sender: broadcast::Sender<Delivered>,
+    /// The last position broadcast. Subscribing happens under this lock, so
+    /// a subscriber knows exactly where its live part starts.
+    last: Mutex<Position>,
+    pub(super) wake: Notify,
+}
+
+impl Feed {
+    pub(super) fn new(stream: StreamId, start_after: Position, capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity);
+        Self {
+            stream,
+            sender,
+            last: Mutex::new(start_after),
+            wake: Notify::new(),
+        }
+    }
+
+    /// A receiver of every event after the returned position.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Delivered>, Position) {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        (self.sender.subscribe(), *last)
+    }
+
+    pub(super) fn subscriber_count(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    fn last(&self) -> Position {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, events: Vec<StreamEvent>) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        for event in events {
+            let position = event.position();
+            if position <= *last {
+                continue;
+            }
+            *last = position;
+            // No receivers is fine: the feed winds down on its next turn.
+            let _ = self
+                .sender
+                .send(Arc::new((position, pb::ChatEvent::from(event))));
+        }
+    }
+}
+
+/// The feed's loop; ends when the last subscriber leaves or on shutdown.
+pub(super) async fn run(hub: Arc<Hub>, feed: Arc<Feed>, stopping: CancellationToken) {
+    loop {
+        let more = match poll_once(&hub.store, &feed, hub.watermark_ms()).await {
+            Ok(more) => more,
+            Err(error) => {
+                tracing::warn!(%error, stream_id = %feed.stream, "live feed could not read the store; retrying");
+                false
+            }
+        };
+        if hub.release_if_unused(&feed) {
+            return;
+        }
+        if more {
+            continue;
+        }
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            () = feed.wake.notified() => {}
+            () = tokio::time::sleep(hub.settings.poll_interval) => {}
+        }
+    }
+}
+
+/// Reads and publishes what lies between the last position and the
+/// watermark. Returns whether a full batch was read (there may be more).
+async fn poll_once(
+    store: &SharedStore,
+    feed: &Feed,
+    watermark_ms: i64,
+) -> Result<bool, StorageError> {
+    let after = feed.last();
+    if after.created_ms >= watermark_ms {
+        return Ok(false);
+    }
+    let (messages, moderation) = futures::try_join!(
+        store.page(&feed.stream, PageStart::After(after), READ_BATCH),
+        store.events_after(&feed.stream, after, READ_BATCH),
+    )?;
+    // If a source returned a full batch, events beyond its last one are not
+    // known yet: publish only up to there, so the merge stays in order.
+    let messages_full = messages.len() == READ_BATCH;
+    let moderation_full = moderation.len() == READ_BATCH;
+    let mut bound = Position {
+        created_ms: watermark_ms,
+        id: ObjectId::from_bytes([0; 12]),
+    };
+    if let Some(last) = messages.last().filter(|_| messages_full) {
+        bound = bound.min(last.position());
+    }
+    if let Some(last) = moderation.last().filter(|_| moderation_full) {
+        bound = bound.min(last.position());
+    }
+    let mut events: Vec<StreamEvent> = messages
+        .into_iter()
+        .map(StreamEvent::Message)
+        .chain(moderation.into_iter().map(StreamEvent::Moderation))
+        .filter(|event| {
+            let position = event.position();
+            position.created_ms < watermark_ms && position <= bound
+        })
+        .collect();
+    events.sort_by_key(StreamEvent::position);
+    feed.publish(events);
+    Ok(messages_full || moderation_full)
+}

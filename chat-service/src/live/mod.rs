@@ -1,0 +1,163 @@
+//! Live delivery: per-stream feeds that turn the store's ordered messages
+//! and moderation events into one ordered event stream per subscriber.
+//!
+//! Order and delivery rules (see README "Reading the chat"):
+//! - events of a stream are delivered in position order (time, then id),
+//!   each at most once per subscription, each with its cursor;
+//! - an event is delivered once the stream's *watermark* has passed it:
+//!   every local append created earlier has finished, and (with a shared
+//!   database) `settle` has elapsed, so writes from other instances that
+//!   were created earlier have landed;
+//! - a subscriber that falls behind its buffer gets a `Gap` event with the
+//!   cursor to resume from, and its stream ends: gaps are never silent.
+
+mod feed;
+mod inflight;
+pub mod subscription;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+pub use feed::{Delivered, Feed};
+pub use inflight::{InFlight, InFlightGuard};
+pub use subscription::{REPLAY_LIMIT, subscribe};
+
+use crate::domain::{
+    ModerationEvent, ModerationKind, ObjectId, ObjectIdGenerator, Position, StreamId,
+};
+use crate::storage::{SharedStore, StorageError};
+
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSettings {
+    /// How long after its creation time an event may still be landing from
+    /// another instance. Zero for a store no other instance writes to.
+    pub settle: Duration,
+    /// How often a feed reads the store when nothing local wakes it.
+    pub poll_interval: Duration,
+    /// Events buffered per stream for subscribers that are behind.
+    pub buffer: usize,
+}
+
+/// All live feeds of this instance.
+pub struct Hub {
+    store: SharedStore,
+    /// The one id generator of this process, so that ids of messages and
+    /// events made here grow with time.
+    ids: ObjectIdGenerator,
+    settings: LiveSettings,
+    inflight: Arc<InFlight>,
+    feeds: Mutex<HashMap<StreamId, Arc<Feed>>>,
+    stopping: CancellationToken,
+}
+
+impl Hub {
+    pub fn new(
+        store: SharedStore,
+        settings: LiveSettings,
+        stopping: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            ids: ObjectIdGenerator::new(),
+            settings,
+            inflight: Arc::new(InFlight::default()),
+            feeds: Mutex::new(HashMap::new()),
+            stopping,
+        })
+    }
+
+    /// Registers a local append in flight; see [`InFlight`].
+    pub fn begin_append(&self) -> InFlightGuard {
+        InFlight::begin(&self.inflight)
+    }
+
+    /// A new id, stamped with `at`.
+    pub fn next_id(&self, at: chrono::DateTime<Utc>) -> ObjectId {
+        self.ids.next(at)
+    }
+
+    /// Stores a moderation event in `stream`'s order and wakes the feed.
+    pub async fn record_event(
+        &self,
+        stream: StreamId,
+        kind: ModerationKind,
+    ) -> Result<(), StorageError> {
+        let in_flight = self.begin_append();
+        let event = ModerationEvent {
+            id: self.next_id(in_flight.created_at),
+            stream_id: stream,
+            created_at: in_flight.created_at,
+            kind,
+        };
+        let stored = self.store.append_event(&event).await;
+        drop(in_flight);
+        self.notify(&stream);
+        stored
+    }
+
+    /// Something new is in the store for `stream`: wake its feed, if any.
+    pub fn notify(&self, stream: &StreamId) {
+        let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(feed) = feeds.get(stream) {
+            feed.wake.notify_one();
+        }
+    }
+
+    /// Everything created before this time (ms) may be delivered.
+    pub fn watermark_ms(&self) -> i64 {
+        let settle_ms = i64::try_from(self.settings.settle.as_millis()).unwrap_or(i64::MAX);
+        let remote = Utc::now().timestamp_millis().saturating_sub(settle_ms);
+        self.inflight.watermark_ms().min(remote)
+    }
+
+    pub fn stopping(&self) -> &CancellationToken {
+        &self.stopping
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// The feed of `stream`, started if needed, and a receiver on it.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        stream: StreamId,
+    ) -> (tokio::sync::broadcast::Receiver<Delivered>, Position) {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        let feed = feeds.entry(stream).or_insert_with(|| {
+            // A new feed starts below the watermark: what is older is
+            // history (replayed from the store), what is newer is live.
+            let start_after = Position {
+                created_ms: self.watermark_ms() - 1,
+                id: ObjectId::from_bytes([0xff; 12]),
+            };
+            let feed = Arc::new(Feed::new(stream, start_after, self.settings.buffer));
+            tokio::spawn(feed::run(
+                Arc::clone(self),
+                Arc::clone(&feed),
+                self.stopping.clone(),
+            ));
+            feed
+        });
+        feed.subscribe()
+    }
+
+    /// Removes `feed` if nobody listens any more; true if it should stop.
+    fn release_if_unused(&self, feed: &Arc<Feed>) -> bool {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        if feed.subscriber_count() > 0 {
+            return false;
+        }
+        if feeds
+            .get(&feed.stream)
+            .is_some_and(|current| Arc::ptr_eq(current, feed))
+        {
+            feeds.remove(&feed.stream);
+        }
+        true
+    }
+}
