@@ -96,6 +96,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub live_poll_ms: u64,
 
+    /// Events buffered per stream for subscribers that fall behind; a
+    /// subscriber further behind gets a gap event.
+    #[arg(long, env = "CHAT_LIVE_BUFFER", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(16..=65_536))]
+    pub live_buffer: u64,
+
     #[command(flatten)]
     pub scylla: ScyllaConfig,
 
@@ -273,7 +279,7 @@ impl Config {
         LiveSettings {
             settle: Duration::from_millis(self.live_settle_ms.unwrap_or(default_settle_ms)),
             poll_interval: Duration::from_millis(self.live_poll_ms),
-            buffer: 1_024,
+            buffer: usize::try_from(self.live_buffer).unwrap_or(1_024),
         }
     }
 
