@@ -415,3 +415,21 @@ async fn a_message_sent_through_one_instance_reaches_subscribers_of_another() {
     instance_b.stop().await;
     fixture.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_live_streams_cleanly() {
+    let mut service = spawn(Backend::Embedded).await;
+    let stream = service.open_stream().await;
+    let mut events = service.subscribe(&stream, None).await;
+    service.send_as_anyone(&stream, "last words").await.expect("sent");
+    assert_eq!(content(&next_event(&mut events).await), "last words");
+    // The server stops within its drain time with this stream open, and the
+    // stream ends instead of hanging.
+    tokio::time::timeout(Duration::from_secs(10), service.stop())
+        .await
+        .expect("shutdown within the drain time");
+    let end = tokio::time::timeout(EVENT_WAIT, events.message())
+        .await
+        .expect("the stream ends");
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+}
