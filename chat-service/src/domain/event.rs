@@ -39,6 +39,9 @@ impl ModerationEvent {
 }
 
 /// One event of the live stream.
+// Messages dominate the stream, so boxing them would allocate for the common
+// case to save bytes in the rare one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEvent {
     Message(ChatMessage),
