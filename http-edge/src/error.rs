@@ -145,29 +145,40 @@ struct Envelope<'a> {
     timestamp: String,
 }
 
+impl ApiError {
+    /// What the client is shown, the envelope's `errors`: the phrase, then
+    /// the reasons (none for server errors).
+    pub fn client_errors(&self) -> Vec<&str> {
+        std::iter::once(self.phrase())
+            .chain(self.reasons().iter().map(String::as_str))
+            .collect()
+    }
+
+    /// Logs the error in the current span: server errors with their detail
+    /// (which is only ever logged: it may carry transport errors or other
+    /// internals of chat-service), client errors with their reasons.
+    pub fn log(&self) {
+        let status = self.status_code().as_u16();
+        match self {
+            Self::Internal(_) => tracing::error!(status, error = %self, "request failed"),
+            Self::NotImplemented(_) | Self::Unavailable(_) | Self::GatewayTimeout(_) => {
+                tracing::warn!(status, error = %self, "request failed");
+            }
+            _ => tracing::info!(status, error = %self, "request rejected"),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        // The detail of a server error is only ever logged: it may carry
-        // transport errors or other internals of chat-service.
-        match &self {
-            Self::Internal(_) => {
-                tracing::error!(status = status.as_u16(), error = %self, "request failed");
-            }
-            Self::NotImplemented(_) | Self::Unavailable(_) | Self::GatewayTimeout(_) => {
-                tracing::warn!(status = status.as_u16(), error = %self, "request failed");
-            }
-            _ => tracing::info!(status = status.as_u16(), error = %self, "request rejected"),
-        }
+        self.log();
 
-        let errors = std::iter::once(self.phrase())
-            .chain(self.reasons().iter().map(String::as_str))
-            .collect();
         let envelope = Envelope {
             is_success: false,
             status_code: status.as_u16(),
             data: (),
-            errors,
+            errors: self.client_errors(),
             timestamp: format_timestamp(chrono::Utc::now()),
         };
         let mut response = (status, Json(envelope)).into_response();

@@ -46,6 +46,18 @@ impl BearerToken {
         Ok(Self(token.to_owned()))
     }
 
+    /// Parses the value of an [`ACCESS_TOKEN_PARAM`] query parameter: a
+    /// non-empty token of visible ASCII characters (what the header form
+    /// allows too).
+    pub fn from_access_token(token: &str) -> Result<Self, ApiError> {
+        if token.is_empty() || !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(ApiError::Unauthenticated(vec![format!(
+                "{ACCESS_TOKEN_PARAM} must be a non-empty token of visible ASCII characters"
+            )]));
+        }
+        Ok(Self(token.to_owned()))
+    }
+
     /// The header value to forward: `Bearer <token>`.
     pub fn authorization_value(&self) -> String {
         format!("Bearer {}", self.0)
@@ -72,6 +84,83 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
             ])
         })?;
         Self::parse(value)
+    }
+}
+
+/// The query parameter that may carry the token on the event stream route,
+/// and only there.
+pub const ACCESS_TOKEN_PARAM: &str = "access_token";
+
+/// The caller's token on the event stream route: the `Authorization: Bearer`
+/// header, else the [`ACCESS_TOKEN_PARAM`] query parameter.
+///
+/// Browsers follow a stream with `EventSource`, which cannot send headers, so
+/// this route (and no other) also takes a short-lived token in the query
+/// string. The header wins when both are given. Only the token's presence and
+/// shape are checked here: a repeated parameter is the query parser's 400.
+///
+/// The token never reaches a log: the request span records the matched route,
+/// never the URI, and neither the query parsers nor the 401 echo its value.
+#[derive(Debug)]
+pub struct EventSourceToken(pub BearerToken);
+
+impl<S: Send + Sync> FromRequestParts<S> for EventSourceToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return BearerToken::from_request_parts(parts, state)
+                .await
+                .map(Self);
+        }
+        // A query string that does not decode has no token; the query parser
+        // reports it once the 401 is out of the way.
+        let pairs = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|Query(pairs)| pairs)
+            .unwrap_or_default();
+        let token = pairs
+            .iter()
+            .find(|(name, _value)| name == ACCESS_TOKEN_PARAM)
+            .ok_or_else(|| {
+                ApiError::Unauthenticated(vec![format!(
+                    "Authorization header or {ACCESS_TOKEN_PARAM} query parameter is missing"
+                )])
+            })?;
+        BearerToken::from_access_token(&token.1).map(Self)
+    }
+}
+
+/// The `Last-Event-ID` header, which `EventSource` sends when it reconnects:
+/// the cursor of the last event the client received. An empty value is no
+/// value (the SSE spec never sends one); a repeated or non-ASCII one is a
+/// 400.
+#[derive(Debug, Default)]
+pub struct LastEventId(pub Option<String>);
+
+/// The header's name.
+pub const LAST_EVENT_ID: header::HeaderName = header::HeaderName::from_static("last-event-id");
+
+impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all(&LAST_EVENT_ID).iter();
+        let Some(value) = values.next() else {
+            return Ok(Self(None));
+        };
+        if values.next().is_some() {
+            return Err(ApiError::Validation(vec![
+                "Last-Event-ID header must be given at most once".to_owned(),
+            ]));
+        }
+        let value = value.to_str().map_err(|_| {
+            ApiError::Validation(vec![
+                "Last-Event-ID header must be visible ASCII characters".to_owned(),
+            ])
+        })?;
+        Ok(Self(
+            Some(value.to_owned()).filter(|cursor| !cursor.is_empty()),
+        ))
     }
 }
 
@@ -247,6 +336,21 @@ mod tests {
             assert!(
                 BearerToken::parse(header).is_err(),
                 "{header:?} must be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn an_access_token_must_be_non_empty_visible_ascii() {
+        let token = BearerToken::from_access_token("abc.def-ghi_").expect("valid");
+        assert_eq!(token.authorization_value(), "Bearer abc.def-ghi_");
+        for value in ["", "a b", "tab\there", "caf\u{e9}", "line\nbreak"] {
+            let error = BearerToken::from_access_token(value).expect_err(value);
+            assert!(matches!(error, ApiError::Unauthenticated(_)), "{value:?}");
+            assert_eq!(
+                error.reasons(),
+                ["access_token must be a non-empty token of visible ASCII characters"],
+                "the value is not echoed"
             );
         }
     }

@@ -5,19 +5,23 @@
 //! channel dials on first use and redials after a failure, so while
 //! chat-service is away calls fail fast with UNAVAILABLE (503) and succeed
 //! again once it is back, without restarting the edge.
+//!
+//! Unary calls carry a deadline. `SubscribeMessages` does not: it lives as
+//! long as its client; only the wait for its response headers is bounded.
 
 use std::time::Duration;
 
 use allmine_chat_proto::{
     CHAT_SERVICE_NAME,
     v1::{
-        Ban, BanUserRequest, ChatMessage, ListMessagesRequest, ListMessagesResponse,
-        ModeratorRequest, SendMessageRequest, Stream, UnbanUserRequest,
-        chat_service_client::ChatServiceClient,
+        Ban, BanUserRequest, ChatEvent, ChatMessage, DeleteMessageRequest, ListMessagesRequest,
+        ListMessagesResponse, ModeratorRequest, SendMessageRequest, Stream,
+        SubscribeMessagesRequest, UnbanUserRequest, chat_service_client::ChatServiceClient,
     },
 };
 use http::Uri;
 use tonic::{
+    Streaming,
     metadata::{AsciiMetadataValue, MetadataMap},
     transport::{Channel, Endpoint},
 };
@@ -29,6 +33,14 @@ use crate::{
     dto::history::LIST_MESSAGES_REST_NAMES, error::ApiError, extract::BearerToken,
     request_id::RequestId,
 };
+
+/// How often the channel pings chat-service while calls are open, and how
+/// long it waits for the answer. Subscriptions have no deadline, so without
+/// this a chat-service that vanished without closing the connection (host
+/// down, partition) would leave them waiting forever; with it the connection
+/// is dropped, the streams fail, and their clients reconnect.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A cheap-to-clone handle on chat-service (clones share one channel).
 #[derive(Debug, Clone)]
@@ -45,8 +57,12 @@ impl ChatClient {
     pub fn connect_lazy(url: Uri, timeout: Duration) -> Self {
         let channel = Endpoint::from(url)
             .connect_timeout(timeout)
-            // Enforced by the client itself, whatever the server does...
+            // Enforced by the client itself, whatever the server does, until
+            // the response headers arrive: it bounds a unary call, and the
+            // start (not the life) of a subscription...
             .timeout(timeout)
+            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
             .connect_lazy();
         Self {
             chat: ChatServiceClient::new(channel.clone()),
@@ -86,6 +102,39 @@ impl ChatClient {
             .list_messages(request)
             .await
             .map_err(|status| ApiError::from_status(status, LIST_MESSAGES_REST_NAMES))?;
+        Ok(response.into_inner())
+    }
+
+    /// Calls `DeleteMessage`.
+    pub async fn delete_message(
+        &self,
+        request: DeleteMessageRequest,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<(), ApiError> {
+        let request = self.authorized_request(request, token, request_id)?;
+        self.chat.clone().delete_message(request).await?;
+        Ok(())
+    }
+
+    /// Calls `SubscribeMessages` and waits for chat-service to accept or
+    /// refuse it (its response headers): a refusal is an [`ApiError`] like
+    /// any other, an acceptance the stream of events.
+    ///
+    /// The call has no deadline (no `grpc-timeout`): it lasts as long as the
+    /// caller keeps the stream, and dropping the stream cancels it on
+    /// chat-service. Only the wait for the headers is bounded, by the
+    /// channel's timeout (504).
+    pub async fn subscribe_messages(
+        &self,
+        request: SubscribeMessagesRequest,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<Streaming<ChatEvent>, ApiError> {
+        let mut request = tonic::Request::new(request);
+        insert_request_id(request.metadata_mut(), request_id)?;
+        insert_authorization(request.metadata_mut(), token)?;
+        let response = self.chat.clone().subscribe_messages(request).await?;
         Ok(response.into_inner())
     }
 
@@ -185,19 +234,22 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<tonic::Request<T>, ApiError> {
         let mut request = self.request(message, request_id)?;
-        let mut authorization =
-            AsciiMetadataValue::try_from(token.authorization_value()).map_err(|_| {
-                ApiError::Unauthenticated(vec![
-                    "Authorization header must be 'Bearer <token>'".to_owned(),
-                ])
-            })?;
-        // Sensitive values are never added to HTTP/2's header compression table.
-        authorization.set_sensitive(true);
-        request
-            .metadata_mut()
-            .insert("authorization", authorization);
+        insert_authorization(request.metadata_mut(), token)?;
         Ok(request)
     }
+}
+
+fn insert_authorization(metadata: &mut MetadataMap, token: &BearerToken) -> Result<(), ApiError> {
+    let mut authorization =
+        AsciiMetadataValue::try_from(token.authorization_value()).map_err(|_| {
+            ApiError::Unauthenticated(vec![
+                "Authorization header must be 'Bearer <token>'".to_owned(),
+            ])
+        })?;
+    // Sensitive values are never added to HTTP/2's header compression table.
+    authorization.set_sensitive(true);
+    metadata.insert("authorization", authorization);
+    Ok(())
 }
 
 fn insert_request_id(metadata: &mut MetadataMap, request_id: &RequestId) -> Result<(), ApiError> {

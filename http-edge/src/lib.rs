@@ -13,8 +13,13 @@
 //! - [`routes`]: the router, its fallbacks (404, 405) and one file per route
 //!   group, each handler a thin parse → gRPC call → map:
 //!   - [`routes::messages`]: `POST /api/v1/live-stream/{streamId}/chat/messages`
-//!     (`SendMessage`, 201 and the message) and `GET` on the same path with
-//!     `?limit=&before=&after=` (`ListMessages`, 200 and a page of messages);
+//!     (`SendMessage`, 201 and the message), `GET` on the same path with
+//!     `?limit=&before=&after=` (`ListMessages`, 200 and a page of messages)
+//!     and `DELETE .../messages/{messageId}` (`DeleteMessage`, 204);
+//!   - [`routes::events`]: `GET .../{streamId}/chat/events`
+//!     (`SubscribeMessages`, a stream of Server-Sent Events, resumable with
+//!     `Last-Event-ID` or `?after=`; the token may also come as
+//!     `?access_token=`, on this route only, for browsers' `EventSource`);
 //!   - [`routes::bans`]: `POST .../{streamId}/chat/bans` (`BanUser`, 201 and
 //!     the ban) and `DELETE .../{streamId}/chat/bans/{userId}` (`UnbanUser`,
 //!     204);
@@ -26,22 +31,26 @@
 //!   `ChatAdminService` (registering streams, opening chats, profiles) is
 //!   internal and deliberately has no route here.
 //! - [`extract`]: the request extractors whose rejections are [`ApiError`]s:
-//!   the bearer token, the JSON body (content type, size, unknown fields), the
-//!   path and the query string (strict: unknown or repeated parameters are
-//!   refused).
+//!   the bearer token (and the event stream's header-or-query token), the JSON
+//!   body (content type, size, unknown fields), the path, the query string
+//!   (strict: unknown or repeated parameters are refused) and `Last-Event-ID`.
+//! - [`event_stream`]: relaying a gRPC event stream as SSE (one event per
+//!   `ChatEvent`, an `error` event if it fails, keep-alive comments), and the
+//!   [`event_stream::Shutdown`] that ends open streams when the edge stops.
 //! - [`request_id`]: the middleware that gives each request an `x-request-id`
 //!   and a tracing span.
 //! - [`grpc`]: the lazily connecting, self-reconnecting chat-service client,
-//!   with a deadline on every call.
+//!   with a deadline on every unary call (a subscription has none).
 //! - [`dto`]: the documented JSON shapes, one file per resource (message,
-//!   history page, ban, stream), and their conversions from the proto
-//!   messages.
+//!   history page, ban, stream, live events), and their conversions from the
+//!   proto messages.
 //! - [`error`]: [`ApiError`], its single mapping to the envelope, and the
 //!   single mapping from `tonic::Status` (codes and rich error details).
 
 pub mod config;
 pub mod dto;
 pub mod error;
+pub mod event_stream;
 pub mod extract;
 pub mod grpc;
 pub mod request_id;

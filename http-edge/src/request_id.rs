@@ -77,7 +77,9 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(request_id.clone());
 
     // The matched route (`/api/v1/live-stream/{streamId}/...`) keeps log
-    // cardinality low; unknown paths fall back to the raw path.
+    // cardinality low; unknown paths fall back to the raw path. Never the
+    // URI: its query string may hold a token (`access_token` on the event
+    // stream).
     let route = request.extensions().get::<MatchedPath>().map_or_else(
         || request.uri().path().to_owned(),
         |matched| matched.as_str().to_owned(),
@@ -87,10 +89,12 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         request_id = %request_id,
         method = %request.method(),
         route = %route,
-        // Recorded by the handlers that know them: the stream, and the user a
-        // moderation route acts on (the caller is only known to chat-service).
+        // Recorded by the handlers that know them: the stream, the user a
+        // moderation route acts on (the caller is only known to chat-service),
+        // the message deleted.
         stream_id = tracing::field::Empty,
         target_user_id = tracing::field::Empty,
+        message_id = tracing::field::Empty,
     );
 
     let started = Instant::now();

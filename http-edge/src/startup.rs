@@ -5,13 +5,14 @@ use std::{future::Future, io, net::SocketAddr};
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::{config::Config, grpc::ChatClient, routes};
+use crate::{config::Config, event_stream::Shutdown, grpc::ChatClient, routes};
 
 /// A bound, not yet serving, edge.
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    shutdown: Shutdown,
 }
 
 impl Application {
@@ -30,10 +31,12 @@ impl Application {
             grpc_timeout_ms = config.grpc_timeout_ms,
             "http-edge bound"
         );
+        let shutdown = Shutdown::new();
         Ok(Self {
             listener,
             local_addr,
-            router: routes::router(chat),
+            router: routes::router(chat, shutdown.clone()),
+            shutdown,
         })
     }
 
@@ -43,11 +46,17 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting connections and
-    /// lets in-flight requests finish.
+    /// lets in-flight requests finish. Open event streams end at once (their
+    /// clients reconnect elsewhere): they would otherwise never finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
+        let streams = self.shutdown;
+        let shutdown = async move {
+            shutdown.await;
+            streams.trigger();
+        };
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;

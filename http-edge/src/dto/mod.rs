@@ -7,11 +7,14 @@
 //! - [`ban`]: the body of "ban a user" and the `Ban` it returns.
 //! - [`stream`]: a stream's chat state (`Stream`), returned by the moderator
 //!   routes.
+//! - [`events`]: the query string of the event stream and the JSON `data` of
+//!   each Server-Sent Event, converted from the proto `ChatEvent`.
 //!
 //! Every documented key is always present; a value chat-service does not know
 //! is `null` (the `Option` fields serialize as `null`, never skipped).
 
 pub mod ban;
+pub mod events;
 pub mod history;
 pub mod message;
 pub mod stream;
@@ -19,6 +22,7 @@ pub mod stream;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use ban::{BanJson, BanUserBody};
+pub use events::{ChatEventData, SubscribeQuery};
 pub use history::{ListMessagesQuery, MessagePageJson};
 pub use message::{ChatMessageJson, ProfilePhotoJson, SendMessageBody, SenderJson};
 pub use stream::StreamJson;

@@ -37,7 +37,7 @@ impl From<Stream> for StreamJson {
 }
 
 /// The JSON name of a proto `ChatState` (an `i32` on the wire).
-fn state_name(state: i32) -> Option<&'static str> {
+pub(super) fn state_name(state: i32) -> Option<&'static str> {
     match ChatState::try_from(state).ok()? {
         ChatState::Open => Some("open"),
         ChatState::Closed => Some("closed"),

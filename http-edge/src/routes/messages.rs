@@ -2,10 +2,17 @@
 //!
 //! - `POST`: send a message (201 and the message);
 //! - `GET ?limit=&before=&after=`: read the history, one page at a time (200,
-//!   `{"items": [...], "nextCursor": ...}`).
+//!   `{"items": [...], "nextCursor": ...}`);
+//!
+//! and one message, `.../chat/messages/{messageId}`:
+//!
+//! - `DELETE`: delete it (204). Who may is chat-service's rule (the sender,
+//!   the owner, moderators); its refusals come back through [`ApiError`]
+//!   (403, 404, ...).
 
-use allmine_chat_proto::v1::{ListMessagesRequest, SendMessageRequest};
+use allmine_chat_proto::v1::{DeleteMessageRequest, ListMessagesRequest, SendMessageRequest};
 use axum::{Json, extract::State, http::StatusCode};
+use serde::Deserialize;
 
 use crate::{
     dto::{ChatMessageJson, ListMessagesQuery, MessagePageJson, SendMessageBody},
@@ -59,4 +66,31 @@ pub async fn list_messages(
     };
     let page = chat.list_messages(request, &token, &request_id).await?;
     Ok(Json(MessagePageJson::from(page)))
+}
+
+/// The path parameters `{streamId}` and `{messageId}`, passed to chat-service
+/// as-is: it validates both.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamMessagePath {
+    pub stream_id: String,
+    pub message_id: String,
+}
+
+/// Calls `DeleteMessage`; 204 and no body.
+pub async fn delete_message(
+    State(chat): State<ChatClient>,
+    request_id: RequestId,
+    token: BearerToken,
+    ApiPath(path): ApiPath<StreamMessagePath>,
+) -> Result<StatusCode, ApiError> {
+    let span = tracing::Span::current();
+    span.record("stream_id", path.stream_id.as_str());
+    span.record("message_id", path.message_id.as_str());
+    let request = DeleteMessageRequest {
+        stream_id: path.stream_id,
+        message_id: path.message_id,
+    };
+    chat.delete_message(request, &token, &request_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -2,12 +2,13 @@
 //! methods (405), the body limit and the request-id middleware.
 
 pub mod bans;
+pub mod events;
 pub mod health;
 pub mod messages;
 pub mod moderators;
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
     middleware,
@@ -15,11 +16,17 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{error::ApiError, extract::MAX_BODY_BYTES, grpc::ChatClient, request_id};
+use crate::{
+    error::ApiError, event_stream::Shutdown, extract::MAX_BODY_BYTES, grpc::ChatClient, request_id,
+};
 
 /// A stream's messages: `POST` sends one, `GET` reads the history (the
 /// "send message" path, as the public API documents it).
 pub const MESSAGES_PATH: &str = "/api/v1/live-stream/{streamId}/chat/messages";
+/// One message: `DELETE` deletes it.
+pub const MESSAGE_PATH: &str = "/api/v1/live-stream/{streamId}/chat/messages/{messageId}";
+/// A stream's chat, live: `GET` is a stream of Server-Sent Events.
+pub const EVENTS_PATH: &str = "/api/v1/live-stream/{streamId}/chat/events";
 /// A stream's bans: `POST` bans a user.
 pub const BANS_PATH: &str = "/api/v1/live-stream/{streamId}/chat/bans";
 /// One user's ban: `DELETE` lifts it.
@@ -27,13 +34,16 @@ pub const BAN_PATH: &str = "/api/v1/live-stream/{streamId}/chat/bans/{userId}";
 /// One moderator: `PUT` appoints, `DELETE` removes.
 pub const MODERATOR_PATH: &str = "/api/v1/live-stream/{streamId}/chat/moderators/{userId}";
 
-/// Builds the whole HTTP surface around a chat-service client.
-pub fn router(chat: ChatClient) -> Router {
+/// Builds the whole HTTP surface around a chat-service client; `shutdown`
+/// ends the open event streams when the edge stops.
+pub fn router(chat: ChatClient, shutdown: Shutdown) -> Router {
     Router::new()
         .route(
             MESSAGES_PATH,
             get(messages::list_messages).post(messages::send_message),
         )
+        .route(MESSAGE_PATH, delete(messages::delete_message))
+        .route(EVENTS_PATH, get(events::follow_chat))
         .route(BANS_PATH, post(bans::ban_user))
         .route(BAN_PATH, delete(bans::unban_user))
         .route(
@@ -45,6 +55,7 @@ pub fn router(chat: ChatClient) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(Extension(shutdown))
         // Outermost, so that every response, fallbacks included, carries the
         // request id and is logged in the request's span.
         .layer(middleware::from_fn(request_id::request_context))

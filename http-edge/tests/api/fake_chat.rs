@@ -6,17 +6,25 @@
 //! its request (see the `echo_*` functions). [`FakeChatServer::reply`] and
 //! [`FakeChatServer::fail`] script one RPC, named by a marker type of [`rpc`];
 //! `reply_with`, `fail_with` and `received` are the `SendMessage` shorthands.
+//!
+//! `SubscribeMessages` is scripted the same way, with a [`Subscription`]: the
+//! events (or errors) to stream, then whether to end the stream or keep it
+//! open. [`FakeChatServer::open_subscriptions`] counts the streams the server
+//! is still serving, so that a test can see the edge cancel one.
 
 use std::{
+    collections::VecDeque,
     net::SocketAddr,
+    pin::Pin,
     sync::{Arc, Mutex, MutexGuard},
+    task::{Context, Poll},
     time::Duration,
 };
 
 use allmine_chat_proto::v1::{
     Ban, BanUserRequest, ChatEvent, ChatMessage, ChatState, DeleteMessageRequest,
     ListMessagesRequest, ListMessagesResponse, ModeratorRequest, ProfilePhoto, SendMessageRequest,
-    Sender, Stream, SubscribeMessagesRequest, UnbanUserRequest,
+    Sender, Stream, SubscribeMessagesRequest, UnbanUserRequest, chat_event,
     chat_service_server::{ChatService, ChatServiceServer},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -59,9 +67,45 @@ impl<Req, Rep> Slot<Req, Rep> {
     }
 }
 
+/// What `SubscribeMessages` streams once it has accepted the call.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// Sent in order; an `Err` fails the stream there (mid-stream), and what
+    /// follows it is never sent.
+    pub events: Vec<Result<ChatEvent, Status>>,
+    /// After the events: end the stream (OK) or keep it open, silent, until
+    /// the client cancels it.
+    pub then: Then,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    End,
+    StayOpen,
+}
+
+impl Subscription {
+    /// These events, then the stream stays open.
+    pub fn open(events: Vec<ChatEvent>) -> Self {
+        Self {
+            events: events.into_iter().map(Ok).collect(),
+            then: Then::StayOpen,
+        }
+    }
+
+    /// These events, then the stream ends.
+    pub fn ending(events: Vec<ChatEvent>) -> Self {
+        Self {
+            events: events.into_iter().map(Ok).collect(),
+            then: Then::End,
+        }
+    }
+}
+
 pub struct Script {
     send_message: Slot<SendMessageRequest, ChatMessage>,
     list_messages: Slot<ListMessagesRequest, ListMessagesResponse>,
+    subscribe_messages: Slot<SubscribeMessagesRequest, Subscription>,
     delete_message: Slot<DeleteMessageRequest, ()>,
     ban_user: Slot<BanUserRequest, Ban>,
     unban_user: Slot<UnbanUserRequest, ()>,
@@ -69,12 +113,15 @@ pub struct Script {
     remove_moderator: Slot<ModeratorRequest, Stream>,
     /// Applies to every RPC.
     delay: Option<Duration>,
+    /// Subscription streams not yet dropped by the server.
+    open_subscriptions: usize,
 }
 
 impl Script {
     fn call_count(&self) -> usize {
         self.send_message.received.len()
             + self.list_messages.received.len()
+            + self.subscribe_messages.received.len()
             + self.delete_message.received.len()
             + self.ban_user.received.len()
             + self.unban_user.received.len()
@@ -88,7 +135,7 @@ pub mod rpc {
     use super::{
         Ban, BanUserRequest, ChatMessage, DeleteMessageRequest, ListMessagesRequest,
         ListMessagesResponse, ModeratorRequest, Script, SendMessageRequest, Slot, Stream,
-        UnbanUserRequest,
+        SubscribeMessagesRequest, Subscription, UnbanUserRequest,
     };
 
     /// An RPC: its request and reply types and where its script lives.
@@ -114,6 +161,7 @@ pub mod rpc {
     rpcs! {
         SendMessage: SendMessageRequest => ChatMessage, send_message;
         ListMessages: ListMessagesRequest => ListMessagesResponse, list_messages;
+        SubscribeMessages: SubscribeMessagesRequest => Subscription, subscribe_messages;
         DeleteMessage: DeleteMessageRequest => (), delete_message;
         BanUser: BanUserRequest => Ban, ban_user;
         UnbanUser: UnbanUserRequest => (), unban_user;
@@ -175,14 +223,22 @@ impl ChatService for FakeChat {
 
     type SubscribeMessagesStream = tonic::codegen::BoxStream<ChatEvent>;
 
-    /// No route of the edge follows a chat live, so the fake does not stream.
+    /// Answers as scripted: an error at call time, or the scripted stream.
     async fn subscribe_messages(
         &self,
-        _request: Request<SubscribeMessagesRequest>,
+        request: Request<SubscribeMessagesRequest>,
     ) -> Result<Response<Self::SubscribeMessagesStream>, Status> {
-        Err(Status::unimplemented(
-            "the fake chat-service does not stream events",
-        ))
+        let subscription = self
+            .answer::<rpc::SubscribeMessages>(request)
+            .await?
+            .into_inner();
+        lock(&self.script).open_subscriptions += 1;
+        let stream = ScriptedEvents {
+            events: subscription.events.into(),
+            then: subscription.then,
+            script: Arc::clone(&self.script),
+        };
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn delete_message(
@@ -212,6 +268,33 @@ impl ChatService for FakeChat {
         request: Request<ModeratorRequest>,
     ) -> Result<Response<Stream>, Status> {
         self.answer::<rpc::RemoveModerator>(request).await
+    }
+}
+
+/// A scripted subscription, as the server streams it; counted open until
+/// the server drops it (the stream ended, or the client cancelled the call).
+struct ScriptedEvents {
+    events: VecDeque<Result<ChatEvent, Status>>,
+    then: Then,
+    script: Arc<Mutex<Script>>,
+}
+
+impl futures::Stream for ScriptedEvents {
+    type Item = Result<ChatEvent, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.events.pop_front() {
+            Some(event) => Poll::Ready(Some(event)),
+            None if self.then == Then::End => Poll::Ready(None),
+            // Never woken: open until dropped.
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for ScriptedEvents {
+    fn drop(&mut self) {
+        lock(&self.script).open_subscriptions -= 1;
     }
 }
 
@@ -251,12 +334,14 @@ impl FakeChatServer {
         let script = Arc::new(Mutex::new(Script {
             send_message: Slot::new(echo_message),
             list_messages: Slot::new(echo_page),
+            subscribe_messages: Slot::new(echo_subscription),
             delete_message: Slot::new(|_| ()),
             ban_user: Slot::new(echo_ban),
             unban_user: Slot::new(|_| ()),
             add_moderator: Slot::new(echo_added_moderator),
             remove_moderator: Slot::new(echo_removed_moderator),
             delay: None,
+            open_subscriptions: 0,
         }));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ChatServiceServer<FakeChat>>().await;
@@ -322,6 +407,11 @@ impl FakeChatServer {
     /// Every `SendMessage` received so far.
     pub fn received(&self) -> Vec<Received> {
         self.calls::<rpc::SendMessage>()
+    }
+
+    /// How many subscription streams the server is still serving.
+    pub fn open_subscriptions(&self) -> usize {
+        lock(&self.script).open_subscriptions
     }
 
     pub async fn set_not_serving(&self) {
@@ -414,6 +504,24 @@ fn echo_page(request: &ListMessagesRequest) -> ListMessagesResponse {
             ..documented_message()
         }],
         next_cursor: None,
+    }
+}
+
+/// A live chat as chat-service would stream it for `request`: the
+/// documented message, of the requested stream, then nothing until the
+/// client leaves.
+fn echo_subscription(request: &SubscribeMessagesRequest) -> Subscription {
+    Subscription::open(vec![message_event(ChatMessage {
+        stream_id: request.stream_id.clone(),
+        ..documented_message()
+    })])
+}
+
+/// A message as a live event: its cursor is the event's.
+pub fn message_event(message: ChatMessage) -> ChatEvent {
+    ChatEvent {
+        cursor: message.cursor.clone(),
+        event: Some(chat_event::Event::Message(message)),
     }
 }
 

@@ -80,6 +80,21 @@ pub fn message_path(stream_id: &str) -> String {
     format!("/api/v1/live-stream/{stream_id}/chat/messages")
 }
 
+/// One message: `DELETE` deletes it.
+pub fn message_item_path(stream_id: &str, message_id: &str) -> String {
+    format!("/api/v1/live-stream/{stream_id}/chat/messages/{message_id}")
+}
+
+/// The live chat, as Server-Sent Events; `query` without its `?`.
+pub fn events_path(stream_id: &str, query: &str) -> String {
+    let path = format!("/api/v1/live-stream/{stream_id}/chat/events");
+    if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
 pub fn bans_path(stream_id: &str) -> String {
     format!("/api/v1/live-stream/{stream_id}/chat/bans")
 }

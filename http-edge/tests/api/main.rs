@@ -7,6 +7,8 @@
 
 mod availability;
 mod bans;
+mod delete_message;
+mod events;
 mod fake_chat;
 mod grpc_errors;
 mod health;
@@ -17,3 +19,4 @@ mod moderators;
 mod rejections;
 mod request_id;
 mod send_message;
+mod sse;

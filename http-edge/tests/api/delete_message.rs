@@ -1,0 +1,181 @@
+//! `DELETE .../chat/messages/{messageId}` (`DeleteMessage`): 204, what
+//! reaches chat-service, its refusals, the edge's own rejections.
+
+use reqwest::Method;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::{
+    fake_chat::rpc,
+    helpers::{STREAM_ID, TOKEN, TestApp, expect_error, message_item_path, spawn_app},
+};
+
+const MESSAGE_ID: &str = "64d15f9e2e6c8f4d5a123456";
+
+async fn delete(app: &TestApp, message_id: &str, token: Option<&str>) -> reqwest::Response {
+    app.edge
+        .call(
+            Method::DELETE,
+            &message_item_path(STREAM_ID, message_id),
+            None,
+            token,
+        )
+        .await
+}
+
+fn assert_nothing_forwarded(app: &TestApp) {
+    assert_eq!(app.chat.call_count(), 0, "chat-service was called");
+}
+
+#[tokio::test]
+async fn a_deleted_message_is_204_with_an_empty_body() {
+    let app = spawn_app().await;
+
+    let response = delete(&app, MESSAGE_ID, Some(TOKEN)).await;
+
+    assert_eq!(response.status().as_u16(), 204);
+    assert!(response.headers().get("x-request-id").is_some());
+    assert!(response.headers().get("content-type").is_none());
+    assert_eq!(response.bytes().await.expect("a body").len(), 0);
+}
+
+#[tokio::test]
+async fn the_ids_the_token_the_request_id_and_a_deadline_reach_chat_service() {
+    let app = spawn_app().await;
+
+    let response = app
+        .edge
+        .call_raw(
+            Method::DELETE,
+            &message_item_path(STREAM_ID, MESSAGE_ID),
+            "",
+            &[
+                ("authorization", "Bearer header.payload.signature"),
+                ("x-request-id", "delete-req-1"),
+            ],
+        )
+        .await;
+
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(response.headers()["x-request-id"], "delete-req-1");
+    let calls = app.chat.calls::<rpc::DeleteMessage>();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.request.stream_id, STREAM_ID);
+    assert_eq!(call.request.message_id, MESSAGE_ID);
+    assert_eq!(
+        call.metadata_str("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(call.metadata_str("x-request-id"), Some("delete-req-1"));
+    assert!(call.metadata_str("grpc-timeout").is_some(), "a deadline");
+    assert_eq!(app.chat.call_count(), 1, "only DeleteMessage was called");
+}
+
+#[tokio::test]
+async fn the_ids_are_passed_as_they_are_for_chat_service_to_check() {
+    let app = spawn_app().await;
+
+    let response = delete(&app, "not-an-id", Some(TOKEN)).await;
+
+    assert_eq!(response.status().as_u16(), 204);
+    let calls = app.chat.calls::<rpc::DeleteMessage>();
+    assert_eq!(calls[0].request.message_id, "not-an-id");
+}
+
+#[tokio::test]
+async fn without_a_usable_token_it_is_401_and_nothing_is_forwarded() {
+    let app = spawn_app().await;
+
+    let missing = delete(&app, MESSAGE_ID, None).await;
+    let reply = expect_error(missing, 401, "Authentication required").await;
+    assert_eq!(
+        reply.errors,
+        ["Authentication required", "Authorization header is missing"]
+    );
+    assert_eq!(reply.headers["www-authenticate"], "Bearer");
+
+    let malformed = app
+        .edge
+        .call_raw(
+            Method::DELETE,
+            &message_item_path(STREAM_ID, MESSAGE_ID),
+            "",
+            &[("authorization", "Basic dXNlcjpwYXNz")],
+        )
+        .await;
+    expect_error(malformed, 401, "Authentication required").await;
+    assert_nothing_forwarded(&app);
+}
+
+#[tokio::test]
+async fn chat_service_refusals_pass_through_the_envelope() {
+    for (status, code, errors) in [
+        (
+            Status::permission_denied(
+                "only the sender, the stream's owner and moderators may delete a message",
+            ),
+            403,
+            vec![
+                "Insufficient permissions",
+                "only the sender, the stream's owner and moderators may delete a message",
+            ],
+        ),
+        (
+            Status::not_found("message 64d15f9e2e6c8f4d5a123456 not found in this stream"),
+            404,
+            vec![
+                "Resource not found",
+                "message 64d15f9e2e6c8f4d5a123456 not found in this stream",
+            ],
+        ),
+        (
+            Status::with_error_details(
+                Code::InvalidArgument,
+                "invalid request",
+                ErrorDetails::with_bad_request_violation(
+                    "message_id",
+                    "must be 24 hexadecimal characters",
+                ),
+            ),
+            400,
+            vec![
+                "Validation failed",
+                "messageId: must be 24 hexadecimal characters",
+            ],
+        ),
+        (
+            Status::unavailable("store at 10.0.0.7 unreachable"),
+            503,
+            vec!["Service unavailable"],
+        ),
+    ] {
+        let app = spawn_app().await;
+        app.chat.fail::<rpc::DeleteMessage>(status);
+
+        let response = delete(&app, MESSAGE_ID, Some(TOKEN)).await;
+
+        let reply = expect_error(response, code, errors[0]).await;
+        assert_eq!(reply.errors, errors);
+    }
+}
+
+#[tokio::test]
+async fn other_methods_on_a_message_are_405_allowing_delete() {
+    let app = spawn_app().await;
+    for method in [Method::GET, Method::POST, Method::PUT, Method::PATCH] {
+        let response = app
+            .edge
+            .call(
+                method.clone(),
+                &message_item_path(STREAM_ID, MESSAGE_ID),
+                None,
+                Some(TOKEN),
+            )
+            .await;
+
+        let reply = expect_error(response, 405, "Method not allowed").await;
+        assert_eq!(reply.headers["allow"], "DELETE", "{method}");
+    }
+    assert_nothing_forwarded(&app);
+}
