@@ -4,5 +4,7 @@
 mod chat_rules;
 mod database_faults;
 mod helpers;
+mod live_events;
+mod reading;
 mod send_message;
 mod service_availability;
