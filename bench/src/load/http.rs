@@ -1,0 +1,135 @@
+//! HTTP/1.1 POSTs over one keep-alive connection per slot (wrk's model), with
+//! hyper's connection-level client: no pool, no redirects, little overhead.
+//! The connection is driven inside the slot's own task (not spawned), so an
+//! exchange wakes one task, not two: that keeps the generator's own cost per
+//! request close to wrk's, which matters when it shares nothing but one core.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::Caller;
+
+/// Each request's deadline.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// What every request of a run sends, and the status it expects.
+#[derive(Clone)]
+pub struct HttpRequest {
+    pub addr: SocketAddr,
+    pub path: Uri,
+    pub body: Bytes,
+    pub expect: StatusCode,
+}
+
+type Io = TokioIo<TcpStream>;
+
+/// One open connection: the request half and the connection's state
+/// machine, which must be polled while an exchange is under way.
+struct Open {
+    sender: SendRequest<Full<Bytes>>,
+    connection: Connection<Io, Full<Bytes>>,
+}
+
+/// One connection, one user.
+pub struct HttpSlot {
+    request: HttpRequest,
+    host: HeaderValue,
+    authorization: HeaderValue,
+    connection: Option<Open>,
+}
+
+impl HttpSlot {
+    pub async fn connect(request: HttpRequest, authorization: &str) -> anyhow::Result<Self> {
+        let mut slot = Self {
+            host: HeaderValue::from_str(&request.addr.to_string())?,
+            authorization: HeaderValue::from_str(authorization)?,
+            request,
+            connection: None,
+        };
+        slot.connection = Some(slot.dial().await?);
+        Ok(slot)
+    }
+
+    async fn dial(&self) -> anyhow::Result<Open> {
+        let stream =
+            tokio::time::timeout(DEADLINE, TcpStream::connect(self.request.addr)).await??;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        Ok(Open { sender, connection })
+    }
+
+    async fn send(&mut self) -> Result<usize, String> {
+        let mut open = match self.connection.take() {
+            Some(open) => open,
+            None => self
+                .dial()
+                .await
+                .map_err(|error| format!("connect: {error}"))?,
+        };
+        let mut request = Request::new(Full::new(self.request.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.request.path.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(AUTHORIZATION, self.authorization.clone());
+
+        let sender = &mut open.sender;
+        let exchange = async {
+            sender
+                .ready()
+                .await
+                .map_err(|error| format!("connection: {error}"))?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|error| format!("request: {error}"))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|error| format!("body: {error}"))?
+                .to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        let (status, body) = tokio::select! {
+            biased;
+            exchange = exchange => exchange?,
+            closed = &mut open.connection => {
+                return Err(match closed {
+                    Ok(()) => "the server closed the connection".to_owned(),
+                    Err(error) => format!("connection: {error}"),
+                });
+            }
+        };
+        // Kept only after a whole exchange: a failed one redials next time.
+        self.connection = Some(open);
+        if status != self.request.expect {
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            return Err(format!("HTTP {status}: {text}"));
+        }
+        Ok(body.len())
+    }
+}
+
+impl Caller for HttpSlot {
+    async fn call(&mut self) -> Result<usize, String> {
+        match tokio::time::timeout(DEADLINE, self.send()).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.connection = None;
+                Err(format!("no answer within {DEADLINE:?}"))
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! `chat-bench`: the benchmark suite and its baseline servers.
+//!
+//! `chat-bench suite` runs everything and prints the table (see
+//! `scripts/bench.sh`, which builds, pins and calls it); `serve-noop-grpc`
+//! and `serve-noop-http` are the baselines the suite starts as processes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use allmine_chat_bench::history::HistoryPlan;
+use allmine_chat_bench::load::Plan;
+use allmine_chat_bench::load::http::HttpRequest;
+use allmine_chat_bench::payload;
+use allmine_chat_bench::suite::{self, SuiteConfig};
+use allmine_chat_bench::{noop, report};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "chat-bench", about = "Allmine live chat benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the suite, prints the table, writes results.json and summary.md.
+    Suite(SuiteArgs),
+    /// The no-op gRPC baseline server.
+    ServeNoopGrpc {
+        #[arg(long)]
+        addr: SocketAddr,
+    },
+    /// The no-op HTTP baseline server.
+    ServeNoopHttp {
+        #[arg(long)]
+        addr: SocketAddr,
+    },
+    /// One load run, for profiling by hand: gRPC SendMessage to `--grpc`,
+    /// or REST sends to `--http` (http-edge or the no-op route). Registers a
+    /// fresh stream at `--register-at` (default: the `--grpc` address; none
+    /// for a no-op target). Prints the outcome as JSON.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// A ChatService (chat-service or the no-op baseline).
+    #[arg(long, conflicts_with = "http", required_unless_present = "http")]
+    grpc: Option<SocketAddr>,
+    /// An HTTP server with the send route (http-edge or the no-op baseline).
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// chat-service, to register the stream at (it must accept the test
+    /// secret's tokens). Default: `--grpc`; without either, no registration.
+    #[arg(long)]
+    register_at: Option<SocketAddr>,
+    /// Closed loop: requests in flight (gRPC) or connections (HTTP).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Open loop (gRPC only): requests per second instead of a concurrency.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Measured seconds (after one second of warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    secs: f64,
+}
+
+/// Unset values take the full suite's defaults, or the smoke run's with
+/// `--smoke`.
+#[derive(Debug, clap::Args)]
+struct SuiteArgs {
+    /// A few seconds with tiny counts: checks that everything runs.
+    #[arg(long)]
+    smoke: bool,
+    /// Where results.json, summary.md and the server logs go
+    /// (default target/bench/full or target/bench/smoke).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Warm-up before each measured window, in seconds (1; smoke 0.2).
+    #[arg(long)]
+    warmup_secs: Option<f64>,
+    /// Measured window of each run, in seconds (4; smoke 0.5).
+    #[arg(long)]
+    measure_secs: Option<f64>,
+    /// Runs per point; the median is reported (3; smoke 1).
+    #[arg(long)]
+    repeats: Option<usize>,
+    /// Requests in flight (gRPC) or connections (HTTP), comma-separated
+    /// (1,16,64; smoke 1,4).
+    #[arg(long, value_delimiter = ',')]
+    concurrency: Option<Vec<usize>>,
+    /// Upper bound on requests in one measured window.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_requests: u64,
+    /// Stream sizes for the newest-50 reads (1000,100000,1000000; smoke 100,1000).
+    #[arg(long, value_delimiter = ',')]
+    history_sizes: Option<Vec<usize>>,
+    /// Timed newest-50 reads at each size (2000; smoke 50).
+    #[arg(long)]
+    history_reads: Option<usize>,
+    /// Loading time allowed for the embedded store's history, in seconds.
+    #[arg(long, default_value_t = 120)]
+    embedded_load_budget_secs: u64,
+    /// Loading time allowed for Cassandra's history, in seconds.
+    #[arg(long, default_value_t = 150)]
+    cassandra_load_budget_secs: u64,
+    /// Pin every server to this core (`taskset -c`); pin the generator
+    /// elsewhere yourself (scripts/bench.sh does).
+    #[arg(long)]
+    server_cpu: Option<usize>,
+    /// Skip everything that needs the CQL database (CHAT_SCYLLA_NODES).
+    #[arg(long)]
+    no_cassandra: bool,
+    /// RUST_LOG for chat-service and http-edge; `info` is their production
+    /// default (the edge then logs one line per request).
+    #[arg(long, default_value = "info")]
+    server_log_filter: String,
+}
+
+impl SuiteArgs {
+    fn config(self) -> SuiteConfig {
+        let smoke = self.smoke;
+        let pick = |full: f64, quick: f64| if smoke { quick } else { full };
+        let sizes = self.history_sizes.unwrap_or_else(|| {
+            if smoke {
+                vec![100, 1_000]
+            } else {
+                vec![1_000, 100_000, 1_000_000]
+            }
+        });
+        SuiteConfig {
+            out_dir: self.out.unwrap_or_else(|| suite::default_out_dir(smoke)),
+            warmup: Duration::from_secs_f64(self.warmup_secs.unwrap_or(pick(1.0, 0.2))),
+            measure: Duration::from_secs_f64(self.measure_secs.unwrap_or(pick(4.0, 0.5))),
+            repeats: self.repeats.unwrap_or(if smoke { 1 } else { 3 }).max(1),
+            concurrency: self
+                .concurrency
+                .unwrap_or_else(|| if smoke { vec![1, 4] } else { vec![1, 16, 64] }),
+            max_requests: self.max_requests,
+            history: HistoryPlan {
+                sizes,
+                reads: self.history_reads.unwrap_or(if smoke { 50 } else { 2_000 }),
+                load_concurrency: 512,
+                load_budget: Duration::from_secs(self.embedded_load_budget_secs),
+            },
+            cassandra_load_budget: Duration::from_secs(self.cassandra_load_budget_secs),
+            server_cpu: self.server_cpu,
+            cassandra: !self.no_cassandra,
+            server_log_filter: self.server_log_filter,
+            smoke,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("chat-bench: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Suite(args) => run_suite(args.config()).await,
+            Command::ServeNoopGrpc { addr } => noop::grpc::run(addr).await.map(|()| true),
+            Command::ServeNoopHttp { addr } => noop::http::run(addr).await.map(|()| true),
+            Command::Load(args) => load_once(args).await.map(|()| true),
+        }
+    });
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("chat-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn load_once(args: LoadArgs) -> anyhow::Result<()> {
+    let plan = Plan {
+        warmup: Duration::from_secs(1),
+        measure: Duration::from_secs_f64(args.secs),
+        max_requests: 10_000_000,
+    };
+    let stream_id = match args.register_at.or(args.grpc) {
+        None => allmine_test_support::random_object_id(),
+        Some(chat) => match suite::register_stream_once(chat).await {
+            Ok(stream_id) => stream_id,
+            // The no-op baseline has no admin service and needs no stream.
+            Err(status)
+                if status.code() == tonic::Code::Unimplemented && args.register_at.is_none() =>
+            {
+                allmine_test_support::random_object_id()
+            }
+            Err(_) => suite::register_stream(chat).await?,
+        },
+    };
+    let outcome = match (args.grpc, args.http, args.rate) {
+        (Some(grpc), _, Some(rate)) => suite::grpc_open(grpc, &stream_id, rate, plan).await?,
+        (Some(grpc), _, None) => {
+            suite::grpc_closed(grpc, &stream_id, args.concurrency, plan).await?
+        }
+        (None, Some(http), None) => {
+            let request = HttpRequest {
+                addr: http,
+                path: format!("/api/v1/live-stream/{stream_id}/chat/messages").parse()?,
+                body: payload::rest_body().into(),
+                expect: http::StatusCode::CREATED,
+            };
+            suite::http_closed(request, args.concurrency, plan).await?
+        }
+        _ => anyhow::bail!("--rate works with --grpc only"),
+    };
+    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    Ok(())
+}
+
+/// Runs the suite and writes its results; `Ok(false)` when a run failed.
+async fn run_suite(config: SuiteConfig) -> anyhow::Result<bool> {
+    let out_dir = config.out_dir.clone();
+    let report = suite::run(config).await?;
+    let table = report::render(&report);
+    println!("{table}");
+    std::fs::write(out_dir.join("summary.md"), &table)?;
+    std::fs::write(
+        out_dir.join("results.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    eprintln!(
+        "chat-bench: results in {} (results.json, summary.md, logs/)",
+        out_dir.display()
+    );
+    if !report.failures.is_empty() {
+        eprintln!(
+            "chat-bench: {} failure(s), see above",
+            report.failures.len()
+        );
+    }
+    Ok(report.failures.is_empty())
+}

@@ -1,0 +1,99 @@
+//! The gRPC baseline: `allmine.chat.v1.ChatService/SendMessage` on tonic,
+//! answering a canned [`pb::ChatMessage`] of the real reply's size without
+//! looking at the request beyond decoding it.
+//!
+//! The service is written out as the generated server code does it (a tower
+//! service routing on the path to `tonic::server::Grpc::unary` with the prost
+//! codec), rather than by implementing the generated `ChatService` trait, so
+//! that new RPCs in the contract never break the baseline. The server is built
+//! like chat-service's (HTTP/1.1 accepted, gRPC-Web layer), without the JWT
+//! interceptor, validation or store: the transport's ceiling.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use allmine_chat_proto::v1 as pb;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::body::Body;
+use tonic::server::{NamedService, UnaryService};
+use tonic::transport::Server;
+use tonic::{Request, Response, Status};
+
+use crate::payload;
+
+const SEND_MESSAGE_PATH: &str = "/allmine.chat.v1.ChatService/SendMessage";
+
+/// Serves the no-op `ChatService` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let service = NoopChatService {
+        reply: Arc::new(payload::canned_message(
+            &allmine_test_support::random_object_id(),
+        )?),
+    };
+    Server::builder()
+        .accept_http1(true)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Binds `addr` and serves until SIGTERM.
+pub async fn run(addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    serve(listener, super::terminated()).await
+}
+
+#[derive(Clone)]
+struct NoopChatService {
+    reply: Arc<pb::ChatMessage>,
+}
+
+impl NamedService for NoopChatService {
+    const NAME: &'static str = allmine_chat_proto::CHAT_SERVICE_NAME;
+}
+
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send + 'static>>;
+
+impl tonic::codegen::Service<http::Request<Body>> for NoopChatService {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != SEND_MESSAGE_PATH {
+            let status = Status::unimplemented("the baseline serves SendMessage only");
+            return Box::pin(ready(Ok(status.into_http())));
+        }
+        let method = CannedReply(self.reply.clone());
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+            Ok(grpc.unary(method, request).await)
+        })
+    }
+}
+
+struct CannedReply(Arc<pb::ChatMessage>);
+
+impl UnaryService<pb::SendMessageRequest> for CannedReply {
+    type Response = pb::ChatMessage;
+    type Future = Ready<Result<Response<pb::ChatMessage>, Status>>;
+
+    fn call(&mut self, _request: Request<pb::SendMessageRequest>) -> Self::Future {
+        ready(Ok(Response::new(pb::ChatMessage::clone(&self.0))))
+    }
+}

@@ -1,0 +1,78 @@
+//! What the suite measured, as written to `results.json` and rendered by
+//! [`crate::report`].
+
+use serde::Serialize;
+
+use crate::history::HistoryPoint;
+use crate::load::{Plan, RunOutcome};
+use crate::machine::Machine;
+use crate::stats::{Latency, median};
+
+/// One target at one concurrency: every repeat, and their medians.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    pub target: String,
+    pub concurrency: usize,
+    /// Median throughput over the repeats, requests per second.
+    pub throughput: f64,
+    /// Each percentile's median over the repeats.
+    pub latency: Latency,
+    pub errors: u64,
+    pub reply_bytes: usize,
+    pub runs: Vec<RunOutcome>,
+}
+
+impl Point {
+    pub(super) fn new(target: &str, concurrency: usize, runs: Vec<RunOutcome>) -> Self {
+        let latencies: Vec<Latency> = runs.iter().map(|run| run.latency).collect();
+        Self {
+            target: target.to_owned(),
+            concurrency,
+            throughput: median(runs.iter().map(|run| run.throughput).collect()),
+            latency: Latency::median_of(&latencies),
+            errors: runs.iter().map(|run| run.errors).sum(),
+            reply_bytes: runs.iter().map(|run| run.reply_bytes).max().unwrap_or(0),
+            runs,
+        }
+    }
+}
+
+/// An open-loop comparison at half of a store's peak.
+#[derive(Debug, Clone, Serialize)]
+pub struct HalfPeak {
+    pub store: String,
+    /// The store's best median closed-loop throughput.
+    pub peak: f64,
+    /// The rate offered: half of `peak`.
+    pub rate: f64,
+    pub send: Point,
+    pub noop: Point,
+}
+
+/// Resident memory of one process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub process: String,
+    pub idle_bytes: u64,
+    /// Peak during the top-concurrency runs.
+    pub load_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub smoke: bool,
+    pub machine: Machine,
+    pub load_average_after: [f64; 3],
+    pub seconds: f64,
+    pub plan: Plan,
+    pub repeats: usize,
+    pub burst_limit: u32,
+    pub server_log_filter: String,
+    pub grpc: Vec<Point>,
+    pub rest: Vec<Point>,
+    pub half_peak: Vec<HalfPeak>,
+    pub history: Vec<HistoryPoint>,
+    pub memory: Vec<Memory>,
+    /// What went wrong; the run fails when this is not empty.
+    pub failures: Vec<String>,
+}
