@@ -421,7 +421,10 @@ async fn shutdown_ends_live_streams_cleanly() {
     let mut service = spawn(Backend::Embedded).await;
     let stream = service.open_stream().await;
     let mut events = service.subscribe(&stream, None).await;
-    service.send_as_anyone(&stream, "last words").await.expect("sent");
+    service
+        .send_as_anyone(&stream, "last words")
+        .await
+        .expect("sent");
     assert_eq!(content(&next_event(&mut events).await), "last words");
     // The server stops within its drain time with this stream open, and the
     // stream ends instead of hanging.
