@@ -88,10 +88,15 @@ impl EmbeddedStore {
         .map_err(|error| internal("remove", error))
     }
 
+    /// A point read of one small chat-state record. Inline, not through
+    /// `spawn_blocking`: these records are hot (memtable or block cache) and
+    /// read in microseconds, while the hop to the blocking pool and back cost
+    /// more than the read and capped sends at a third of their throughput
+    /// (measured: BENCHMARKS.md, "Profile"). Range scans and syncing writes
+    /// keep the hop.
     async fn get(&self, keyspace: Keyspace, key: Vec<u8>) -> Result<Option<Vec<u8>>, StorageError> {
-        tokio::task::spawn_blocking(move || keyspace.get(key))
-            .await
-            .map_err(|error| internal("read task", error))?
+        keyspace
+            .get(key)
             .map(|value| value.map(|bytes| bytes.to_vec()))
             .map_err(|error| internal("read", error))
     }
