@@ -6,7 +6,7 @@ use chrono::Utc;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use super::{ChatServiceImpl, parse_id, request_id};
+use super::{ChatServiceImpl, parse_ids, request_id};
 use crate::auth::Identity;
 use crate::domain::ModerationKind;
 use crate::domain::{
@@ -103,18 +103,8 @@ pub(super) fn parse_stream_and_user(
     stream_id: &str,
     user_id: &str,
 ) -> Result<(StreamId, UserId), ChatError> {
-    let stream = parse_id("stream_id", stream_id, StreamId::parse);
-    let user = parse_id("user_id", user_id, UserId::parse);
-    match (stream, user) {
-        (Ok(stream), Ok(user)) => Ok((stream, user)),
-        (stream, user) => {
-            let mut violations = Vec::new();
-            for error in [stream.err(), user.err()].into_iter().flatten() {
-                if let ChatError::InvalidArgument(found) = error {
-                    violations.extend(found);
-                }
-            }
-            Err(ChatError::InvalidArgument(violations))
-        }
-    }
+    parse_ids(
+        ("stream_id", stream_id, StreamId::parse),
+        ("user_id", user_id, UserId::parse),
+    )
 }

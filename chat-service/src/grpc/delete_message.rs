@@ -5,10 +5,10 @@ use allmine_chat_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use super::{ChatServiceImpl, parse_id, request_id};
+use super::{ChatServiceImpl, parse_ids, request_id};
 use crate::auth::Identity;
 use crate::domain::{MessageId, ModerationKind, StreamId};
-use crate::error::{ChatError, Violation};
+use crate::error::ChatError;
 use crate::rules::load_stream;
 
 pub(super) async fn handle(
@@ -19,22 +19,10 @@ pub(super) async fn handle(
     async move {
         let identity = Identity::from_request(&request)?;
         let request = request.into_inner();
-        let stream_id = parse_id("stream_id", &request.stream_id, StreamId::parse);
-        let message_id = parse_id("message_id", &request.message_id, MessageId::parse);
-        let (stream_id, message_id) = match (stream_id, message_id) {
-            (Ok(stream_id), Ok(message_id)) => (stream_id, message_id),
-            (stream_id, message_id) => {
-                let violations: Vec<Violation> = [stream_id.err(), message_id.err()]
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|error| match error {
-                        ChatError::InvalidArgument(found) => found,
-                        _ => Vec::new(),
-                    })
-                    .collect();
-                return Err(ChatError::InvalidArgument(violations));
-            }
-        };
+        let (stream_id, message_id) = parse_ids(
+            ("stream_id", &request.stream_id, StreamId::parse),
+            ("message_id", &request.message_id, MessageId::parse),
+        )?;
         let stream = load_stream(&service.store, &stream_id).await?;
         let message = service
             .store

@@ -128,3 +128,27 @@ fn parse_id<T>(
 ) -> Result<T, ChatError> {
     parse(text).map_err(|error| ChatError::invalid(field, error))
 }
+
+/// An id field of a request: its name, its text, and how to parse it.
+type IdField<'a, T> = (&'static str, &'a str, fn(&str) -> Result<T, ObjectIdError>);
+
+/// Parses two id fields, reporting every invalid one at once.
+fn parse_ids<A, B>(first: IdField<'_, A>, second: IdField<'_, B>) -> Result<(A, B), ChatError> {
+    match (
+        parse_id(first.0, first.1, first.2),
+        parse_id(second.0, second.1, second.2),
+    ) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => {
+            let violations = [a.err(), b.err()]
+                .into_iter()
+                .flatten()
+                .flat_map(|error| match error {
+                    ChatError::InvalidArgument(found) => found,
+                    _ => Vec::new(),
+                })
+                .collect();
+            Err(ChatError::InvalidArgument(violations))
+        }
+    }
+}

@@ -210,17 +210,8 @@ impl MessageStore for EmbeddedStore {
     }
 
     async fn delete(&self, message: &ChatMessage) -> Result<(), StorageError> {
-        let key = message_key(message).to_vec();
-        let database = self.database.clone();
-        let messages = self.messages.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut batch = database.batch().durability(Some(PersistMode::SyncAll));
-            batch.remove(&messages, key);
-            batch.commit()
-        })
-        .await
-        .map_err(|error| StorageError::Internal(format!("delete task failed: {error}")))?
-        .map_err(|error| StorageError::Internal(format!("embedded store delete failed: {error}")))
+        self.remove_durable(self.messages.clone(), message_key(message).to_vec())
+            .await
     }
 
     async fn check_health(&self) -> Result<(), StorageError> {

@@ -76,7 +76,11 @@ impl EmbeddedStore {
         .map_err(|error| internal("write", error))
     }
 
-    async fn remove_durable(&self, keyspace: Keyspace, key: Vec<u8>) -> Result<(), StorageError> {
+    pub(super) async fn remove_durable(
+        &self,
+        keyspace: Keyspace,
+        key: Vec<u8>,
+    ) -> Result<(), StorageError> {
         let database = self.database.clone();
         tokio::task::spawn_blocking(move || {
             let mut batch = database.batch().durability(Some(PersistMode::SyncAll));
