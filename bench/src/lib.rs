@@ -12,11 +12,13 @@
 //! - [`process`]: the servers as processes of their own (pinned with
 //!   `taskset`), their readiness, memory (`/proc`) and stopping.
 //! - [`history`]: newest-50 reads on both stores as a stream grows.
+//! - [`fanout`]: one sender, N gRPC or SSE subscribers, delivery latency.
 //! - [`suite`]: the scenarios in order, repeats and medians.
 //! - [`report`]: the markdown tables and the targets.
 //! - [`stats`], [`payload`], [`machine`]: percentiles, what is sent and
 //!   answered, what the numbers were measured on.
 
+pub mod fanout;
 pub mod history;
 pub mod load;
 pub mod machine;

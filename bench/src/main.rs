@@ -9,11 +9,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use allmine_chat_bench::fanout::FanoutPlan;
 use allmine_chat_bench::history::HistoryPlan;
 use allmine_chat_bench::load::Plan;
 use allmine_chat_bench::load::http::HttpRequest;
 use allmine_chat_bench::payload;
-use allmine_chat_bench::suite::{self, SuiteConfig};
+use allmine_chat_bench::suite::{self, FanoutConfig, Sections, SuiteConfig};
 use allmine_chat_bench::{noop, report};
 use clap::{Parser, Subcommand};
 
@@ -118,6 +119,26 @@ struct SuiteArgs {
     /// default (the edge then logs one line per request).
     #[arg(long, default_value = "info")]
     server_log_filter: String,
+    /// Run only these parts: sends (sections 1, 1b, 2, 5), fanout (4),
+    /// history (3); comma-separated. Default: all.
+    #[arg(long, value_delimiter = ',', value_parser = ["sends", "fanout", "history"])]
+    only: Option<Vec<String>>,
+    /// gRPC subscriber counts for the fan-out, comma-separated
+    /// (100,1000,10000; smoke 20); 0 alone skips it.
+    #[arg(long, value_delimiter = ',')]
+    fanout_grpc: Option<Vec<usize>>,
+    /// SSE subscriber counts for the fan-out (1000; smoke 5); 0 alone skips it.
+    #[arg(long, value_delimiter = ',')]
+    fanout_sse: Option<Vec<usize>>,
+    /// Messages per fan-out window (60; smoke 5).
+    #[arg(long)]
+    fanout_messages: Option<usize>,
+    /// Messages per second the fan-out sender sends (10; smoke 20).
+    #[arg(long)]
+    fanout_rate: Option<f64>,
+    /// gRPC subscriber streams per HTTP/2 connection (100; smoke 8).
+    #[arg(long)]
+    fanout_streams_per_connection: Option<usize>,
 }
 
 impl SuiteArgs {
@@ -150,9 +171,45 @@ impl SuiteArgs {
             server_cpu: self.server_cpu,
             cassandra: !self.no_cassandra,
             server_log_filter: self.server_log_filter,
+            fanout: FanoutConfig {
+                grpc_subscribers: counts(
+                    self.fanout_grpc,
+                    if smoke { &[20] } else { &[100, 1_000, 10_000] },
+                ),
+                sse_subscribers: counts(self.fanout_sse, if smoke { &[5] } else { &[1_000] }),
+                plan: FanoutPlan {
+                    messages: self.fanout_messages.unwrap_or(if smoke { 5 } else { 60 }),
+                    rate: self.fanout_rate.unwrap_or(pick(10.0, 20.0)),
+                    streams_per_connection: self
+                        .fanout_streams_per_connection
+                        .unwrap_or(if smoke { 8 } else { 100 }),
+                    drain: Duration::from_secs(10),
+                },
+            },
+            sections: self.only.map_or(
+                Sections {
+                    sends: true,
+                    fanout: true,
+                    history: true,
+                },
+                |only| Sections {
+                    sends: only.iter().any(|part| part == "sends"),
+                    fanout: only.iter().any(|part| part == "fanout"),
+                    history: only.iter().any(|part| part == "history"),
+                },
+            ),
             smoke,
         }
     }
+}
+
+/// Subscriber counts: as given (zeros dropped), or the default.
+fn counts(given: Option<Vec<usize>>, default: &[usize]) -> Vec<usize> {
+    given
+        .unwrap_or_else(|| default.to_vec())
+        .into_iter()
+        .filter(|&count| count > 0)
+        .collect()
 }
 
 fn main() -> ExitCode {

@@ -20,6 +20,9 @@ const HISTORY_P99_EMBEDDED_US: f64 = 2_000.0;
 /// median read at the smallest.
 const HISTORY_FLAT_RATIO: f64 = 1.5;
 const IDLE_RSS_BYTES: f64 = 50.0 * MIB;
+const FANOUT_SUBSCRIBERS: usize = 10_000;
+const FANOUT_P99_US: f64 = 100_000.0;
+const FANOUT_BYTES_PER_SUBSCRIBER: f64 = 20.0 * 1024.0;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -28,6 +31,7 @@ pub fn render(report: &Report) -> String {
     half_peak_table(&mut out, report);
     rest_table(&mut out, report);
     history_table(&mut out, report);
+    fanout_table(&mut out, report);
     memory_table(&mut out, report);
     targets_table(&mut out, report);
     if !report.failures.is_empty() {
@@ -226,6 +230,82 @@ fn history_table(out: &mut String, report: &Report) {
     }
 }
 
+fn fanout_table(out: &mut String, report: &Report) {
+    if report.fanout.is_empty() {
+        return;
+    }
+    let plan = &report.fanout_plan;
+    let _ = writeln!(
+        out,
+        "\n### 4. Live fan-out: one sender, N subscribers on one stream ({} messages per window at {}/s, one at a time; delivery latency from the sender's acknowledgment to each copy's arrival; gRPC: {} streams per HTTP/2 connection; SSE: one HTTP/1.1 connection each)\n",
+        plan.messages, plan.rate, plan.streams_per_connection
+    );
+    let _ = writeln!(
+        out,
+        "| transport | target | subscribers | connections | copies/s | p50 ms | × no-op | p99 ms | × no-op | p99.9 ms | max ms | missing | KiB per idle subscriber | × no-op | peak RSS MiB |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|"
+    );
+    for point in &report.fanout {
+        let baseline = report.fanout.iter().find(|other| {
+            other.target == "no-op"
+                && other.transport == point.transport
+                && other.subscribers == point.subscribers
+        });
+        let per_subscriber: Vec<String> = point
+            .memory
+            .iter()
+            .map(|memory| {
+                let kib = memory.per_subscriber_bytes(point.subscribers) / 1024.0;
+                if point.memory.len() > 1 {
+                    format!("{kib:.1} ({})", memory.process)
+                } else {
+                    format!("{kib:.1}")
+                }
+            })
+            .collect();
+        let own = point
+            .memory
+            .iter()
+            .map(|memory| memory.per_subscriber_bytes(point.subscribers))
+            .sum::<f64>();
+        let base = baseline.map(|base| {
+            base.memory
+                .iter()
+                .map(|memory| memory.per_subscriber_bytes(base.subscribers))
+                .sum::<f64>()
+        });
+        let peak: u64 = point.memory.iter().map(|memory| memory.peak_bytes).sum();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            point.transport,
+            if point.target == "no-op" {
+                "no-op broadcast"
+            } else if point.transport == "sse" {
+                "http-edge → chat-service (embedded)"
+            } else {
+                "chat-service (embedded)"
+            },
+            count(point.subscribers),
+            count(point.connections),
+            rate(point.deliveries_per_second),
+            millis(point.latency.p50_us),
+            times(baseline.and_then(|base| ratio(point.latency.p50_us, base.latency.p50_us))),
+            millis(point.latency.p99_us),
+            times(baseline.and_then(|base| ratio(point.latency.p99_us, base.latency.p99_us))),
+            millis(point.latency.p999_us),
+            millis(point.latency.max_us),
+            point.missing,
+            per_subscriber.join(" + "),
+            times(base.and_then(|base| ratio(own, base))),
+            peak as f64 / MIB,
+        );
+    }
+}
+
 fn memory_table(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
@@ -354,6 +434,30 @@ fn targets_table(out: &mut String, report: &Report) {
             flat.map(|flat| flat <= HISTORY_FLAT_RATIO),
         );
     }
+    let fanout = report.fanout.iter().find(|point| {
+        point.transport == "grpc"
+            && point.target == "chat-service"
+            && point.subscribers == FANOUT_SUBSCRIBERS
+    });
+    row(
+        out,
+        "10,000 gRPC subscribers on one stream: p99 delivery < 100 ms",
+        fanout.map(|point| format!("{} ms", millis(point.latency.p99_us))),
+        fanout.map(|point| point.latency.p99_us < FANOUT_P99_US && point.missing == 0),
+    );
+    let per_subscriber = fanout.map(|point| {
+        point
+            .memory
+            .iter()
+            .map(|memory| memory.per_subscriber_bytes(point.subscribers))
+            .sum::<f64>()
+    });
+    row(
+        out,
+        "… and < 20 KiB of memory each",
+        per_subscriber.map(|bytes| format!("{:.1} KiB", bytes / 1024.0)),
+        per_subscriber.map(|bytes| bytes < FANOUT_BYTES_PER_SUBSCRIBER),
+    );
     for memory in report
         .memory
         .iter()
@@ -424,6 +528,16 @@ fn micros(value: f64) -> String {
         format!("{value:.1}")
     } else {
         count(value.round() as usize)
+    }
+}
+
+/// Microseconds shown as milliseconds.
+fn millis(micros: f64) -> String {
+    let value = micros / 1_000.0;
+    if value < 10.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.1}")
     }
 }
 

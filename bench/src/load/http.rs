@@ -67,7 +67,7 @@ impl HttpSlot {
         Ok(Open { sender, connection })
     }
 
-    async fn send(&mut self) -> Result<usize, String> {
+    async fn send(&mut self) -> Result<Bytes, String> {
         let mut open = match self.connection.take() {
             Some(open) => open,
             None => self
@@ -118,12 +118,11 @@ impl HttpSlot {
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
             return Err(format!("HTTP {status}: {text}"));
         }
-        Ok(body.len())
+        Ok(body)
     }
-}
 
-impl Caller for HttpSlot {
-    async fn call(&mut self) -> Result<usize, String> {
+    /// One request within its deadline; the reply's body.
+    pub async fn exchange(&mut self) -> Result<Bytes, String> {
         match tokio::time::timeout(DEADLINE, self.send()).await {
             Ok(result) => result,
             Err(_) => {
@@ -131,5 +130,11 @@ impl Caller for HttpSlot {
                 Err(format!("no answer within {DEADLINE:?}"))
             }
         }
+    }
+}
+
+impl Caller for HttpSlot {
+    async fn call(&mut self) -> Result<usize, String> {
+        self.exchange().await.map(|body| body.len())
     }
 }

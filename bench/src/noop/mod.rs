@@ -5,10 +5,13 @@
 //! - [`grpc`]: tonic, `allmine.chat.v1.ChatService/SendMessage` answering a
 //!   canned message at once.
 //! - [`http`]: axum, a POST route that parses the JSON body and answers 201
-//!   with a canned ~410-byte message.
+//!   with a canned ~340-byte message.
+//! - [`live`]: the fan-out both share: while anybody follows the chat
+//!   (gRPC `SubscribeMessages`, or the SSE route), each send is broadcast.
 
 pub mod grpc;
 pub mod http;
+pub mod live;
 
 /// Resolves on SIGTERM or Ctrl-C: the suite stops its servers with SIGTERM.
 pub async fn terminated() {

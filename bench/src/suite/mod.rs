@@ -15,6 +15,7 @@
 //!
 //! Memory is sampled from `/proc` while the top-concurrency runs go on.
 
+mod fanout;
 mod results;
 mod runs;
 
@@ -32,7 +33,8 @@ use chat_service::storage::embedded::EmbeddedStore;
 use chat_service::storage::scylla::ScyllaStore;
 use http::StatusCode;
 
-pub use results::{HalfPeak, Memory, Point, Report};
+pub use fanout::FanoutConfig;
+pub use results::{FanoutMemory, FanoutPoint, HalfPeak, Memory, Point, Report};
 pub use runs::{
     Target, grpc_closed, grpc_open, http_closed, register_stream, register_stream_once,
 };
@@ -68,7 +70,20 @@ pub struct SuiteConfig {
     /// `RUST_LOG` of chat-service and http-edge (production default: info,
     /// which makes the edge log one line per request).
     pub server_log_filter: String,
+    pub fanout: FanoutConfig,
+    pub sections: Sections,
     pub smoke: bool,
+}
+
+/// Which parts of the suite run (all by default; `--only` picks).
+#[derive(Debug, Clone, Copy)]
+pub struct Sections {
+    /// Sections 1, 1b, 2 and 5: sends, REST, half of peak, memory.
+    pub sends: bool,
+    /// Section 4.
+    pub fanout: bool,
+    /// Section 3.
+    pub history: bool,
 }
 
 struct Binaries {
@@ -136,19 +151,31 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
     };
 
     let mut measured = Measured::default();
-    let baselines = suite.start_baselines().await?;
-    suite.embedded_sends(&baselines, &mut measured).await?;
-    if suite.config.cassandra {
-        let keyspace = format!("chat_bench_{}", random_object_id());
-        let result = suite
-            .cassandra_sends(&keyspace, &baselines, &mut measured)
-            .await;
-        runs::drop_keyspace(&keyspace).await;
-        result?;
+    let sections = suite.config.sections;
+    if sections.sends {
+        let baselines = suite.start_baselines().await?;
+        suite.embedded_sends(&baselines, &mut measured).await?;
+        if suite.config.cassandra {
+            let keyspace = format!("chat_bench_{}", random_object_id());
+            let result = suite
+                .cassandra_sends(&keyspace, &baselines, &mut measured)
+                .await;
+            runs::drop_keyspace(&keyspace).await;
+            result?;
+        }
+        baselines.grpc.stop(Duration::from_secs(5)).await?;
+        baselines.http.stop(Duration::from_secs(5)).await?;
     }
-    baselines.grpc.stop(Duration::from_secs(5)).await?;
-    baselines.http.stop(Duration::from_secs(5)).await?;
-    let history = suite.history().await?;
+    let fanout = if sections.fanout {
+        suite.fanout().await
+    } else {
+        Vec::new()
+    };
+    let history = if sections.history {
+        suite.history().await?
+    } else {
+        Vec::new()
+    };
 
     Ok(Report {
         smoke: suite.config.smoke,
@@ -163,6 +190,8 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         rest: measured.rest,
         half_peak: measured.half_peak,
         history,
+        fanout_plan: suite.config.fanout.plan,
+        fanout,
         memory: suite.memory.into_values().collect(),
         failures: suite.failures,
     })
@@ -209,7 +238,7 @@ impl Suite {
             ],
         )?;
         let edge_addr = free_local_addr()?;
-        let mut edge = self.spawn_edge(edge_addr, chat_addr)?;
+        let mut edge = self.spawn_edge("http-edge", edge_addr, chat_addr)?;
         chat.wait_for_port(chat_addr, Duration::from_secs(60))
             .await?;
         edge.wait_for_port(edge_addr, Duration::from_secs(20))
@@ -418,7 +447,7 @@ impl Suite {
         })
     }
 
-    fn spawn_edge(&self, addr: SocketAddr, chat: SocketAddr) -> anyhow::Result<Server> {
+    fn spawn_edge(&self, name: &str, addr: SocketAddr, chat: SocketAddr) -> anyhow::Result<Server> {
         let env = [
             ("EDGE_HTTP_ADDR", addr.to_string()),
             ("EDGE_CHAT_SERVICE_URL", format!("http://{chat}")),
@@ -428,7 +457,7 @@ impl Suite {
         .map(|(key, value)| (key.to_owned(), value))
         .collect();
         Server::spawn(Launch {
-            name: "http-edge",
+            name,
             program: self.binaries.http_edge.clone(),
             args: Vec::new(),
             env,
@@ -460,24 +489,8 @@ impl Suite {
             .iter()
             .map(|server| (server.name.clone(), server.pid()))
             .collect();
-        let peaks = Arc::new(Mutex::new(vec![0_u64; watched.len()]));
-        let sampler = {
-            let peaks = peaks.clone();
-            let pids: Vec<u32> = watched.iter().map(|(_, pid)| *pid).collect();
-            tokio::spawn(async move {
-                loop {
-                    for (index, pid) in pids.iter().enumerate() {
-                        let rss = rss_bytes(*pid).unwrap_or(0);
-                        let mut peaks = peaks.lock().unwrap_or_else(PoisonError::into_inner);
-                        peaks[index] = peaks[index].max(rss);
-                    }
-                    tokio::time::sleep(RSS_SAMPLE_EVERY).await;
-                }
-            })
-        };
-        let outcome = work.await;
-        sampler.abort();
-        let peaks = peaks.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let pids: Vec<u32> = watched.iter().map(|(_, pid)| *pid).collect();
+        let (outcome, peaks) = with_peak_rss(&pids, work).await;
         for ((name, _), peak) in watched.into_iter().zip(peaks) {
             let entry = self.memory.entry(name.clone()).or_insert_with(|| Memory {
                 process: name,
@@ -573,6 +586,30 @@ impl Suite {
         }
         Ok(points)
     }
+}
+
+/// Runs `work` while sampling the resident memory of `pids` every
+/// [`RSS_SAMPLE_EVERY`]; returns its outcome and each process's peak.
+async fn with_peak_rss<T>(pids: &[u32], work: impl Future<Output = T>) -> (T, Vec<u64>) {
+    let peaks = Arc::new(Mutex::new(vec![0_u64; pids.len()]));
+    let sampler = {
+        let peaks = peaks.clone();
+        let pids = pids.to_vec();
+        tokio::spawn(async move {
+            loop {
+                for (index, pid) in pids.iter().enumerate() {
+                    let rss = rss_bytes(*pid).unwrap_or(0);
+                    let mut peaks = peaks.lock().unwrap_or_else(PoisonError::into_inner);
+                    peaks[index] = peaks[index].max(rss);
+                }
+                tokio::time::sleep(RSS_SAMPLE_EVERY).await;
+            }
+        })
+    };
+    let outcome = work.await;
+    sampler.abort();
+    let peaks = peaks.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    (outcome, peaks)
 }
 
 /// Where results go by default: `target/bench/<full|smoke>`.

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::fanout::{FanoutPlan, WindowOutcome};
 use crate::history::HistoryPoint;
 use crate::load::{Plan, RunOutcome};
 use crate::machine::Machine;
@@ -72,7 +73,48 @@ pub struct Report {
     pub rest: Vec<Point>,
     pub half_peak: Vec<HalfPeak>,
     pub history: Vec<HistoryPoint>,
+    pub fanout_plan: FanoutPlan,
+    pub fanout: Vec<FanoutPoint>,
     pub memory: Vec<Memory>,
     /// What went wrong; the run fails when this is not empty.
     pub failures: Vec<String>,
+}
+
+/// One fan-out point: a target with N subscribers.
+#[derive(Debug, Clone, Serialize)]
+pub struct FanoutPoint {
+    /// `grpc` or `sse`.
+    pub transport: String,
+    /// `no-op` (the baseline) or `chat-service` (through the edge for SSE).
+    pub target: String,
+    pub subscribers: usize,
+    pub connections: usize,
+    pub connect_seconds: f64,
+    /// Median over the windows.
+    pub deliveries_per_second: f64,
+    /// Each percentile's median over the windows.
+    pub latency: Latency,
+    pub latency_from_send: Latency,
+    pub missing: u64,
+    pub unexpected: u64,
+    pub errors: u64,
+    /// Resident memory of each server, before the subscribers connected,
+    /// with them connected and idle, and at the peak of the windows.
+    pub memory: Vec<FanoutMemory>,
+    pub windows: Vec<WindowOutcome>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FanoutMemory {
+    pub process: String,
+    pub before_bytes: u64,
+    pub subscribed_bytes: u64,
+    pub peak_bytes: u64,
+}
+
+impl FanoutMemory {
+    /// What each idle subscriber added to the process's resident memory.
+    pub fn per_subscriber_bytes(&self, subscribers: usize) -> f64 {
+        self.subscribed_bytes.saturating_sub(self.before_bytes) as f64 / subscribers.max(1) as f64
+    }
 }

@@ -1,0 +1,383 @@
+//! Live fan-out: one sender, N subscribers on one stream, and how long each
+//! message takes from the sender's acknowledgment to each subscriber.
+//!
+//! A run, as the suite drives it:
+//! 1. [`Subscribers`] connect (gRPC `SubscribeMessages` streams, shared
+//!    [`FanoutPlan::streams_per_connection`] to an HTTP/2 connection; or SSE,
+//!    one HTTP/1.1 connection each, as browsers hold them);
+//! 2. [`Subscribers::warm_up`] sends a few messages and waits until every
+//!    subscriber has them all: every subscription is live before measuring;
+//! 3. the suite reads the servers' memory (the subscribers' cost);
+//! 4. [`Subscribers::window`] sends messages at a fixed rate, one at a time,
+//!    waits until every subscriber has every acknowledged message (or the
+//!    drain time is over) and summarises the deliveries.
+//!
+//! **Delivery latency** runs from the instant the sender's acknowledgment
+//! arrived to the instant a subscriber's copy arrived, both taken in this
+//! process on the same clock. A copy can arrive before the acknowledgment
+//! (chat-service wakes its feed as it answers): that counts as 0. The latency
+//! from the send's start is kept too. Every copy is matched to its send by
+//! message id; a copy that never arrives is counted as missing, and the suite
+//! fails the run on any missing copy, duplicate or subscriber error.
+
+mod grpc;
+mod sender;
+mod sse;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+pub use sender::Sender;
+
+use crate::stats::{Latency, nanos};
+
+/// Waits for every subscriber to be live, and for the last copies.
+const WARM_UP_MESSAGES: usize = 3;
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A message's id, as text: the key that matches a copy to its send.
+type MessageKey = [u8; 24];
+
+fn message_key(id: &str) -> Option<MessageKey> {
+    id.as_bytes().try_into().ok()
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FanoutPlan {
+    /// Messages per measured window.
+    pub messages: usize,
+    /// Messages per second the sender sends (one at a time).
+    pub rate: f64,
+    /// gRPC subscribers per HTTP/2 connection.
+    pub streams_per_connection: usize,
+    /// How long to wait for the last copies after the last send.
+    pub drain: Duration,
+}
+
+/// Where the subscribers connect.
+#[derive(Debug, Clone, Copy)]
+pub enum Follow {
+    /// `SubscribeMessages` at a chat-service (or the no-op baseline).
+    Grpc(std::net::SocketAddr),
+    /// `GET …/chat/events` at http-edge (or the no-op baseline).
+    Sse(std::net::SocketAddr),
+}
+
+/// What one measured window saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowOutcome {
+    pub messages: usize,
+    pub expected: u64,
+    pub delivered: u64,
+    pub missing: u64,
+    /// Copies of a message a subscriber had already received, or of no
+    /// message of this window.
+    pub unexpected: u64,
+    pub send_errors: u64,
+    pub first_error: Option<String>,
+    /// Copies per second, from the first send to the last copy.
+    pub deliveries_per_second: f64,
+    /// From the sender's acknowledgment to each copy's arrival.
+    pub latency: Latency,
+    /// From the send's start to each copy's arrival.
+    pub latency_from_send: Latency,
+}
+
+/// How long all subscriptions may take to open.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits until every subscriber task has said on `answers` that its
+/// subscription is open; stops them all if one fails or time runs out.
+async fn wait_ready(
+    mut answers: tokio::sync::mpsc::Receiver<Result<(), String>>,
+    tasks: &[JoinHandle<()>],
+) -> anyhow::Result<()> {
+    let all = async {
+        for _ in 0..tasks.len() {
+            match answers.recv().await {
+                Some(Ok(())) => {}
+                Some(Err(error)) => anyhow::bail!("a subscription failed: {error}"),
+                None => anyhow::bail!("a subscriber ended before subscribing"),
+            }
+        }
+        Ok(())
+    };
+    let outcome = match tokio::time::timeout(SUBSCRIBE_TIMEOUT, all).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(anyhow::anyhow!(
+            "{} subscriptions did not all open within {SUBSCRIBE_TIMEOUT:?}",
+            tasks.len()
+        )),
+    };
+    if outcome.is_err() {
+        tasks.iter().for_each(JoinHandle::abort);
+    }
+    outcome
+}
+
+/// Copies received by one subscriber: (message, when).
+type Receipts = Arc<Mutex<Vec<(MessageKey, Instant)>>>;
+
+/// What every subscriber task shares: its receipts, the count of every copy,
+/// the errors.
+#[derive(Clone, Default)]
+struct Tally {
+    copies: Arc<AtomicU64>,
+    errors: Arc<Mutex<Errors>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Errors {
+    count: u64,
+    first: Option<String>,
+}
+
+impl Tally {
+    fn copy(&self, receipts: &Receipts, key: MessageKey) {
+        let now = Instant::now();
+        receipts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((key, now));
+        self.copies.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn error(&self, error: String) {
+        let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+        errors.count += 1;
+        errors.first.get_or_insert(error);
+    }
+
+    fn errors(&self) -> Errors {
+        self.errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// N open subscriptions to one stream.
+pub struct Subscribers {
+    receipts: Vec<Receipts>,
+    tasks: Vec<JoinHandle<()>>,
+    tally: Tally,
+    pub connections: usize,
+    /// From the first connect to the last subscription's answer.
+    pub connect_seconds: f64,
+}
+
+impl Subscribers {
+    /// Opens `count` subscriptions to `stream_id`.
+    pub async fn connect(
+        follow: Follow,
+        stream_id: &str,
+        count: usize,
+        plan: &FanoutPlan,
+    ) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let tally = Tally::default();
+        let receipts: Vec<Receipts> = (0..count).map(|_| Receipts::default()).collect();
+        let (tasks, connections) = match follow {
+            Follow::Grpc(addr) => {
+                grpc::subscribe(
+                    addr,
+                    stream_id,
+                    &receipts,
+                    &tally,
+                    plan.streams_per_connection,
+                )
+                .await?
+            }
+            Follow::Sse(addr) => sse::subscribe(addr, stream_id, &receipts, &tally).await?,
+        };
+        Ok(Self {
+            receipts,
+            tasks,
+            tally,
+            connections,
+            connect_seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.receipts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.receipts.is_empty()
+    }
+
+    /// Sends a few messages and waits until every subscriber has them all.
+    pub async fn warm_up(&self, sender: &mut Sender) -> anyhow::Result<()> {
+        let plan = FanoutPlan {
+            messages: WARM_UP_MESSAGES,
+            rate: 20.0,
+            streams_per_connection: 1,
+            drain: WARM_UP_TIMEOUT,
+        };
+        let outcome = self.window(sender, &plan).await;
+        if let Some(error) = self.tally.errors().first {
+            anyhow::bail!("a subscriber failed while warming up: {error}");
+        }
+        anyhow::ensure!(
+            outcome.missing == 0 && outcome.send_errors == 0,
+            "warming up: {} of {} copies missing after {WARM_UP_TIMEOUT:?}, {} failed sends ({})",
+            outcome.missing,
+            outcome.expected,
+            outcome.send_errors,
+            outcome.first_error.as_deref().unwrap_or("no error"),
+        );
+        Ok(())
+    }
+
+    /// One measured window: `plan.messages` sends at `plan.rate`, then the
+    /// wait for every copy (at most `plan.drain`).
+    pub async fn window(&self, sender: &mut Sender, plan: &FanoutPlan) -> WindowOutcome {
+        self.take_receipts();
+        let copies_before = self.tally.copies.load(Ordering::Relaxed);
+        let errors_before = self.tally.errors().count;
+        let started = Instant::now();
+        let sent = sender.send_paced(plan.messages, plan.rate).await;
+        let acknowledged = sent.acknowledged.len() as u64;
+        let expected = acknowledged * self.len() as u64;
+        let deadline = Instant::now() + plan.drain;
+        while self.tally.copies.load(Ordering::Relaxed) - copies_before < expected
+            && Instant::now() < deadline
+            && self.tally.errors().count == errors_before
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Copies still on their way would not be counted; give stragglers
+        // (duplicates) a moment to show up.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let receipts = self.take_receipts();
+        let errors = self.tally.errors();
+        let mut outcome = summarise(&sent, receipts, started, expected);
+        outcome.send_errors = sent.errors;
+        outcome.first_error = sent.first_error.clone().or_else(|| {
+            (errors.count > errors_before)
+                .then(|| errors.first.clone())
+                .flatten()
+        });
+        outcome
+    }
+
+    /// Errors seen by subscribers since they connected.
+    pub fn subscriber_errors(&self) -> (u64, Option<String>) {
+        let errors = self.tally.errors();
+        (errors.count, errors.first)
+    }
+
+    fn take_receipts(&self) -> Vec<Vec<(MessageKey, Instant)>> {
+        self.receipts
+            .iter()
+            .map(|receipts| {
+                std::mem::take(&mut *receipts.lock().unwrap_or_else(PoisonError::into_inner))
+            })
+            .collect()
+    }
+
+    /// Closes every subscription (the servers see the streams cancelled).
+    pub async fn close(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// What the sender sent in a window.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// Acknowledged messages: (started, acknowledged).
+    acknowledged: HashMap<MessageKey, (Instant, Instant)>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+fn summarise(
+    sent: &Sent,
+    receipts: Vec<Vec<(MessageKey, Instant)>>,
+    started: Instant,
+    expected: u64,
+) -> WindowOutcome {
+    let mut from_ack = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    let mut from_send = Vec::with_capacity(from_ack.capacity());
+    let mut unexpected = 0_u64;
+    let mut last_copy = started;
+    for subscriber in receipts {
+        let mut seen = std::collections::HashSet::with_capacity(subscriber.len());
+        for (key, at) in subscriber {
+            match sent.acknowledged.get(&key) {
+                Some(&(send_started, acknowledged)) if seen.insert(key) => {
+                    from_ack.push(nanos(at.saturating_duration_since(acknowledged)));
+                    from_send.push(nanos(at.saturating_duration_since(send_started)));
+                    last_copy = last_copy.max(at);
+                }
+                _ => unexpected += 1,
+            }
+        }
+    }
+    let delivered = from_ack.len() as u64;
+    let seconds = (last_copy - started).as_secs_f64();
+    WindowOutcome {
+        messages: sent.acknowledged.len(),
+        expected,
+        delivered,
+        missing: expected.saturating_sub(delivered),
+        unexpected,
+        send_errors: 0,
+        first_error: None,
+        deliveries_per_second: if seconds > 0.0 {
+            delivered as f64 / seconds
+        } else {
+            0.0
+        },
+        latency: Latency::from_nanos(&mut from_ack),
+        latency_from_send: Latency::from_nanos(&mut from_send),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> MessageKey {
+        message_key(&format!("{text:0>24}")).expect("24 bytes")
+    }
+
+    #[test]
+    fn copies_are_matched_to_sends_by_id_and_counted_once() {
+        let start = Instant::now();
+        let ms = |value: u64| start + Duration::from_millis(value);
+        let mut sent = Sent::default();
+        sent.acknowledged.insert(key("a"), (ms(0), ms(2)));
+        sent.acknowledged.insert(key("b"), (ms(10), ms(12)));
+        let receipts = vec![
+            // On time, early (before its ack: 0), and a duplicate.
+            vec![(key("a"), ms(5)), (key("b"), ms(11)), (key("a"), ms(6))],
+            // One copy missing, one of a message nobody sent.
+            vec![(key("a"), ms(7)), (key("z"), ms(8))],
+        ];
+        let outcome = summarise(&sent, receipts, start, 4);
+        assert_eq!(outcome.delivered, 3);
+        assert_eq!(outcome.missing, 1);
+        assert_eq!(outcome.unexpected, 2);
+        assert_eq!(outcome.latency.max_us, 5_000.0);
+        assert_eq!(outcome.latency.p50_us, 3_000.0);
+        assert_eq!(outcome.latency_from_send.max_us, 7_000.0);
+    }
+
+    #[test]
+    fn only_24_character_ids_are_keys() {
+        assert!(message_key("64d15f9e2e6c8f4d5a123000").is_some());
+        assert!(message_key("short").is_none());
+    }
+}

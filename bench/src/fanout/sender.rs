@@ -1,0 +1,117 @@
+//! The one sender of a fan-out run: gRPC `SendMessage` (to chat-service or
+//! the no-op RPC) or the REST send (to http-edge or the no-op route), one
+//! message at a time at a fixed rate, keeping each acknowledged message's id,
+//! start and acknowledgment.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use allmine_chat_proto::v1 as pb;
+use http::StatusCode;
+use pb::chat_service_client::ChatServiceClient;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+use super::{MessageKey, Sent, message_key};
+use crate::load::http::{HttpRequest, HttpSlot};
+use crate::payload;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+pub enum Sender {
+    Grpc {
+        client: ChatServiceClient<Channel>,
+        stream_id: String,
+        authorization: AsciiMetadataValue,
+    },
+    Http(HttpSlot),
+}
+
+impl Sender {
+    /// A gRPC sender to `addr`, as the first benchmark viewer.
+    pub async fn grpc(addr: SocketAddr, stream_id: &str) -> anyhow::Result<Self> {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))?
+            .tcp_nodelay(true)
+            .connect_timeout(DEADLINE)
+            .connect()
+            .await?;
+        let authorization = payload::viewer_authorizations(1).remove(0).parse()?;
+        Ok(Self::Grpc {
+            client: ChatServiceClient::new(channel),
+            stream_id: stream_id.to_owned(),
+            authorization,
+        })
+    }
+
+    /// A REST sender to `addr`, as the first benchmark viewer.
+    pub async fn http(addr: SocketAddr, stream_id: &str) -> anyhow::Result<Self> {
+        let request = HttpRequest {
+            addr,
+            path: format!("/api/v1/live-stream/{stream_id}/chat/messages").parse()?,
+            body: payload::rest_body().into(),
+            expect: StatusCode::CREATED,
+        };
+        let authorization = payload::viewer_authorizations(1).remove(0);
+        Ok(Self::Http(
+            HttpSlot::connect(request, &authorization).await?,
+        ))
+    }
+
+    /// Sends `count` messages, the i-th at `i / rate` seconds from now (or
+    /// as soon as the previous one answered, if that is later).
+    pub(super) async fn send_paced(&mut self, count: usize, rate: f64) -> Sent {
+        let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
+        let start = tokio::time::Instant::now();
+        let mut sent = Sent::default();
+        for index in 0..count {
+            tokio::time::sleep_until(start + period.mul_f64(index as f64)).await;
+            let started = Instant::now();
+            match self.send_one().await {
+                Ok(key) => {
+                    sent.acknowledged.insert(key, (started, Instant::now()));
+                }
+                Err(error) => {
+                    sent.errors += 1;
+                    sent.first_error.get_or_insert(error);
+                }
+            }
+        }
+        sent
+    }
+
+    async fn send_one(&mut self) -> Result<MessageKey, String> {
+        let id = match self {
+            Self::Grpc {
+                client,
+                stream_id,
+                authorization,
+            } => {
+                let mut request = tonic::Request::new(pb::SendMessageRequest {
+                    stream_id: stream_id.clone(),
+                    content: payload::CONTENT.to_owned(),
+                });
+                request
+                    .metadata_mut()
+                    .insert("authorization", authorization.clone());
+                request.set_timeout(DEADLINE);
+                let reply = client
+                    .send_message(request)
+                    .await
+                    .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?;
+                reply.into_inner().id
+            }
+            Self::Http(slot) => {
+                let body = slot.exchange().await?;
+                #[derive(serde::Deserialize)]
+                struct Reply {
+                    #[serde(rename = "_id")]
+                    id: String,
+                }
+                serde_json::from_slice::<Reply>(&body)
+                    .map_err(|error| format!("the send's reply has no _id: {error}"))?
+                    .id
+            }
+        };
+        message_key(&id).ok_or_else(|| format!("the send's reply has a malformed id: {id:?}"))
+    }
+}

@@ -1,0 +1,285 @@
+//! Section 4, live fan-out: for each subscriber count, the no-op baseline and
+//! then the real thing, each in fresh server processes (so that one count's
+//! memory does not hide in the next one's figures):
+//!
+//! - gRPC: `SubscribeMessages` streams to chat-service on the embedded store
+//!   (a `SendMessage` sender) against the no-op server's broadcast;
+//! - SSE: event streams from http-edge in front of chat-service (a REST
+//!   sender through the edge) against the no-op axum route's broadcast.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::results::{FanoutMemory, FanoutPoint};
+use super::{Suite, register_stream, with_peak_rss};
+use crate::fanout::{FanoutPlan, Follow, Sender, Subscribers, WindowOutcome};
+use crate::process::{Server, free_local_addr, rss_bytes};
+use crate::stats::{Latency, median};
+
+/// Subscriber counts and the sender's pace.
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    pub grpc_subscribers: Vec<usize>,
+    pub sse_subscribers: Vec<usize>,
+    pub plan: FanoutPlan,
+}
+
+/// Lets idle subscriptions settle before their memory is read.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// What one fan-out measurement needs.
+struct Setup<'a> {
+    transport: &'static str,
+    target: &'static str,
+    follow: Follow,
+    stream_id: &'a str,
+    subscribers: usize,
+    sender: Sender,
+    servers: Vec<&'a Server>,
+}
+
+impl Suite {
+    /// Every fan-out point; a failed point is a failure of the run, not the
+    /// end of the suite.
+    pub(super) async fn fanout(&mut self) -> Vec<FanoutPoint> {
+        let config = self.config.fanout.clone();
+        let mut points = Vec::new();
+        let runs = config
+            .grpc_subscribers
+            .iter()
+            .flat_map(|&count| [("grpc", "no-op", count), ("grpc", "chat-service", count)])
+            .chain(
+                config
+                    .sse_subscribers
+                    .iter()
+                    .flat_map(|&count| [("sse", "no-op", count), ("sse", "chat-service", count)]),
+            );
+        for (transport, target, count) in runs {
+            let outcome = match (transport, target) {
+                ("grpc", "no-op") => self.grpc_noop(count).await,
+                ("grpc", _) => self.grpc_chat(count).await,
+                ("sse", "no-op") => self.sse_noop(count).await,
+                _ => self.sse_edge(count).await,
+            };
+            match outcome {
+                Ok(point) => points.push(point),
+                Err(error) => self.failures.push(format!(
+                    "fan-out, {transport} to {target}, {count} subscribers: {error:#}"
+                )),
+            }
+        }
+        points
+    }
+
+    async fn grpc_noop(&mut self, count: usize) -> anyhow::Result<FanoutPoint> {
+        let addr = free_local_addr()?;
+        let mut server = self.spawn_bench_server("noop-grpc-fanout", "serve-noop-grpc", addr)?;
+        server.wait_for_port(addr, Duration::from_secs(20)).await?;
+        let stream_id = allmine_test_support::random_object_id();
+        let point = self
+            .measure_fanout(Setup {
+                transport: "grpc",
+                target: "no-op",
+                follow: Follow::Grpc(addr),
+                stream_id: &stream_id,
+                subscribers: count,
+                sender: Sender::grpc(addr, &stream_id).await?,
+                servers: vec![&server],
+            })
+            .await;
+        server.stop(Duration::from_secs(5)).await?;
+        point
+    }
+
+    async fn grpc_chat(&mut self, count: usize) -> anyhow::Result<FanoutPoint> {
+        let (chat, addr, data_dir) = self.start_fanout_chat().await?;
+        let stream_id = register_stream(addr).await?;
+        let point = self
+            .measure_fanout(Setup {
+                transport: "grpc",
+                target: "chat-service",
+                follow: Follow::Grpc(addr),
+                stream_id: &stream_id,
+                subscribers: count,
+                sender: Sender::grpc(addr, &stream_id).await?,
+                servers: vec![&chat],
+            })
+            .await;
+        chat.stop(Duration::from_secs(15)).await?;
+        let _ = std::fs::remove_dir_all(&data_dir);
+        point
+    }
+
+    async fn sse_noop(&mut self, count: usize) -> anyhow::Result<FanoutPoint> {
+        let addr = free_local_addr()?;
+        let mut server = self.spawn_bench_server("noop-http-fanout", "serve-noop-http", addr)?;
+        server.wait_for_port(addr, Duration::from_secs(20)).await?;
+        let stream_id = allmine_test_support::random_object_id();
+        let point = self
+            .measure_fanout(Setup {
+                transport: "sse",
+                target: "no-op",
+                follow: Follow::Sse(addr),
+                stream_id: &stream_id,
+                subscribers: count,
+                sender: Sender::http(addr, &stream_id).await?,
+                servers: vec![&server],
+            })
+            .await;
+        // Open event streams hold axum's graceful shutdown: the subscribers
+        // are gone by now, and the grace period covers the rest.
+        server.stop(Duration::from_secs(5)).await?;
+        point
+    }
+
+    async fn sse_edge(&mut self, count: usize) -> anyhow::Result<FanoutPoint> {
+        let (chat, chat_addr, data_dir) = self.start_fanout_chat().await?;
+        let edge_addr = free_local_addr()?;
+        let mut edge = self.spawn_edge("http-edge-fanout", edge_addr, chat_addr)?;
+        edge.wait_for_port(edge_addr, Duration::from_secs(20))
+            .await?;
+        let stream_id = register_stream(chat_addr).await?;
+        let point = self
+            .measure_fanout(Setup {
+                transport: "sse",
+                target: "chat-service",
+                follow: Follow::Sse(edge_addr),
+                stream_id: &stream_id,
+                subscribers: count,
+                sender: Sender::http(edge_addr, &stream_id).await?,
+                servers: vec![&edge, &chat],
+            })
+            .await;
+        edge.stop(Duration::from_secs(10)).await?;
+        chat.stop(Duration::from_secs(15)).await?;
+        let _ = std::fs::remove_dir_all(&data_dir);
+        point
+    }
+
+    /// A fresh chat-service on a fresh embedded store.
+    async fn start_fanout_chat(
+        &mut self,
+    ) -> anyhow::Result<(Server, SocketAddr, std::path::PathBuf)> {
+        let data_dir = self.config.out_dir.join("data-fanout");
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let addr = free_local_addr()?;
+        let mut chat = self.spawn_chat_service(
+            "chat-service-fanout",
+            addr,
+            [
+                ("CHAT_STORE", "embedded".to_owned()),
+                ("CHAT_DATA_DIR", data_dir.display().to_string()),
+            ],
+        )?;
+        chat.wait_for_port(addr, Duration::from_secs(60)).await?;
+        Ok((chat, addr, data_dir))
+    }
+
+    /// Connects the subscribers, warms up, reads memory, runs the windows.
+    async fn measure_fanout(&mut self, setup: Setup<'_>) -> anyhow::Result<FanoutPoint> {
+        let Setup {
+            transport,
+            target,
+            follow,
+            stream_id,
+            subscribers: count,
+            mut sender,
+            servers,
+        } = setup;
+        let plan = self.config.fanout.plan;
+        let rss = || -> Vec<u64> {
+            servers
+                .iter()
+                .map(|server| rss_bytes(server.pid()).unwrap_or(0))
+                .collect()
+        };
+        let before = rss();
+        let subscribers = Subscribers::connect(follow, stream_id, count, &plan).await?;
+        let warmed = subscribers.warm_up(&mut sender).await;
+        if let Err(error) = warmed {
+            subscribers.close().await;
+            return Err(error);
+        }
+        tokio::time::sleep(SETTLE).await;
+        let subscribed = rss();
+        let pids: Vec<u32> = servers.iter().map(|server| server.pid()).collect();
+        let mut peaks = vec![0_u64; servers.len()];
+        let mut windows = Vec::new();
+        for _ in 0..self.config.repeats {
+            let (window, window_peaks) =
+                with_peak_rss(&pids, subscribers.window(&mut sender, &plan)).await;
+            for (peak, window_peak) in peaks.iter_mut().zip(window_peaks) {
+                *peak = (*peak).max(window_peak);
+            }
+            windows.push(window);
+        }
+        let (errors, first_error) = subscribers.subscriber_errors();
+        let connections = subscribers.connections;
+        let connect_seconds = subscribers.connect_seconds;
+        subscribers.close().await;
+
+        let memory = servers
+            .iter()
+            .zip(before.into_iter().zip(subscribed).zip(peaks))
+            .map(|(server, ((before, subscribed), peak))| FanoutMemory {
+                process: server.name.clone(),
+                before_bytes: before,
+                subscribed_bytes: subscribed,
+                peak_bytes: peak.max(subscribed),
+            })
+            .collect();
+        let point = FanoutPoint {
+            transport: transport.to_owned(),
+            target: target.to_owned(),
+            subscribers: count,
+            connections,
+            connect_seconds,
+            deliveries_per_second: median(
+                windows
+                    .iter()
+                    .map(|window| window.deliveries_per_second)
+                    .collect(),
+            ),
+            latency: Latency::median_of(
+                &windows
+                    .iter()
+                    .map(|window| window.latency)
+                    .collect::<Vec<_>>(),
+            ),
+            latency_from_send: Latency::median_of(
+                &windows
+                    .iter()
+                    .map(|window| window.latency_from_send)
+                    .collect::<Vec<_>>(),
+            ),
+            missing: windows.iter().map(|window| window.missing).sum(),
+            unexpected: windows.iter().map(|window| window.unexpected).sum(),
+            errors: errors + windows.iter().map(|window| window.send_errors).sum::<u64>(),
+            memory,
+            windows,
+        };
+        self.check_fanout(&point, first_error);
+        Ok(point)
+    }
+
+    fn check_fanout(&mut self, point: &FanoutPoint, subscriber_error: Option<String>) {
+        let label = format!(
+            "fan-out, {} to {}, {} subscribers",
+            point.transport, point.target, point.subscribers
+        );
+        if point.missing > 0 || point.unexpected > 0 || point.errors > 0 {
+            let first = point
+                .windows
+                .iter()
+                .find_map(|window: &WindowOutcome| window.first_error.clone())
+                .or(subscriber_error);
+            self.failures.push(format!(
+                "{label}: {} copies missing, {} unexpected, {} errors (first: {})",
+                point.missing,
+                point.unexpected,
+                point.errors,
+                first.as_deref().unwrap_or("none")
+            ));
+        }
+    }
+}
