@@ -24,7 +24,7 @@ pub enum Sender {
         stream_id: String,
         authorization: AsciiMetadataValue,
     },
-    Http(HttpSlot),
+    Http(Box<HttpSlot>),
 }
 
 impl Sender {
