@@ -52,9 +52,8 @@ impl Sender {
             expect: StatusCode::CREATED,
         };
         let authorization = payload::viewer_authorizations(1).remove(0);
-        Ok(Self::Http(
-            HttpSlot::connect(request, &authorization).await?,
-        ))
+        let slot = HttpSlot::connect(request, &authorization).await?;
+        Ok(Self::Http(Box::new(slot)))
     }
 
     /// Sends `count` messages, the i-th at `i / rate` seconds from now (or
