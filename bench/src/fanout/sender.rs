@@ -19,12 +19,14 @@ use crate::payload;
 const DEADLINE: Duration = Duration::from_secs(5);
 
 pub enum Sender {
-    Grpc {
-        client: ChatServiceClient<Channel>,
-        stream_id: String,
-        authorization: AsciiMetadataValue,
-    },
-    Http(Box<HttpSlot>),
+    Grpc(Box<GrpcSender>),
+    Http(HttpSlot),
+}
+
+pub struct GrpcSender {
+    client: ChatServiceClient<Channel>,
+    stream_id: String,
+    authorization: AsciiMetadataValue,
 }
 
 impl Sender {
@@ -36,11 +38,11 @@ impl Sender {
             .connect()
             .await?;
         let authorization = payload::viewer_authorizations(1).remove(0).parse()?;
-        Ok(Self::Grpc {
+        Ok(Self::Grpc(Box::new(GrpcSender {
             client: ChatServiceClient::new(channel),
             stream_id: stream_id.to_owned(),
             authorization,
-        })
+        })))
     }
 
     /// A REST sender to `addr`, as the first benchmark viewer.
@@ -53,7 +55,7 @@ impl Sender {
         };
         let authorization = payload::viewer_authorizations(1).remove(0);
         let slot = HttpSlot::connect(request, &authorization).await?;
-        Ok(Self::Http(Box::new(slot)))
+        Ok(Self::Http(slot))
     }
 
     /// Sends `count` messages, the i-th at `i / rate` seconds from now (or
@@ -80,11 +82,12 @@ impl Sender {
 
     async fn send_one(&mut self) -> Result<MessageKey, String> {
         let id = match self {
-            Self::Grpc {
-                client,
-                stream_id,
-                authorization,
-            } => {
+            Self::Grpc(grpc) => {
+                let GrpcSender {
+                    client,
+                    stream_id,
+                    authorization,
+                } = grpc.as_mut();
                 let mut request = tonic::Request::new(pb::SendMessageRequest {
                     stream_id: stream_id.clone(),
                     content: payload::CONTENT.to_owned(),
