@@ -20,7 +20,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 pub enum Sender {
     Grpc(Box<GrpcSender>),
-    Http(HttpSlot),
+    Http(Box<HttpSlot>),
 }
 
 pub struct GrpcSender {
@@ -55,7 +55,7 @@ impl Sender {
         };
         let authorization = payload::viewer_authorizations(1).remove(0);
         let slot = HttpSlot::connect(request, &authorization).await?;
-        Ok(Self::Http(slot))
+        Ok(Self::Http(Box::new(slot)))
     }
 
     /// Sends `count` messages, the i-th at `i / rate` seconds from now (or
