@@ -11,7 +11,6 @@ use allmine_chat_proto::v1::chat_admin_service_server::ChatAdminServiceServer;
 use allmine_chat_proto::v1::chat_service_server::ChatServiceServer;
 use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -169,19 +168,17 @@ impl Application {
                     Server::builder()
                         .add_service(health_service)
                         .add_service(admin_service)
-                        .serve_with_incoming_shutdown(
-                            TcpListenerStream::new(listener),
-                            async move { stopping.cancelled().await },
-                        ),
+                        .serve_with_incoming_shutdown(incoming(listener), async move {
+                            stopping.cancelled().await
+                        }),
                 )
             }
         };
         let main_server = {
             let stopping = stopping.clone();
-            main_routes
-                .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
-                    stopping.cancelled().await
-                })
+            main_routes.serve_with_incoming_shutdown(incoming(self.listener), async move {
+                stopping.cancelled().await
+            })
         };
         let servers = async move {
             match admin_server {
@@ -268,4 +265,13 @@ async fn set_status(reporter: &HealthReporter, status: ServingStatus) {
     reporter
         .set_service_status(CHAT_ADMIN_SERVICE_NAME, status)
         .await;
+}
+
+/// Accepted connections with `TCP_NODELAY`, as `Server::serve` would set
+/// it: tonic ignores its own `tcp_nodelay` for a listener handed to it, and
+/// with Nagle's algorithm on, a small frame written while the previous one is
+/// unacknowledged waits for the peer's delayed ACK (up to 40 ms on Linux).
+/// Live events, one small frame each, hit exactly that.
+fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }

@@ -3,6 +3,7 @@
 use std::{future::Future, io, net::SocketAddr};
 
 use axum::Router;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 use crate::{config::Config, event_stream::Shutdown, grpc::ChatClient, routes};
@@ -57,7 +58,15 @@ impl Application {
             shutdown.await;
             streams.trigger();
         };
-        axum::serve(self.listener, self.router)
+        // TCP_NODELAY on every connection: axum does not set it, and with
+        // Nagle's algorithm an SSE event written while the previous one is
+        // unacknowledged waits for the client's delayed ACK (up to 40 ms).
+        let listener = self.listener.tap_io(|connection| {
+            if let Err(error) = connection.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
         tracing::info!("http-edge stopped");

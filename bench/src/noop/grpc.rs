@@ -20,10 +20,10 @@ use std::task::{Context, Poll};
 use allmine_chat_proto::v1 as pb;
 use futures::Stream;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::server::{NamedService, ServerStreamingService, UnaryService};
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::live::{NoopLive, followed};
@@ -47,7 +47,12 @@ pub async fn serve(
         .accept_http1(true)
         .layer(tonic_web::GrpcWebLayer::new())
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            // As chat-service: tonic's own `tcp_nodelay` does not apply to a
+            // listener handed to it.
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     Ok(())
 }

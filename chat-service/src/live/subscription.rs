@@ -1,14 +1,16 @@
-//! One subscriber: replay from its cursor, then the live feed, through a
-//! small bounded outbox. A subscriber slower than the feed's buffer lags
-//! behind, gets a `Gap` event with its resume cursor, and its stream ends;
-//! it never slows senders or other subscribers, and its memory is bounded by
-//! the outbox.
+//! One subscriber: replay from its cursor, then the live feed. The
+//! subscription is a stream polled by the response body itself, so a
+//! subscriber costs no task and no queue of its own: the feed's broadcast
+//! buffer (CHAT_LIVE_BUFFER events) is the only backlog. A subscriber slower
+//! than that lags behind, gets a `Gap` event with its resume cursor, and its
+//! stream ends; it never slows senders or other subscribers.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use allmine_chat_proto::v1 as pb;
-use tokio::sync::{broadcast, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
+use futures::Stream;
+use tokio::sync::broadcast;
 use tonic::Status;
 
 use super::{Delivered, Hub};
@@ -20,102 +22,118 @@ use crate::storage::{PageStart, SharedStore, StorageError};
 /// subscriber gets a gap event and reads history instead.
 pub const REPLAY_LIMIT: usize = 1_000;
 
-/// Events waiting for a slow client, per subscription.
-const OUTBOX: usize = 64;
-
 const READ_BATCH: usize = 200;
 
-pub type EventStream = ReceiverStream<Result<pb::ChatEvent, Status>>;
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;
 
 /// Subscribes to `stream`, replaying what came after `after`.
 pub fn subscribe(hub: &Arc<Hub>, stream: StreamId, after: Option<Position>) -> EventStream {
     let (live, live_from) = hub.subscribe(stream);
-    let (outbox, events) = mpsc::channel(OUTBOX);
-    tokio::spawn(forward(
-        Arc::clone(hub),
+    // Events up to `live_from` come from the store, the rest from the feed.
+    let (phase, delivered) = match after {
+        Some(after) if after < live_from => (
+            Phase::Replay {
+                after,
+                until: live_from,
+            },
+            live_from,
+        ),
+        Some(after) => (Phase::Live, after),
+        None => (Phase::Live, live_from),
+    };
+    let subscription = Subscription {
+        hub: Arc::clone(hub),
         stream,
-        after,
         live,
-        live_from,
-        outbox,
-    ));
-    ReceiverStream::new(events)
+        delivered,
+        phase,
+    };
+    Box::pin(futures::stream::unfold(subscription, Subscription::next))
 }
 
-async fn forward(
+struct Subscription {
     hub: Arc<Hub>,
     stream: StreamId,
-    after: Option<Position>,
-    mut live: broadcast::Receiver<Delivered>,
-    live_from: Position,
-    outbox: mpsc::Sender<Result<pb::ChatEvent, Status>>,
-) {
-    let stopping = hub.stopping().clone();
-    let send = |event: Result<pb::ChatEvent, Status>| {
-        let outbox = outbox.clone();
-        let stopping = stopping.clone();
-        async move {
-            tokio::select! {
-                result = outbox.send(event) => result.is_ok(),
-                () = stopping.cancelled() => false,
-            }
-        }
-    };
+    live: broadcast::Receiver<Delivered>,
+    /// The last position sent from the feed's side (or the replay's end).
+    delivered: Position,
+    phase: Phase,
+}
 
-    let mut delivered = live_from;
-    if let Some(after) = after {
-        if after < live_from {
-            match replay(hub.store(), stream, after, live_from).await {
-                Ok(Replay::Events(events)) => {
-                    for event in events {
-                        if !send(Ok(pb::ChatEvent::from(event))).await {
-                            return;
+enum Phase {
+    /// The store must be read for `(after, until]` first.
+    Replay {
+        after: Position,
+        until: Position,
+    },
+    Replaying(std::vec::IntoIter<StreamEvent>),
+    Live,
+    Ended,
+}
+
+type Item = Result<pb::ChatEvent, Status>;
+
+impl Subscription {
+    /// The next event, or `None` once the stream has ended: on shutdown,
+    /// after a gap or an error, or when the feed closes.
+    async fn next(mut self) -> Option<(Item, Self)> {
+        let stopping = self.hub.stopping().clone();
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Ended) {
+                Phase::Ended => return None,
+                Phase::Replay { after, until } => {
+                    let replayed = tokio::select! {
+                        replayed = replay(self.hub.store(), self.stream, after, until) => replayed,
+                        () = stopping.cancelled() => return None,
+                    };
+                    match replayed {
+                        Ok(Replay::Events(events)) => {
+                            self.phase = Phase::Replaying(events.into_iter());
+                        }
+                        Ok(Replay::TooLong) => {
+                            let reason = format!(
+                                "more than {REPLAY_LIMIT} events since the cursor: read history with ListMessages after it, then subscribe again"
+                            );
+                            return Some((Ok(gap(after, reason)), self));
+                        }
+                        Err(error) => {
+                            return Some((Err(Status::from(ChatError::from(error))), self));
                         }
                     }
                 }
-                Ok(Replay::TooLong) => {
-                    let reason = format!(
-                        "more than {REPLAY_LIMIT} events since the cursor: read history with ListMessages after it, then subscribe again"
-                    );
-                    let _ = send(Ok(gap(after, reason))).await;
-                    return;
+                Phase::Replaying(mut events) => {
+                    if let Some(event) = events.next() {
+                        self.phase = Phase::Replaying(events);
+                        return Some((Ok(pb::ChatEvent::from(event)), self));
+                    }
+                    self.phase = Phase::Live;
                 }
-                Err(error) => {
-                    let _ = send(Err(Status::from(ChatError::from(error)))).await;
-                    return;
+                Phase::Live => {
+                    let received = tokio::select! {
+                        received = self.live.recv() => received,
+                        () = stopping.cancelled() => return None,
+                    };
+                    match received {
+                        Ok(item) => {
+                            self.phase = Phase::Live;
+                            let (position, event) = item.as_ref();
+                            if *position <= self.delivered {
+                                continue;
+                            }
+                            self.delivered = *position;
+                            return Some((Ok(event.clone()), self));
+                        }
+                        Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                            tracing::info!(stream = %self.stream, skipped, "subscriber fell behind; sending a gap");
+                            let reason = format!(
+                                "this subscriber fell behind and {skipped} events were skipped: resume from this cursor"
+                            );
+                            return Some((Ok(gap(self.delivered, reason)), self));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
                 }
             }
-        } else {
-            delivered = after;
-        }
-    }
-
-    loop {
-        let received = tokio::select! {
-            received = live.recv() => received,
-            () = stopping.cancelled() => return,
-            () = outbox.closed() => return,
-        };
-        match received {
-            Ok(item) => {
-                let (position, event) = item.as_ref();
-                if *position <= delivered {
-                    continue;
-                }
-                if !send(Ok(event.clone())).await {
-                    return;
-                }
-                delivered = *position;
-            }
-            Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                tracing::info!(%stream, skipped, "subscriber fell behind; sending a gap");
-                let reason = format!(
-                    "this subscriber fell behind and {skipped} events were skipped: resume from this cursor"
-                );
-                let _ = send(Ok(gap(delivered, reason))).await;
-                return;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }

@@ -300,7 +300,7 @@ async fn a_slow_subscriber_gets_a_gap_and_senders_are_not_held_up(backend: Backe
     .await;
     let stream = service.open_stream().await;
     // Subscribed but never reading, over a connection with tiny HTTP/2
-    // windows: the transport, its outbox and the feed's buffer fill up.
+    // windows: the transport and the feed's buffer fill up.
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", service.addr))
         .expect("uri")
         .initial_stream_window_size(Some(1_024))
