@@ -76,7 +76,8 @@ impl Feed {
 /// The feed's loop; ends when the last subscriber leaves or on shutdown.
 pub(super) async fn run(hub: Arc<Hub>, feed: Arc<Feed>, stopping: CancellationToken) {
     loop {
-        let more = match poll_once(&hub.store, &feed, hub.watermark_ms()).await {
+        let watermark_ms = hub.watermark_ms();
+        let more = match poll_once(&hub.store, &feed, watermark_ms).await {
             Ok(more) => more,
             Err(error) => {
                 tracing::warn!(%error, stream_id = %feed.stream, "live feed could not read the store; retrying");
@@ -92,7 +93,7 @@ pub(super) async fn run(hub: Arc<Hub>, feed: Arc<Feed>, stopping: CancellationTo
         tokio::select! {
             () = stopping.cancelled() => return,
             () = feed.wake.notified() => {}
-            () = tokio::time::sleep(hub.settings.poll_interval) => {}
+            () = tokio::time::sleep(hub.next_read_in(watermark_ms)) => {}
         }
     }
 }

@@ -6,6 +6,7 @@
 //! see a time pass while an earlier message is unaccounted for.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,8 @@ use crate::domain::truncate_to_millis;
 pub struct InFlight {
     /// Creation millis → how many appends with that time are in flight.
     pending: Mutex<BTreeMap<i64, usize>>,
+    /// The newest creation time handed out (ms).
+    latest_ms: AtomicI64,
 }
 
 /// Marks one append as in flight until dropped.
@@ -33,11 +36,17 @@ impl InFlight {
         let created_at = truncate_to_millis(Utc::now());
         let created_ms = created_at.timestamp_millis();
         *pending.entry(created_ms).or_default() += 1;
+        registry.latest_ms.fetch_max(created_ms, Ordering::Relaxed);
         InFlightGuard {
             registry: Arc::clone(registry),
             created_ms,
             created_at,
         }
+    }
+
+    /// The creation time (ms) of the newest local append, finished or not.
+    pub fn latest_ms(&self) -> i64 {
+        self.latest_ms.load(Ordering::Relaxed)
     }
 
     /// Every message created before this time (ms) has finished its append

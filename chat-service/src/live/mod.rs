@@ -42,6 +42,25 @@ pub struct LiveSettings {
     pub buffer: usize,
 }
 
+/// See [`Hub::next_read_in`]; `now_ms` is the clock.
+fn next_read_in(
+    latest_ms: i64,
+    watermark_ms: i64,
+    now_ms: i64,
+    settings: LiveSettings,
+) -> Duration {
+    if latest_ms < watermark_ms {
+        return settings.poll_interval;
+    }
+    let settle_ms = i64::try_from(settings.settle.as_millis()).unwrap_or(i64::MAX);
+    let poll_ms = i64::try_from(settings.poll_interval.as_millis()).unwrap_or(i64::MAX);
+    let due_in_ms = latest_ms
+        .saturating_add(settle_ms)
+        .saturating_add(1)
+        .saturating_sub(now_ms);
+    Duration::from_millis(u64::try_from(due_in_ms.clamp(1, poll_ms.max(1))).unwrap_or(1))
+}
+
 /// All live feeds of this instance.
 pub struct Hub {
     store: SharedStore,
@@ -114,6 +133,23 @@ impl Hub {
         self.inflight.watermark_ms().min(remote)
     }
 
+    /// How long a feed that has read up to `watermark_ms` waits for the
+    /// next read when nothing wakes it: the poll interval, or less when a
+    /// local append is at or past that watermark. Such an append becomes
+    /// deliverable `settle` + 1 ms after its creation, and the wake its
+    /// send gave may have come too early, within its creation millisecond
+    /// (the watermark excludes the current millisecond, see
+    /// [`InFlight::watermark_ms`]): without this, it would wait a whole
+    /// poll interval.
+    fn next_read_in(&self, watermark_ms: i64) -> Duration {
+        next_read_in(
+            self.inflight.latest_ms(),
+            watermark_ms,
+            Utc::now().timestamp_millis(),
+            self.settings,
+        )
+    }
+
     pub fn stopping(&self) -> &CancellationToken {
         &self.stopping
     }
@@ -159,5 +195,40 @@ impl Hub {
             feeds.remove(&feed.stream);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(settle_ms: u64) -> LiveSettings {
+        LiveSettings {
+            settle: Duration::from_millis(settle_ms),
+            poll_interval: Duration::from_millis(100),
+            buffer: 16,
+        }
+    }
+
+    #[test]
+    fn a_feed_reads_again_next_millisecond_for_a_local_append_it_could_not_pass_yet() {
+        // Settle 0: the append was made in the millisecond the feed read in.
+        let wait = next_read_in(1_000, 1_000, 1_000, settings(0));
+        assert_eq!(wait, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn with_a_settle_window_the_read_is_due_when_the_newest_append_settles() {
+        let wait = next_read_in(1_000, 980, 1_000, settings(30));
+        assert_eq!(wait, Duration::from_millis(31));
+        // Never later than the poll interval.
+        let wait = next_read_in(1_000, 0, 1_000, settings(1_000));
+        assert_eq!(wait, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn with_nothing_local_pending_the_feed_polls_at_its_interval() {
+        let wait = next_read_in(900, 1_000, 1_000, settings(0));
+        assert_eq!(wait, Duration::from_millis(100));
     }
 }
