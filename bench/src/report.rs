@@ -280,7 +280,7 @@ fn fanout_table(out: &mut String, report: &Report) {
         let peak: u64 = point.memory.iter().map(|memory| memory.peak_bytes).sum();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             point.transport,
             if point.target == "no-op" {
                 "no-op broadcast"
@@ -291,13 +291,20 @@ fn fanout_table(out: &mut String, report: &Report) {
             },
             count(point.subscribers),
             count(point.connections),
+            point.messages_per_second,
             rate(point.deliveries_per_second),
             millis(point.latency.p50_us),
             times(baseline.and_then(|base| ratio(point.latency.p50_us, base.latency.p50_us))),
             millis(point.latency.p99_us),
             times(baseline.and_then(|base| ratio(point.latency.p99_us, base.latency.p99_us))),
             millis(point.latency.p999_us),
-            millis(point.latency.max_us),
+            millis(point.latency_from_schedule.p99_us),
+            times(baseline.and_then(|base| {
+                ratio(
+                    point.latency_from_schedule.p99_us,
+                    base.latency_from_schedule.p99_us,
+                )
+            })),
             point.missing,
             per_subscriber.join(" + "),
             times(base.and_then(|base| ratio(own, base))),
@@ -439,11 +446,21 @@ fn targets_table(out: &mut String, report: &Report) {
             && point.target == "chat-service"
             && point.subscribers == FANOUT_SUBSCRIBERS
     });
+    // The stricter of the two latencies: from the schedule, which also
+    // counts any slowing of the sender.
     row(
         out,
         "10,000 gRPC subscribers on one stream: p99 delivery < 100 ms",
-        fanout.map(|point| format!("{} ms", millis(point.latency.p99_us))),
-        fanout.map(|point| point.latency.p99_us < FANOUT_P99_US && point.missing == 0),
+        fanout.map(|point| {
+            format!(
+                "{} ms from the schedule ({} ms from the ack) at {:.1} msg/s",
+                millis(point.latency_from_schedule.p99_us),
+                millis(point.latency.p99_us),
+                point.messages_per_second
+            )
+        }),
+        fanout
+            .map(|point| point.latency_from_schedule.p99_us < FANOUT_P99_US && point.missing == 0),
     );
     let per_subscriber = fanout.map(|point| {
         point

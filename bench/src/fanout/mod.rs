@@ -15,8 +15,11 @@
 //! **Delivery latency** runs from the instant the sender's acknowledgment
 //! arrived to the instant a subscriber's copy arrived, both taken in this
 //! process on the same clock. A copy can arrive before the acknowledgment
-//! (chat-service wakes its feed as it answers): that counts as 0. The latency
-//! from the send's start is kept too. Every copy is matched to its send by
+//! (chat-service wakes its feed as it answers): that counts as 0. The sender
+//! sends one message at a time on a fixed schedule; a server that answers
+//! slowly delays the next sends, so the latency is also taken from each
+//! message's *due* time in the schedule (no coordinated omission), and the
+//! rate the sender achieved is reported beside the rate offered. Every copy is matched to its send by
 //! message id; a copy that never arrives is counted as missing, and the suite
 //! fails the run on any missing copy, duplicate or subscriber error.
 
@@ -82,10 +85,14 @@ pub struct WindowOutcome {
     pub first_error: Option<String>,
     /// Copies per second, from the first send to the last copy.
     pub deliveries_per_second: f64,
+    /// Messages per second the sender achieved (acknowledged messages over
+    /// the time from the first due time to the last acknowledgment).
+    pub messages_per_second: f64,
     /// From the sender's acknowledgment to each copy's arrival.
     pub latency: Latency,
-    /// From the send's start to each copy's arrival.
-    pub latency_from_send: Latency,
+    /// From each message's due time in the sender's schedule to each copy's
+    /// arrival.
+    pub latency_from_schedule: Latency,
 }
 
 /// How long all subscriptions may take to open.
@@ -296,8 +303,9 @@ impl Subscribers {
 /// What the sender sent in a window.
 #[derive(Debug, Default)]
 pub struct Sent {
-    /// Acknowledged messages: (started, acknowledged).
+    /// Acknowledged messages: (due, acknowledged).
     acknowledged: HashMap<MessageKey, (Instant, Instant)>,
+    last_acknowledged: Option<Instant>,
     errors: u64,
     first_error: Option<String>,
 }
@@ -309,16 +317,16 @@ fn summarise(
     expected: u64,
 ) -> WindowOutcome {
     let mut from_ack = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-    let mut from_send = Vec::with_capacity(from_ack.capacity());
+    let mut from_due = Vec::with_capacity(from_ack.capacity());
     let mut unexpected = 0_u64;
     let mut last_copy = started;
     for subscriber in receipts {
         let mut seen = std::collections::HashSet::with_capacity(subscriber.len());
         for (key, at) in subscriber {
             match sent.acknowledged.get(&key) {
-                Some(&(send_started, acknowledged)) if seen.insert(key) => {
+                Some(&(due, acknowledged)) if seen.insert(key) => {
                     from_ack.push(nanos(at.saturating_duration_since(acknowledged)));
-                    from_send.push(nanos(at.saturating_duration_since(send_started)));
+                    from_due.push(nanos(at.saturating_duration_since(due)));
                     last_copy = last_copy.max(at);
                 }
                 _ => unexpected += 1,
@@ -327,6 +335,11 @@ fn summarise(
     }
     let delivered = from_ack.len() as u64;
     let seconds = (last_copy - started).as_secs_f64();
+    let first_due = sent.acknowledged.values().map(|&(due, _)| due).min();
+    let sending = match (first_due, sent.last_acknowledged) {
+        (Some(first), Some(last)) if last > first => (last - first).as_secs_f64(),
+        _ => 0.0,
+    };
     WindowOutcome {
         messages: sent.acknowledged.len(),
         expected,
@@ -340,8 +353,13 @@ fn summarise(
         } else {
             0.0
         },
+        messages_per_second: if sending > 0.0 {
+            sent.acknowledged.len() as f64 / sending
+        } else {
+            0.0
+        },
         latency: Latency::from_nanos(&mut from_ack),
-        latency_from_send: Latency::from_nanos(&mut from_send),
+        latency_from_schedule: Latency::from_nanos(&mut from_due),
     }
 }
 
@@ -372,7 +390,7 @@ mod tests {
         assert_eq!(outcome.unexpected, 2);
         assert_eq!(outcome.latency.max_us, 5_000.0);
         assert_eq!(outcome.latency.p50_us, 3_000.0);
-        assert_eq!(outcome.latency_from_send.max_us, 7_000.0);
+        assert_eq!(outcome.latency_from_schedule.max_us, 7_000.0);
     }
 
     #[test]

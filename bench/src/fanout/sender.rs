@@ -58,18 +58,23 @@ impl Sender {
         Ok(Self::Http(Box::new(slot)))
     }
 
-    /// Sends `count` messages, the i-th at `i / rate` seconds from now (or
-    /// as soon as the previous one answered, if that is later).
+    /// Sends `count` messages, the i-th due `i / rate` seconds from now (and
+    /// sent then, or as soon as the previous one answered if that is later:
+    /// the time from its due time is what the latency from the schedule
+    /// counts, so a server that slows its sender cannot hide it).
     pub(super) async fn send_paced(&mut self, count: usize, rate: f64) -> Sent {
         let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
         let start = tokio::time::Instant::now();
         let mut sent = Sent::default();
         for index in 0..count {
-            tokio::time::sleep_until(start + period.mul_f64(index as f64)).await;
-            let started = Instant::now();
+            let due = start + period.mul_f64(index as f64);
+            tokio::time::sleep_until(due).await;
             match self.send_one().await {
                 Ok(key) => {
-                    sent.acknowledged.insert(key, (started, Instant::now()));
+                    let acknowledged = Instant::now();
+                    sent.last_acknowledged = Some(acknowledged);
+                    sent.acknowledged
+                        .insert(key, (due.into_std(), acknowledged));
                 }
                 Err(error) => {
                     sent.errors += 1;

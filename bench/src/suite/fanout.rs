@@ -246,11 +246,17 @@ impl Suite {
                     .map(|window| window.latency)
                     .collect::<Vec<_>>(),
             ),
-            latency_from_send: Latency::median_of(
+            latency_from_schedule: Latency::median_of(
                 &windows
                     .iter()
-                    .map(|window| window.latency_from_send)
+                    .map(|window| window.latency_from_schedule)
                     .collect::<Vec<_>>(),
+            ),
+            messages_per_second: median(
+                windows
+                    .iter()
+                    .map(|window| window.messages_per_second)
+                    .collect(),
             ),
             missing: windows.iter().map(|window| window.missing).sum(),
             unexpected: windows.iter().map(|window| window.unexpected).sum(),

@@ -94,7 +94,9 @@ pub struct FanoutPoint {
     pub deliveries_per_second: f64,
     /// Each percentile's median over the windows.
     pub latency: Latency,
-    pub latency_from_send: Latency,
+    pub latency_from_schedule: Latency,
+    /// Median over the windows of the rate the sender achieved.
+    pub messages_per_second: f64,
     pub missing: u64,
     pub unexpected: u64,
     pub errors: u64,

@@ -74,17 +74,25 @@ impl Feed {
 }
 
 /// The feed's loop; ends when the last subscriber leaves or on shutdown.
+/// On shutdown it also leaves the hub, so that its broadcast sender is
+/// dropped and every subscription sees the feed close and ends: that is how
+/// live subscriptions stop, without each one watching the shutdown token.
 pub(super) async fn run(hub: Arc<Hub>, feed: Arc<Feed>, stopping: CancellationToken) {
+    follow_store(&hub, &feed, &stopping).await;
+    hub.forget(&feed);
+}
+
+async fn follow_store(hub: &Arc<Hub>, feed: &Arc<Feed>, stopping: &CancellationToken) {
     loop {
         let watermark_ms = hub.watermark_ms();
-        let more = match poll_once(&hub.store, &feed, watermark_ms).await {
+        let more = match poll_once(&hub.store, feed, watermark_ms).await {
             Ok(more) => more,
             Err(error) => {
                 tracing::warn!(%error, stream_id = %feed.stream, "live feed could not read the store; retrying");
                 false
             }
         };
-        if hub.release_if_unused(&feed) {
+        if hub.release_if_unused(feed) {
             return;
         }
         if more {

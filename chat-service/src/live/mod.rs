@@ -183,18 +183,32 @@ impl Hub {
     }
 
     /// Removes `feed` if nobody listens any more; true if it should stop.
+    /// Checked under the lock `subscribe` takes, so that nobody joins a feed
+    /// that is stopping.
     fn release_if_unused(&self, feed: &Arc<Feed>) -> bool {
-        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
         if feed.subscriber_count() > 0 {
             return false;
         }
+        Self::remove(feeds, feed);
+        true
+    }
+
+    /// Removes `feed` from the hub (if it is still the stream's feed).
+    fn forget(&self, feed: &Arc<Feed>) {
+        Self::remove(self.feeds.lock().unwrap_or_else(|p| p.into_inner()), feed);
+    }
+
+    fn remove(
+        mut feeds: std::sync::MutexGuard<'_, HashMap<StreamId, Arc<Feed>>>,
+        feed: &Arc<Feed>,
+    ) {
         if feeds
             .get(&feed.stream)
             .is_some_and(|current| Arc::ptr_eq(current, feed))
         {
             feeds.remove(&feed.stream);
         }
-        true
     }
 }
 

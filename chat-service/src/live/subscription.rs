@@ -77,14 +77,13 @@ impl Subscription {
     /// The next event, or `None` once the stream has ended: on shutdown,
     /// after a gap or an error, or when the feed closes.
     async fn next(mut self) -> Option<(Item, Self)> {
-        let stopping = self.hub.stopping().clone();
         loop {
             match std::mem::replace(&mut self.phase, Phase::Ended) {
                 Phase::Ended => return None,
                 Phase::Replay { after, until } => {
                     let replayed = tokio::select! {
                         replayed = replay(self.hub.store(), self.stream, after, until) => replayed,
-                        () = stopping.cancelled() => return None,
+                        () = self.hub.stopping().cancelled() => return None,
                     };
                     match replayed {
                         Ok(Replay::Events(events)) => {
@@ -108,31 +107,29 @@ impl Subscription {
                     }
                     self.phase = Phase::Live;
                 }
-                Phase::Live => {
-                    let received = tokio::select! {
-                        received = self.live.recv() => received,
-                        () = stopping.cancelled() => return None,
-                    };
-                    match received {
-                        Ok(item) => {
-                            self.phase = Phase::Live;
-                            let (position, event) = item.as_ref();
-                            if *position <= self.delivered {
-                                continue;
-                            }
-                            self.delivered = *position;
-                            return Some((Ok(event.clone()), self));
+                // No shutdown check here (it would cost a waiter on the
+                // token per event per subscriber): on shutdown the feed
+                // leaves the hub, its sender is dropped and `recv` reports
+                // `Closed`.
+                Phase::Live => match self.live.recv().await {
+                    Ok(item) => {
+                        self.phase = Phase::Live;
+                        let (position, event) = item.as_ref();
+                        if *position <= self.delivered {
+                            continue;
                         }
-                        Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                            tracing::info!(stream = %self.stream, skipped, "subscriber fell behind; sending a gap");
-                            let reason = format!(
-                                "this subscriber fell behind and {skipped} events were skipped: resume from this cursor"
-                            );
-                            return Some((Ok(gap(self.delivered, reason)), self));
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
+                        self.delivered = *position;
+                        return Some((Ok(event.clone()), self));
                     }
-                }
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        tracing::info!(stream = %self.stream, skipped, "subscriber fell behind; sending a gap");
+                        let reason = format!(
+                            "this subscriber fell behind and {skipped} events were skipped: resume from this cursor"
+                        );
+                        return Some((Ok(gap(self.delivered, reason)), self));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
             }
         }
     }
