@@ -237,16 +237,16 @@ fn fanout_table(out: &mut String, report: &Report) {
     let plan = &report.fanout_plan;
     let _ = writeln!(
         out,
-        "\n### 4. Live fan-out: one sender, N subscribers on one stream ({} messages per window at {}/s, one at a time; delivery latency from the sender's acknowledgment to each copy's arrival; gRPC: {} streams per HTTP/2 connection; SSE: one HTTP/1.1 connection each)\n",
+        "\n### 4. Live fan-out: one sender, N subscribers on one stream ({} messages per window offered at {}/s, one at a time; delivery latency from the sender's acknowledgment to each copy's arrival, and from the message's due time in the schedule; gRPC: {} streams per HTTP/2 connection; SSE: one HTTP/1.1 connection each)\n",
         plan.messages, plan.rate, plan.streams_per_connection
     );
     let _ = writeln!(
         out,
-        "| transport | target | subscribers | connections | copies/s | p50 ms | × no-op | p99 ms | × no-op | p99.9 ms | max ms | missing | KiB per idle subscriber | × no-op | peak RSS MiB |"
+        "| transport | target | subscribers | connections | sent msg/s | copies/s | p50 ms | × no-op | p99 ms | × no-op | p99.9 ms | p99 from schedule ms | × no-op | missing | KiB per idle subscriber | × no-op | peak RSS MiB |"
     );
     let _ = writeln!(
         out,
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|"
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|"
     );
     for point in &report.fanout {
         let baseline = report.fanout.iter().find(|other| {
