@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::Identity;
+use super::token_cache::{self, TokenCache};
 use crate::domain::UserId;
 use crate::secret::Secret;
 
@@ -92,6 +93,9 @@ pub enum AuthError {
 /// The claims chat-service reads. Unknown claims are ignored.
 #[derive(Debug, Deserialize)]
 struct Claims {
+    /// Checked by the library (required); read here for the cache.
+    #[serde(default)]
+    exp: Option<f64>,
     // Optional here so that a missing `sub` is reported as such rather than
     // as undecodable claims.
     #[serde(default)]
@@ -111,6 +115,7 @@ pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
     algorithm: Algorithm,
+    verified: TokenCache,
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -157,25 +162,49 @@ impl JwtVerifier {
             key,
             validation,
             algorithm: settings.algorithm,
+            verified: TokenCache::new(token_cache::DEFAULT_CAPACITY),
         })
     }
 
-    /// Checks `token` and returns who it speaks for.
+    /// Checks `token` and returns who it speaks for. A token verified before
+    /// is only checked against the clock (see [`TokenCache`]).
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(identity) = self.verified.get(token, now) {
+            return Ok(identity);
+        }
+        let (identity, exp) = self.verify_signed(token)?;
+        // The library accepts a token until `exp + leeway` (inclusive);
+        // the cache stops one second earlier rather than later.
+        let valid_until = exp.saturating_add(self.validation.leeway);
+        self.verified.put(token, identity.clone(), valid_until, now);
+        Ok(identity)
+    }
+
+    /// The full verification: signature, algorithm, time, issuer, audience,
+    /// subject. Returns the identity and the token's `exp`.
+    fn verify_signed(&self, token: &str) -> Result<(Identity, u64), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|error| self.reason(error.kind()))?;
         let claims = data.claims;
+        // `exp` is required and was validated as a number; a value that does
+        // not fit makes the token uncacheable (0), not invalid.
+        let exp = claims
+            .exp
+            .filter(|exp| exp.is_finite() && *exp >= 0.0)
+            .map_or(0, |exp| exp as u64);
         let subject = claims
             .sub
             .ok_or_else(|| AuthError::MissingClaim("sub".into()))?;
         let user_id = UserId::parse(&subject).map_err(|_| AuthError::InvalidSubject)?;
-        Ok(Identity {
+        let identity = Identity {
             user_id,
             username: claims.username,
             name: claims.name,
             surname: claims.surname,
             roles: claims.roles,
-        })
+        };
+        Ok((identity, exp))
     }
 
     fn reason(&self, kind: &ErrorKind) -> AuthError {

@@ -3,6 +3,7 @@
 //! caller's [`Identity`] into the request extensions for the handlers.
 
 mod jwt;
+mod token_cache;
 
 use std::sync::Arc;
 
