@@ -237,7 +237,7 @@ fn fanout_table(out: &mut String, report: &Report) {
     let plan = &report.fanout_plan;
     let _ = writeln!(
         out,
-        "\n### 4. Live fan-out: one sender, N subscribers on one stream ({} messages per window offered at {}/s, one at a time; delivery latency from the sender's acknowledgment to each copy's arrival, and from the message's due time in the schedule; gRPC: {} streams per HTTP/2 connection; SSE: one HTTP/1.1 connection each)\n",
+        "\n### 4. Live fan-out: one sender, N subscribers on one stream ({} messages per window due at {}/s, open loop with up to 8 in flight; delivery latency from the sender's acknowledgment to each copy's arrival, and from the message's due time in the schedule; gRPC: {} streams per HTTP/2 connection; SSE: one HTTP/1.1 connection each)\n",
         plan.messages, plan.rate, plan.streams_per_connection
     );
     let _ = writeln!(

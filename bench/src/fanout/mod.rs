@@ -8,7 +8,7 @@
 //! 2. [`Subscribers::warm_up`] sends a few messages and waits until every
 //!    subscriber has them all: every subscription is live before measuring;
 //! 3. the suite reads the servers' memory (the subscribers' cost);
-//! 4. [`Subscribers::window`] sends messages at a fixed rate, one at a time,
+//! 4. [`Subscribers::window`] sends messages due at a fixed rate (open loop),
 //!    waits until every subscriber has every acknowledged message (or the
 //!    drain time is over) and summarises the deliveries.
 //!
@@ -16,10 +16,11 @@
 //! arrived to the instant a subscriber's copy arrived, both taken in this
 //! process on the same clock. A copy can arrive before the acknowledgment
 //! (chat-service wakes its feed as it answers): that counts as 0. The sender
-//! sends one message at a time on a fixed schedule; a server that answers
-//! slowly delays the next sends, so the latency is also taken from each
-//! message's *due* time in the schedule (no coordinated omission), and the
-//! rate the sender achieved is reported beside the rate offered. Every copy is matched to its send by
+//! sends each message at its due time on a fixed schedule, with up to 8 in
+//! flight; a server that answers too slowly for that delays the next sends,
+//! so the latency is also taken from each message's *due* time (no
+//! coordinated omission), and the rate the sender achieved is reported
+//! beside the rate offered. Every copy is matched to its send by
 //! message id; a copy that never arrives is counted as missing, and the suite
 //! fails the run on any missing copy, duplicate or subscriber error.
 
@@ -54,7 +55,7 @@ fn message_key(id: &str) -> Option<MessageKey> {
 pub struct FanoutPlan {
     /// Messages per measured window.
     pub messages: usize,
-    /// Messages per second the sender sends (one at a time).
+    /// Messages per second the sender sends (due on a fixed schedule).
     pub rate: f64,
     /// gRPC subscribers per HTTP/2 connection.
     pub streams_per_connection: usize,

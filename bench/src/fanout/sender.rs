@@ -1,7 +1,7 @@
-//! The one sender of a fan-out run: gRPC `SendMessage` (to chat-service or
-//! the no-op RPC) or the REST send (to http-edge or the no-op route), one
-//! message at a time at a fixed rate, keeping each acknowledged message's id,
-//! start and acknowledgment.
+//! The sender of a fan-out run: gRPC `SendMessage` (to chat-service or the
+//! no-op RPC) or the REST send (to http-edge or the no-op route), messages
+//! due at a fixed rate (open loop, a few in flight), keeping each
+//! acknowledged message's id, due time and acknowledgment.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use allmine_chat_proto::v1 as pb;
 use http::StatusCode;
 use pb::chat_service_client::ChatServiceClient;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
 
@@ -18,12 +20,24 @@ use crate::payload;
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
-pub enum Sender {
+/// Messages a sender may have in flight: sends are due on a fixed
+/// schedule whatever the answers do (open loop), as many users' messages
+/// are; a slow answer does not hold back the next message.
+const IN_FLIGHT: usize = 8;
+
+/// The sender: [`IN_FLIGHT`] slots, each a gRPC client (one HTTP/2
+/// connection shared by all) or a REST connection of its own.
+pub struct Sender {
+    slots: Vec<Slot>,
+}
+
+enum Slot {
     Grpc(Box<GrpcSender>),
     Http(Box<HttpSlot>),
 }
 
-pub struct GrpcSender {
+#[derive(Clone)]
+struct GrpcSender {
     client: ChatServiceClient<Channel>,
     stream_id: String,
     authorization: AsciiMetadataValue,
@@ -37,12 +51,16 @@ impl Sender {
             .connect_timeout(DEADLINE)
             .connect()
             .await?;
-        let authorization = payload::viewer_authorizations(1).remove(0).parse()?;
-        Ok(Self::Grpc(Box::new(GrpcSender {
+        let sender = GrpcSender {
             client: ChatServiceClient::new(channel),
             stream_id: stream_id.to_owned(),
-            authorization,
-        })))
+            authorization: payload::viewer_authorizations(1).remove(0).parse()?,
+        };
+        Ok(Self {
+            slots: (0..IN_FLIGHT)
+                .map(|_| Slot::Grpc(Box::new(sender.clone())))
+                .collect(),
+        })
     }
 
     /// A REST sender to `addr`, as the first benchmark viewer.
@@ -54,37 +72,66 @@ impl Sender {
             expect: StatusCode::CREATED,
         };
         let authorization = payload::viewer_authorizations(1).remove(0);
-        let slot = HttpSlot::connect(request, &authorization).await?;
-        Ok(Self::Http(Box::new(slot)))
+        let mut slots = Vec::with_capacity(IN_FLIGHT);
+        for _ in 0..IN_FLIGHT {
+            let slot = HttpSlot::connect(request.clone(), &authorization).await?;
+            slots.push(Slot::Http(Box::new(slot)));
+        }
+        Ok(Self { slots })
     }
 
-    /// Sends `count` messages, the i-th due `i / rate` seconds from now (and
-    /// sent then, or as soon as the previous one answered if that is later:
-    /// the time from its due time is what the latency from the schedule
-    /// counts, so a server that slows its sender cannot hide it).
+    /// Sends `count` messages, the i-th due `i / rate` seconds from now and
+    /// sent then, unless all [`IN_FLIGHT`] slots are busy (it waits for one:
+    /// the latency from the schedule counts that wait, so a server that
+    /// slows its sender cannot hide it).
     pub(super) async fn send_paced(&mut self, count: usize, rate: f64) -> Sent {
         let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
+        let (free, mut idle) = mpsc::channel(self.slots.len().max(1));
+        for slot in self.slots.drain(..) {
+            let _ = free.try_send(slot);
+        }
+        let mut sends = JoinSet::new();
         let start = tokio::time::Instant::now();
-        let mut sent = Sent::default();
         for index in 0..count {
             let due = start + period.mul_f64(index as f64);
             tokio::time::sleep_until(due).await;
-            match self.send_one().await {
-                Ok(key) => {
-                    let acknowledged = Instant::now();
-                    sent.last_acknowledged = Some(acknowledged);
-                    sent.acknowledged
-                        .insert(key, (due.into_std(), acknowledged));
+            let Some(mut slot) = idle.recv().await else {
+                break;
+            };
+            let free = free.clone();
+            sends.spawn(async move {
+                let result = slot.send_one().await;
+                let acknowledged = Instant::now();
+                let _ = free.send(slot).await;
+                (due.into_std(), acknowledged, result)
+            });
+        }
+        let mut sent = Sent::default();
+        while let Some(joined) = sends.join_next().await {
+            match joined {
+                Ok((due, acknowledged, Ok(key))) => {
+                    sent.last_acknowledged = sent.last_acknowledged.max(Some(acknowledged));
+                    sent.acknowledged.insert(key, (due, acknowledged));
                 }
-                Err(error) => {
+                Ok((_, _, Err(error))) => {
                     sent.errors += 1;
                     sent.first_error.get_or_insert(error);
                 }
+                Err(error) => {
+                    sent.errors += 1;
+                    sent.first_error.get_or_insert(error.to_string());
+                }
             }
+        }
+        drop(free);
+        while let Ok(slot) = idle.try_recv() {
+            self.slots.push(slot);
         }
         sent
     }
+}
 
+impl Slot {
     async fn send_one(&mut self) -> Result<MessageKey, String> {
         let id = match self {
             Self::Grpc(grpc) => {
