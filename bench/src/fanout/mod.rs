@@ -354,8 +354,9 @@ fn summarise(
         } else {
             0.0
         },
+        // n messages span n - 1 periods of the schedule.
         messages_per_second: if sending > 0.0 {
-            sent.acknowledged.len() as f64 / sending
+            sent.acknowledged.len().saturating_sub(1) as f64 / sending
         } else {
             0.0
         },

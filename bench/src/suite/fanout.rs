@@ -56,9 +56,8 @@ impl Suite {
             );
         for (transport, target, count) in runs {
             let outcome = match (transport, target) {
-                ("grpc", "no-op") => self.grpc_noop(count).await,
+                (_, "no-op") => self.noop(transport, count).await,
                 ("grpc", _) => self.grpc_chat(count).await,
-                ("sse", "no-op") => self.sse_noop(count).await,
                 _ => self.sse_edge(count).await,
             };
             match outcome {
@@ -71,22 +70,36 @@ impl Suite {
         points
     }
 
-    async fn grpc_noop(&mut self, count: usize) -> anyhow::Result<FanoutPoint> {
+    /// The no-op broadcast of `transport` (`grpc` or `sse`), in a fresh
+    /// baseline server, with a sender on the same server.
+    async fn noop(&mut self, transport: &'static str, count: usize) -> anyhow::Result<FanoutPoint> {
+        let (name, subcommand) = if transport == "grpc" {
+            ("noop-grpc-fanout", "serve-noop-grpc")
+        } else {
+            ("noop-http-fanout", "serve-noop-http")
+        };
         let addr = free_local_addr()?;
-        let mut server = self.spawn_bench_server("noop-grpc-fanout", "serve-noop-grpc", addr)?;
+        let mut server = self.spawn_bench_server(name, subcommand, addr)?;
         server.wait_for_port(addr, Duration::from_secs(20)).await?;
         let stream_id = allmine_test_support::random_object_id();
+        let (follow, sender) = if transport == "grpc" {
+            (Follow::Grpc(addr), Sender::grpc(addr, &stream_id).await?)
+        } else {
+            (Follow::Sse(addr), Sender::http(addr, &stream_id).await?)
+        };
         let point = self
             .measure_fanout(Setup {
-                transport: "grpc",
+                transport,
                 target: "no-op",
-                follow: Follow::Grpc(addr),
+                follow,
                 stream_id: &stream_id,
                 subscribers: count,
-                sender: Sender::grpc(addr, &stream_id).await?,
+                sender,
                 servers: vec![&server],
             })
             .await;
+        // Open SSE streams hold axum's graceful shutdown: the subscribers
+        // are gone by now, and the grace period covers the rest.
         server.stop(Duration::from_secs(5)).await?;
         point
     }
@@ -107,28 +120,6 @@ impl Suite {
             .await;
         chat.stop(Duration::from_secs(15)).await?;
         let _ = std::fs::remove_dir_all(&data_dir);
-        point
-    }
-
-    async fn sse_noop(&mut self, count: usize) -> anyhow::Result<FanoutPoint> {
-        let addr = free_local_addr()?;
-        let mut server = self.spawn_bench_server("noop-http-fanout", "serve-noop-http", addr)?;
-        server.wait_for_port(addr, Duration::from_secs(20)).await?;
-        let stream_id = allmine_test_support::random_object_id();
-        let point = self
-            .measure_fanout(Setup {
-                transport: "sse",
-                target: "no-op",
-                follow: Follow::Sse(addr),
-                stream_id: &stream_id,
-                subscribers: count,
-                sender: Sender::http(addr, &stream_id).await?,
-                servers: vec![&server],
-            })
-            .await;
-        // Open event streams hold axum's graceful shutdown: the subscribers
-        // are gone by now, and the grace period covers the rest.
-        server.stop(Duration::from_secs(5)).await?;
         point
     }
 
