@@ -110,14 +110,16 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        // Each port's reflection lists the services that port serves.
+        let main_services: &[&str] = if self.admin_listener.is_some() {
+            &[CHAT_SERVICE_NAME]
+        } else {
+            &[CHAT_SERVICE_NAME, CHAT_ADMIN_SERVICE_NAME]
+        };
+        let (reflection_v1, reflection_v1alpha) = (
+            reflection(main_services).build_v1()?,
+            reflection(main_services).build_v1alpha()?,
+        );
         // Cancelled when shutdown begins: ends live feeds and subscriptions,
         // so that streaming calls finish within the drain time.
         let stopping = CancellationToken::new();
@@ -167,6 +169,8 @@ impl Application {
                 Some(
                     Server::builder()
                         .add_service(health_service)
+                        .add_service(reflection(&[CHAT_ADMIN_SERVICE_NAME]).build_v1()?)
+                        .add_service(reflection(&[CHAT_ADMIN_SERVICE_NAME]).build_v1alpha()?)
                         .add_service(admin_service)
                         .serve_with_incoming_shutdown(incoming(listener), async move {
                             stopping.cancelled().await
@@ -265,6 +269,18 @@ async fn set_status(reporter: &HealthReporter, status: ServingStatus) {
     reporter
         .set_service_status(CHAT_ADMIN_SERVICE_NAME, status)
         .await;
+}
+
+/// Server reflection (what grpcurl reads) listing `services` and health,
+/// with every descriptor registered so that any symbol can be described.
+fn reflection(services: &[&str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(tonic_health::pb::health_server::SERVICE_NAME);
+    services
+        .iter()
+        .fold(builder, |builder, name| builder.with_service_name(*name))
 }
 
 /// Accepted connections with `TCP_NODELAY`, as `Server::serve` would set

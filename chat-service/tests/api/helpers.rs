@@ -24,6 +24,8 @@ use allmine_test_support::backends::{Backend, StoreFixture};
 /// A running chat-service and a client connected to it.
 pub struct TestService {
     pub addr: SocketAddr,
+    /// ChatAdminService's own address, when the test configured one.
+    pub admin_addr: Option<SocketAddr>,
     pub client: ChatServiceClient<Channel>,
     pub admin: ChatAdminServiceClient<Channel>,
     /// The token `open_stream` registers streams with (HS256 by default;
@@ -78,6 +80,7 @@ pub async fn spawn_service_on(store: SharedStore, adjust: impl FnOnce(&mut Confi
         .await
         .expect("service starts");
     let addr = application.local_addr();
+    let admin_addr = application.admin_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until_stopped(async {
         let _ = stopped.await;
@@ -87,6 +90,7 @@ pub async fn spawn_service_on(store: SharedStore, adjust: impl FnOnce(&mut Confi
     let admin = ChatAdminServiceClient::new(channel);
     TestService {
         addr,
+        admin_addr,
         client,
         admin,
         service_token: TokenBuilder::service().build(),

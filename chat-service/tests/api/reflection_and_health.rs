@@ -2,14 +2,16 @@
 //! describes the service without a token; health answers SERVING, and
 //! NOT_SERVING once shutdown begins.
 
-use allmine_chat_proto::CHAT_SERVICE_NAME;
+use std::net::SocketAddr;
+
+use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_reflection::pb::v1 as reflection_v1;
 use tonic_reflection::pb::v1alpha as reflection_v1alpha;
 
-use crate::helpers::{channel, spawn_service};
+use crate::helpers::{channel, spawn_service, spawn_service_with};
 
 #[tokio::test]
 async fn reflection_v1_lists_and_describes_the_chat_service() {
@@ -51,6 +53,11 @@ async fn reflection_v1_lists_and_describes_the_chat_service() {
         .map(|service| service.name)
         .collect();
     assert!(names.contains(&CHAT_SERVICE_NAME.to_owned()), "{names:?}");
+    // Served on this port too unless CHAT_ADMIN_GRPC_ADDR moves it.
+    assert!(
+        names.contains(&CHAT_ADMIN_SERVICE_NAME.to_owned()),
+        "{names:?}"
+    );
     assert!(
         names.contains(&"grpc.health.v1.Health".to_owned()),
         "{names:?}"
@@ -66,6 +73,66 @@ async fn reflection_v1_lists_and_describes_the_chat_service() {
     };
     assert!(!files.file_descriptor_proto.is_empty());
     service.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_admin_service_on_its_own_port_each_port_lists_what_it_serves() {
+    let service = spawn_service_with(|config| {
+        config.admin_grpc_addr = Some("127.0.0.1:0".parse().expect("address"));
+    })
+    .await;
+    let admin_addr = service
+        .admin_addr
+        .expect("the admin service has its own port");
+
+    let main = listed_services(service.addr).await;
+    assert!(main.contains(&CHAT_SERVICE_NAME.to_owned()), "{main:?}");
+    assert!(
+        !main.contains(&CHAT_ADMIN_SERVICE_NAME.to_owned()),
+        "{main:?}"
+    );
+
+    let admin = listed_services(admin_addr).await;
+    assert!(
+        admin.contains(&CHAT_ADMIN_SERVICE_NAME.to_owned()),
+        "{admin:?}"
+    );
+    assert!(!admin.contains(&CHAT_SERVICE_NAME.to_owned()), "{admin:?}");
+    assert!(
+        admin.contains(&"grpc.health.v1.Health".to_owned()),
+        "{admin:?}"
+    );
+    service.stop().await;
+}
+
+/// The service names reflection v1 lists at `addr`.
+async fn listed_services(addr: SocketAddr) -> Vec<String> {
+    use reflection_v1::server_reflection_client::ServerReflectionClient;
+    use reflection_v1::server_reflection_request::MessageRequest;
+    use reflection_v1::server_reflection_response::MessageResponse;
+
+    let mut client = ServerReflectionClient::new(channel(addr).await);
+    let request = reflection_v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection answers")
+        .into_inner();
+    let listed = responses
+        .message()
+        .await
+        .expect("stream")
+        .expect("a response");
+    let Some(MessageResponse::ListServicesResponse(list)) = listed.message_response else {
+        panic!("expected a service list, got {listed:?}");
+    };
+    list.service
+        .into_iter()
+        .map(|service| service.name)
+        .collect()
 }
 
 #[tokio::test]
