@@ -20,38 +20,7 @@ async fn reflection_v1_lists_and_describes_the_chat_service() {
     use reflection_v1::server_reflection_response::MessageResponse;
 
     let service = spawn_service().await;
-    let mut client = ServerReflectionClient::new(channel(service.addr).await);
-    let requests = vec![
-        reflection_v1::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        },
-        reflection_v1::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::FileContainingSymbol(format!(
-                "{CHAT_SERVICE_NAME}.SendMessage"
-            ))),
-        },
-    ];
-    let mut responses = client
-        .server_reflection_info(tokio_stream::iter(requests))
-        .await
-        .expect("reflection answers")
-        .into_inner();
-
-    let listed = responses
-        .message()
-        .await
-        .expect("stream")
-        .expect("a response");
-    let Some(MessageResponse::ListServicesResponse(list)) = listed.message_response else {
-        panic!("expected a service list, got {listed:?}");
-    };
-    let names: Vec<String> = list
-        .service
-        .into_iter()
-        .map(|service| service.name)
-        .collect();
+    let names = listed_services(service.addr).await;
     assert!(names.contains(&CHAT_SERVICE_NAME.to_owned()), "{names:?}");
     // Served on this port too unless CHAT_ADMIN_GRPC_ADDR moves it.
     assert!(
@@ -63,6 +32,18 @@ async fn reflection_v1_lists_and_describes_the_chat_service() {
         "{names:?}"
     );
 
+    let mut client = ServerReflectionClient::new(channel(service.addr).await);
+    let request = reflection_v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(format!(
+            "{CHAT_SERVICE_NAME}.SendMessage"
+        ))),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection answers")
+        .into_inner();
     let described = responses
         .message()
         .await
