@@ -215,6 +215,20 @@ impl ApiError {
     /// `rest_names` lists it (`page_size` → `limit`, a query parameter), else
     /// in camelCase (`stream_id` → `streamId`).
     pub fn from_status(status: Status, rest_names: &[(&str, &str)]) -> Self {
+        // tonic reports the expiry of its own deadline (the client's
+        // `Endpoint::timeout`, or the server enforcing `grpc-timeout`) as
+        // CANCELLED "Timeout expired", not as DEADLINE_EXCEEDED.
+        if is_tonic_timeout(&status) {
+            return Self::GatewayTimeout(log_detail(&status));
+        }
+        // A status the client stack built from a failed connection (hyper's
+        // "operation was canceled", a reset, a connection closed mid-call)
+        // carries that error as its source, whatever code it got; a status
+        // chat-service sent never has one. A broken connection is chat-service
+        // restarting or going away: retryable, not a fault of the edge.
+        if std::error::Error::source(&status).is_some() {
+            return Self::Unavailable(log_detail(&status));
+        }
         let details = status.get_error_details();
         let reasons = || client_reasons(&status, &details, rest_names);
         match status.code() {
@@ -236,19 +250,17 @@ impl ApiError {
             Code::Unimplemented => Self::NotImplemented(log_detail(&status)),
             Code::Unavailable => Self::Unavailable(log_detail(&status)),
             Code::DeadlineExceeded => Self::GatewayTimeout(log_detail(&status)),
-            // tonic reports the expiry of its own deadline (the client's
-            // `Endpoint::timeout`, or the server enforcing `grpc-timeout`) as
-            // CANCELLED "Timeout expired", not as DEADLINE_EXCEEDED.
-            Code::Cancelled if is_tonic_timeout(&status) => {
-                Self::GatewayTimeout(log_detail(&status))
-            }
+            // The edge never cancels a call it is still waiting on (a client
+            // that hangs up drops the whole request instead), so a CANCELLED
+            // came from chat-service's side, shutting down: retryable.
+            Code::Cancelled => Self::Unavailable(log_detail(&status)),
             _ => Self::Internal(log_detail(&status)),
         }
     }
 }
 
 fn is_tonic_timeout(status: &Status) -> bool {
-    status.message() == tonic::TimeoutExpired(()).to_string()
+    status.code() == Code::Cancelled && status.message() == tonic::TimeoutExpired(()).to_string()
 }
 
 /// `errors[1..]` of a client error: one "field: description" per bad-request
@@ -431,10 +443,26 @@ mod tests {
     }
 
     #[test]
-    fn the_tonic_timeout_is_a_gateway_timeout_but_other_cancellations_are_not() {
+    fn the_tonic_timeout_is_a_gateway_timeout_and_other_cancellations_unavailable() {
         let timeout = ApiError::from(Status::from_error(Box::new(tonic::TimeoutExpired(()))));
         assert_eq!(timeout.status_code(), StatusCode::GATEWAY_TIMEOUT);
-        let cancelled = ApiError::from(Status::cancelled("client went away"));
-        assert_eq!(cancelled.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cancelled = ApiError::from(Status::cancelled("shutting down"));
+        assert_eq!(cancelled.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn a_connection_failing_under_a_call_is_unavailable_whatever_its_code() {
+        // What tonic builds when the connection breaks mid-call: UNKNOWN
+        // "transport error" with the I/O error as its source.
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let broken = Status::from_error(Box::new(reset));
+        assert_eq!(broken.code(), Code::Unknown);
+        assert_eq!(
+            ApiError::from(broken).status_code(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        // The same code sent by chat-service is its own fault: 500.
+        let sent = ApiError::from(Status::unknown("transport error"));
+        assert_eq!(sent.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

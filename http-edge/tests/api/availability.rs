@@ -72,3 +72,40 @@ async fn chat_service_going_away_is_503_and_its_return_is_noticed() {
     let _chat = FakeChatServer::start_on(chat_addr).await;
     assert_eq!(send_until(&edge, 201).await, 201);
 }
+
+/// A peer that accepts the edge's connections, reads the start of a call and
+/// closes the socket under it: what a chat-service that dies mid-call, or a
+/// connection torn down during a restart, looks like from the edge.
+async fn start_connection_dropper() -> std::net::SocketAddr {
+    use tokio::io::AsyncReadExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0_u8; 4096];
+            // The client preface and SETTINGS come first, then the call's
+            // HEADERS and DATA; close once bytes stop arriving in a burst.
+            let _ = socket.read(&mut buffer).await;
+            let _ = tokio::time::timeout(Duration::from_millis(50), async {
+                while socket.read(&mut buffer).await.is_ok_and(|read| read > 0) {}
+            })
+            .await;
+            drop(socket);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_connection_dropped_under_a_call_is_503_not_500() {
+    let edge = spawn_edge(start_connection_dropper().await).await;
+
+    for _ in 0..3 {
+        let reply = expect_error(send(&edge).await, 503, "Service unavailable").await;
+        assert_eq!(reply.errors, ["Service unavailable"], "{}", reply.body);
+    }
+    assert_eq!(edge.get("/healthz").await.status().as_u16(), 200);
+}

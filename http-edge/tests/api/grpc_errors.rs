@@ -175,18 +175,20 @@ async fn unavailable_is_503_without_internals() {
 }
 
 #[tokio::test]
+async fn cancelled_by_chat_service_is_503_without_internals() {
+    // What a call gets when chat-service shuts down or its connection closes
+    // under the call: retryable, so 503 like UNAVAILABLE, never 500.
+    assert_no_internals(Code::Cancelled, 503, "Service unavailable").await;
+}
+
+#[tokio::test]
 async fn deadline_exceeded_is_504_without_internals() {
     assert_no_internals(Code::DeadlineExceeded, 504, "Gateway timeout").await;
 }
 
 #[tokio::test]
 async fn other_codes_are_500_without_internals() {
-    for code in [
-        Code::Internal,
-        Code::Unknown,
-        Code::DataLoss,
-        Code::Cancelled,
-    ] {
+    for code in [Code::Internal, Code::Unknown, Code::DataLoss] {
         assert_no_internals(code, 500, "Internal server error").await;
     }
 }
