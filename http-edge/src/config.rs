@@ -35,12 +35,106 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub grpc_timeout_ms: u64,
+
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// What one client may hold, and how long the edge waits for it. Every bound
+/// answers the client that hits it (README "Limits"); none slows another
+/// client.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Seconds a client has to send a request's headers (HTTP/1.1); after
+    /// that the connection is closed.
+    #[arg(long, env = "EDGE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a client has to send a whole request body; a slower (or
+    /// shorter than its Content-Length) body is answered 408.
+    #[arg(long, env = "EDGE_BODY_READ_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub body_read_timeout_secs: u64,
+
+    /// Seconds a connection may go without moving a byte either way before
+    /// it is closed: idle keep-alive connections, and clients that stopped
+    /// reading their response (event streams send a keep-alive every 15 s,
+    /// so a live client is never idle this long).
+    #[arg(long, env = "EDGE_IDLE_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(16..=3600))]
+    pub idle_timeout_secs: u64,
+
+    /// Open client connections; over it a new connection gets a 503 and is
+    /// closed. Lowered at start-up to fit the process's open-file limit.
+    #[arg(long, env = "EDGE_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
+    /// Open Server-Sent Event streams; over it: 503 with Retry-After.
+    #[arg(long, env = "EDGE_MAX_EVENT_STREAMS", default_value_t = 8_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_event_streams: u64,
+
+    /// Events queued for one event-stream client that is not reading; a
+    /// client further behind gets a `gap` event with its resume cursor and
+    /// its stream ends.
+    #[arg(long, env = "EDGE_EVENT_BUFFER", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub event_buffer: u64,
+
+    /// Requests (other than event streams and health checks) handled at
+    /// once; more wait up to EDGE_QUEUE_TIMEOUT_MS, then get 503.
+    #[arg(long, env = "EDGE_MAX_IN_FLIGHT", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_in_flight: u64,
+
+    /// How long a request may wait for a free slot, in ms, before the
+    /// edge sheds it (503 with Retry-After).
+    #[arg(long, env = "EDGE_QUEUE_TIMEOUT_MS", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub queue_timeout_ms: u64,
+
+    /// HTTP/2 connections to chat-service that carry event streams (unary
+    /// calls have one of their own), so that no stream can starve the
+    /// calls of other clients.
+    #[arg(long, env = "EDGE_UPSTREAM_STREAM_CONNECTIONS", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub upstream_stream_connections: u64,
 }
 
 impl Config {
     /// The deadline of each gRPC call.
     pub fn grpc_timeout(&self) -> Duration {
         Duration::from_millis(self.grpc_timeout_ms)
+    }
+
+    /// The defaults of every setting, listening on `http_addr` and calling
+    /// `chat_service_url` (what tests and embedders start from).
+    pub fn with_defaults(http_addr: SocketAddr, chat_service_url: Uri) -> Self {
+        use clap::Parser as _;
+        let mut config = Self::parse_from(["http-edge"]);
+        config.http_addr = http_addr;
+        config.chat_service_url = chat_service_url;
+        config
+    }
+}
+
+impl Limits {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_secs)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn queue_timeout(&self) -> Duration {
+        Duration::from_millis(self.queue_timeout_ms)
     }
 }
 

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use axum::{
-    Json,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -46,9 +45,15 @@ pub enum ApiError {
     /// 409: the resource exists already or its state forbids the change.
     #[error("conflict: {0:?}")]
     Conflict(Vec<String>),
+    /// 408: the client did not send its body in time.
+    #[error("request timeout: {0:?}")]
+    RequestTimeout(Vec<String>),
     /// 413: the body is over the limit.
     #[error("payload too large: {0:?}")]
     PayloadTooLarge(Vec<String>),
+    /// 414: the request target is over the limit.
+    #[error("URI too long: {0:?}")]
+    UriTooLong(Vec<String>),
     /// 415: the body is not JSON.
     #[error("unsupported media type: {0:?}")]
     UnsupportedMediaType(Vec<String>),
@@ -58,6 +63,9 @@ pub enum ApiError {
         reasons: Vec<String>,
         retry_after: Option<Duration>,
     },
+    /// 431: a header, or all of them, over the limit.
+    #[error("request header fields too large: {0:?}")]
+    HeadersTooLarge(Vec<String>),
     /// 500: anything unexpected.
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,6 +75,14 @@ pub enum ApiError {
     /// 503: chat-service cannot be reached or is not serving.
     #[error("chat-service unavailable: {0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: a bound of the edge or of chat-service is
+    /// reached (too many requests in flight, too many event streams); the
+    /// reasons say which, and retrying later is expected to work.
+    #[error("overloaded: {reasons:?}")]
+    Overloaded {
+        reasons: Vec<String>,
+        retry_after: Duration,
+    },
     /// 504: chat-service did not answer before the deadline.
     #[error("chat-service timed out: {0}")]
     GatewayTimeout(String),
@@ -82,12 +98,15 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -103,12 +122,15 @@ impl ApiError {
             Self::Conflict(_) => {
                 "Resource already exists or cannot be changed in its current state"
             }
+            Self::RequestTimeout(_) => "Request timeout",
             Self::PayloadTooLarge(_) => "Payload too large",
+            Self::UriTooLong(_) => "URI too long",
             Self::UnsupportedMediaType(_) => "Unsupported media type",
+            Self::HeadersTooLarge(_) => "Request header fields too large",
             Self::TooManyRequests { .. } => "Too many requests",
             Self::Internal(_) => "Internal server error",
             Self::NotImplemented(_) => "Not implemented",
-            Self::Unavailable(_) => "Service unavailable",
+            Self::Unavailable(_) | Self::Overloaded { .. } => "Service unavailable",
             Self::GatewayTimeout(_) => "Gateway timeout",
         }
     }
@@ -122,9 +144,13 @@ impl ApiError {
             | Self::NotFound(reasons)
             | Self::MethodNotAllowed(reasons)
             | Self::Conflict(reasons)
+            | Self::RequestTimeout(reasons)
             | Self::PayloadTooLarge(reasons)
+            | Self::UriTooLong(reasons)
             | Self::UnsupportedMediaType(reasons)
-            | Self::TooManyRequests { reasons, .. } => reasons,
+            | Self::HeadersTooLarge(reasons)
+            | Self::TooManyRequests { reasons, .. }
+            | Self::Overloaded { reasons, .. } => reasons,
             Self::Internal(_)
             | Self::NotImplemented(_)
             | Self::Unavailable(_)
@@ -161,10 +187,37 @@ impl ApiError {
         let status = self.status_code().as_u16();
         match self {
             Self::Internal(_) => tracing::error!(status, error = %self, "request failed"),
-            Self::NotImplemented(_) | Self::Unavailable(_) | Self::GatewayTimeout(_) => {
+            Self::NotImplemented(_)
+            | Self::Unavailable(_)
+            | Self::Overloaded { .. }
+            | Self::GatewayTimeout(_) => {
                 tracing::warn!(status, error = %self, "request failed");
             }
             _ => tracing::info!(status, error = %self, "request rejected"),
+        }
+    }
+}
+
+impl ApiError {
+    /// The documented envelope of this error, as JSON.
+    pub fn envelope_json(&self) -> Vec<u8> {
+        let envelope = Envelope {
+            is_success: false,
+            status_code: self.status_code().as_u16(),
+            data: (),
+            errors: self.client_errors(),
+            timestamp: format_timestamp(chrono::Utc::now()),
+        };
+        // Strings, numbers and a null cannot fail to serialize.
+        serde_json::to_vec(&envelope).unwrap_or_default()
+    }
+
+    /// The `Retry-After` a client should honour, when the error has one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::TooManyRequests { retry_after, .. } => *retry_after,
+            Self::Overloaded { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 }
@@ -174,30 +227,30 @@ impl IntoResponse for ApiError {
         let status = self.status_code();
         self.log();
 
-        let envelope = Envelope {
-            is_success: false,
-            status_code: status.as_u16(),
-            data: (),
-            errors: self.client_errors(),
-            timestamp: format_timestamp(chrono::Utc::now()),
-        };
-        let mut response = (status, Json(envelope)).into_response();
+        let mut response = (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.envelope_json(),
+        )
+            .into_response();
 
         let headers = response.headers_mut();
-        match &self {
-            Self::Unauthenticated(_) => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            Self::TooManyRequests {
-                retry_after: Some(delay),
-                ..
-            } => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(retry_after_seconds(*delay)),
-                );
-            }
-            _ => {}
+        if let Self::Unauthenticated(_) = self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        // The rest of a body that did not arrive in time is never read: the
+        // connection cannot carry another request.
+        if let Self::RequestTimeout(_) = self {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let Some(delay) = self.retry_after() {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_seconds(delay)),
+            );
         }
         response
     }
@@ -248,7 +301,15 @@ impl ApiError {
                 retry_after: details.retry_info().and_then(|info| info.retry_delay),
             },
             Code::Unimplemented => Self::NotImplemented(log_detail(&status)),
-            Code::Unavailable => Self::Unavailable(log_detail(&status)),
+            // chat-service shedding load says so with a RetryInfo: the
+            // client is told to come back, and why.
+            Code::Unavailable => match details.retry_info().and_then(|info| info.retry_delay) {
+                Some(retry_after) => Self::Overloaded {
+                    reasons: reasons(),
+                    retry_after,
+                },
+                None => Self::Unavailable(log_detail(&status)),
+            },
             Code::DeadlineExceeded => Self::GatewayTimeout(log_detail(&status)),
             // The edge never cancels a call it is still waiting on (a client
             // that hangs up drops the whole request instead), so a CANCELLED
@@ -352,7 +413,7 @@ fn snake_to_camel(segment: &str) -> String {
 
 /// `Retry-After` takes whole seconds; rounding up keeps clients from retrying
 /// early, and 0 would invite an immediate retry.
-fn retry_after_seconds(delay: Duration) -> u64 {
+pub fn retry_after_seconds(delay: Duration) -> u64 {
     let whole_seconds = delay
         .as_secs()
         .saturating_add(u64::from(delay.subsec_nanos() > 0));

@@ -9,13 +9,27 @@
 //! stream and when the edge shuts down; the gRPC call is dropped, and so
 //! cancelled on chat-service, whenever the response ends, the client's
 //! disconnection included.
+//!
+//! **One client never holds up another.** A task per stream (the *pump*)
+//! reads the gRPC stream as fast as chat-service sends and queues each event
+//! for its client, at most [`Limits::event_buffer`] of them. The gRPC read
+//! never waits for the client: a client that falls that far behind gets,
+//! after what is queued, a `gap` event whose id is the cursor of the last
+//! event it was given (reconnecting with it as `Last-Event-ID` resumes with
+//! no loss), and its stream ends. Without this, a client that stopped reading
+//! would stop the relay reading its gRPC stream, and its unread events would
+//! fill the HTTP/2 flow-control window of the connection to chat-service
+//! that other clients' streams share.
+//!
+//! [`Limits::event_buffer`]: crate::config::Limits::event_buffer
 
 use std::{
     convert::Infallible,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use allmine_chat_proto::v1::ChatEvent;
+use allmine_chat_proto::v1::{ChatEvent, Gap, chat_event};
 use axum::{
     extract::FromRequestParts,
     http::{HeaderName, HeaderValue, request::Parts},
@@ -25,6 +39,7 @@ use axum::{
     },
 };
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 use tracing::Instrument;
@@ -37,6 +52,9 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Tells nginx (and proxies that copy it) not to buffer the response.
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+
+/// How long a client refused for the stream cap is asked to wait.
+const FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Cancelled when the edge starts shutting down: every open event stream then
 /// ends, so that the graceful shutdown, which waits for responses to finish,
@@ -56,16 +74,63 @@ impl Shutdown {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Shutdown {
+/// The edge's event streams: how many may be open, how many events each
+/// may have queued, and the signal that ends them all.
+#[derive(Debug, Clone)]
+pub struct EventStreams {
+    shutdown: Shutdown,
+    slots: Arc<Semaphore>,
+    max_streams: usize,
+    buffer: usize,
+}
+
+impl EventStreams {
+    pub fn new(shutdown: Shutdown, max_streams: usize, buffer: usize) -> Self {
+        Self {
+            shutdown,
+            slots: Arc::new(Semaphore::new(max_streams)),
+            max_streams,
+            buffer: buffer.max(1),
+        }
+    }
+
+    /// A slot for one more stream, or the 503 that says the edge is full.
+    pub fn open(&self) -> Result<StreamSlot, ApiError> {
+        let permit =
+            Arc::clone(&self.slots)
+                .try_acquire_owned()
+                .map_err(|_| ApiError::Overloaded {
+                    reasons: vec![format!(
+                        "The edge already serves {} event streams; retry later",
+                        self.max_streams
+                    )],
+                    retry_after: FULL_RETRY_AFTER,
+                })?;
+        Ok(StreamSlot {
+            _permit: permit,
+            buffer: self.buffer,
+            shutdown: self.shutdown.clone(),
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for EventStreams {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Self>()
-            .cloned()
-            .ok_or_else(|| ApiError::Internal("the shutdown extension is not installed".to_owned()))
+        parts.extensions.get::<Self>().cloned().ok_or_else(|| {
+            ApiError::Internal("the event streams extension is not installed".to_owned())
+        })
     }
+}
+
+/// One open event stream's place under the cap; freed when its response
+/// ends.
+#[derive(Debug)]
+pub struct StreamSlot {
+    _permit: OwnedSemaphorePermit,
+    buffer: usize,
+    shutdown: Shutdown,
 }
 
 /// The 200 response that relays `events`: `text/event-stream`, not cached or
@@ -73,19 +138,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Shutdown {
 ///
 /// Logs go to the current span (the request's), also after the handler has
 /// returned, while the body streams.
-pub fn respond(events: Streaming<ChatEvent>, shutdown: Shutdown) -> Response {
-    let relay = Relay {
-        events: Some(events),
-        shutdown,
-        span: tracing::Span::current(),
+pub fn respond(events: Streaming<ChatEvent>, slot: StreamSlot) -> Response {
+    let span = tracing::Span::current();
+    let (queue, queued) = mpsc::channel(slot.buffer);
+    let (last_word, last) = oneshot::channel();
+    let pump = Pump {
+        events,
+        queue,
+        last_word: Some(last_word),
+        shutdown: slot.shutdown.clone(),
         started: Instant::now(),
-        sent: 0,
-        ended: Ended::ClientLeft,
+        forwarded: 0,
+        last_cursor: None,
     };
-    let stream = futures::stream::unfold(relay, |mut relay| async move {
-        let span = relay.span.clone();
-        let event = relay.next_event().instrument(span).await?;
-        Some((Ok::<_, Infallible>(event), relay))
+    tokio::spawn(pump.run().instrument(span));
+    let delivery = Delivery {
+        queued,
+        last: Some(last),
+        _slot: slot,
+    };
+    let stream = futures::stream::unfold(delivery, |mut delivery| async move {
+        let event = delivery.next().await?;
+        Some((Ok::<_, Infallible>(event), delivery))
     });
     let sse = Sse::new(stream).keep_alive(
         KeepAlive::new()
@@ -97,6 +171,25 @@ pub fn respond(events: Streaming<ChatEvent>, shutdown: Shutdown) -> Response {
     ([(X_ACCEL_BUFFERING, HeaderValue::from_static("no"))], sse).into_response()
 }
 
+/// The client's side: the queued events, then the pump's last word (an
+/// `error` or a `gap` event) if it had one.
+struct Delivery {
+    queued: mpsc::Receiver<Event>,
+    last: Option<oneshot::Receiver<Event>>,
+    _slot: StreamSlot,
+}
+
+impl Delivery {
+    async fn next(&mut self) -> Option<Event> {
+        if let Some(event) = self.queued.recv().await {
+            return Some(event);
+        }
+        // The pump has stopped: its last word, if any, comes after
+        // everything it queued.
+        self.last.take()?.await.ok()
+    }
+}
+
 /// Why a stream ended, for the log.
 #[derive(Debug, Clone, Copy)]
 enum Ended {
@@ -106,79 +199,102 @@ enum Ended {
     Completed,
     /// The gRPC stream failed, or sent an event that cannot be relayed.
     Failed,
+    /// The client fell more than its buffer behind.
+    FellBehind,
     /// The edge is shutting down.
     Shutdown,
 }
 
-struct Relay {
-    /// `None` once the stream has ended; dropping it cancels the call.
-    events: Option<Streaming<ChatEvent>>,
+/// Reads the gRPC stream into the client's queue; never waits for the
+/// client.
+struct Pump {
+    events: Streaming<ChatEvent>,
+    queue: mpsc::Sender<Event>,
+    last_word: Option<oneshot::Sender<Event>>,
     shutdown: Shutdown,
-    span: tracing::Span,
     started: Instant,
-    sent: u64,
-    ended: Ended,
+    forwarded: u64,
+    /// The cursor of the last event queued: where a client that falls
+    /// behind resumes.
+    last_cursor: Option<String>,
 }
 
-impl Relay {
-    /// The next SSE event, or `None` when the response must end.
-    async fn next_event(&mut self) -> Option<Event> {
+impl Pump {
+    async fn run(mut self) {
+        let ended = self.relay().await;
+        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            ?ended,
+            events = self.forwarded,
+            duration_ms,
+            "event stream closed"
+        );
+    }
+
+    async fn relay(&mut self) -> Ended {
         loop {
-            let events = self.events.as_mut()?;
             let received = tokio::select! {
-                received = events.message() => Some(received),
-                () = self.shutdown.0.cancelled() => None,
-            };
-            let Some(received) = received else {
-                self.end(Ended::Shutdown);
-                return None;
+                received = self.events.message() => received,
+                () = self.shutdown.0.cancelled() => return Ended::Shutdown,
+                () = self.queue.closed() => return Ended::ClientLeft,
             };
             let event = match received {
                 Ok(Some(event)) => event,
-                Ok(None) => {
-                    self.end(Ended::Completed);
-                    return None;
-                }
-                Err(status) => return Some(self.fail(ApiError::from(status))),
+                Ok(None) => return Ended::Completed,
+                Err(status) => return self.fail(ApiError::from(status)),
             };
-            match sse_event(event) {
-                Ok(Some(event)) => {
-                    self.sent += 1;
-                    return Some(event);
-                }
+            let cursor = event.cursor.clone();
+            let event = match sse_event(event) {
+                Ok(Some(event)) => event,
                 // An event type newer than this build: its client could not
                 // read it either. Its cursor is not lost: the next event's
                 // is later.
-                Ok(None) => tracing::debug!("skipped an event of an unknown type"),
-                Err(error) => return Some(self.fail(error)),
+                Ok(None) => {
+                    tracing::debug!("skipped an event of an unknown type");
+                    continue;
+                }
+                Err(error) => return self.fail(error),
+            };
+            match self.queue.try_send(event) {
+                Ok(()) => {
+                    self.forwarded += 1;
+                    self.last_cursor = Some(cursor);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => return self.fell_behind(),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Ended::ClientLeft,
             }
         }
     }
 
     /// Ends the stream with an `error` event.
-    fn fail(&mut self, error: ApiError) -> Event {
+    fn fail(&mut self, error: ApiError) -> Ended {
         error.log();
-        self.end(Ended::Failed);
-        error_event(&error)
+        self.say_last(error_event(&error));
+        Ended::Failed
     }
 
-    fn end(&mut self, ended: Ended) {
-        self.ended = ended;
-        self.events = None;
+    /// Ends the stream with a `gap` event at the last cursor queued.
+    fn fell_behind(&mut self) -> Ended {
+        tracing::info!("event stream client fell behind; sending a gap");
+        let gap = ChatEvent {
+            cursor: self.last_cursor.clone().unwrap_or_default(),
+            event: Some(chat_event::Event::Gap(Gap {
+                reason: "this client fell behind the live chat: reconnect with the gap's id as Last-Event-ID".to_owned(),
+            })),
+        };
+        match sse_event(gap) {
+            Ok(Some(event)) => self.say_last(event),
+            _ => self.say_last(error_event(&ApiError::Unavailable(
+                "a client fell behind before its first event".to_owned(),
+            ))),
+        }
+        Ended::FellBehind
     }
-}
 
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.span.in_scope(|| {
-            tracing::info!(
-                ended = ?self.ended,
-                events = self.sent,
-                duration_ms,
-                "event stream closed"
-            );
-        });
+    fn say_last(&mut self, event: Event) {
+        if let Some(last_word) = self.last_word.take() {
+            let _ = last_word.send(event);
+        }
     }
 }
 

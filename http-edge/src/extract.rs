@@ -11,7 +11,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, limits::BodyReadTimeout};
 
 /// The largest request body accepted, in bytes (a message is at most 500
 /// characters; this leaves room for JSON escapes and multi-byte text).
@@ -183,9 +183,22 @@ where
                 "Content-Type must be application/json".to_owned(),
             ]));
         }
-        // `Bytes` honours the router's `DefaultBodyLimit`.
-        let body = Bytes::from_request(request, state)
+        let (mut parts, body) = request.into_parts();
+        let BodyReadTimeout(deadline) =
+            BodyReadTimeout::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
+        // `Bytes` honours the router's `DefaultBodyLimit`. The whole body
+        // must arrive within the deadline: a client that trickles it, or
+        // whose body is shorter than its Content-Length, is answered 408
+        // instead of holding the request open.
+        let body = tokio::time::timeout(deadline, Bytes::from_request(request, state))
             .await
+            .map_err(|_| {
+                ApiError::RequestTimeout(vec![format!(
+                    "The request body must arrive within {} s",
+                    deadline.as_secs()
+                )])
+            })?
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge(vec![format!(

@@ -1,5 +1,18 @@
-//! The client of chat-service: one lazily connected channel shared by the
-//! `ChatService` and `grpc.health.v1` stubs.
+//! The client of chat-service: lazily connected HTTP/2 channels, one for
+//! unary calls and health checks, a small pool for event streams.
+//!
+//! Isolation between clients (README "Limits"):
+//! - event streams never share a connection with unary calls, and the SSE
+//!   relay reads each stream as fast as chat-service sends (into a bounded
+//!   per-client queue, see [`crate::event_stream`]), so no client's stalled
+//!   reader can use up an HTTP/2 flow-control window that others need;
+//! - unary calls in flight are bounded ([`Limits::max_in_flight`]): a call
+//!   that cannot start within the queue timeout is shed with 503 and
+//!   `Retry-After` instead of queueing without bound;
+//! - a unary call runs to its end (or its deadline) in a task of its own,
+//!   even if its HTTP client hangs up: cancelling it would reset its HTTP/2
+//!   stream, and a flood of such resets is what makes an HTTP/2 server close
+//!   the whole connection (`ENHANCE_YOUR_CALM`), cutting every other client.
 //!
 //! `connect_lazy` lets the edge start before chat-service and outlive it: the
 //! channel dials on first use and redials after a failure, so while
@@ -9,7 +22,14 @@
 //! Unary calls carry a deadline. `SubscribeMessages` does not: it lives as
 //! long as its client; only the wait for its response headers is bounded.
 
-use std::time::Duration;
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use allmine_chat_proto::{
     CHAT_SERVICE_NAME,
@@ -20,6 +40,7 @@ use allmine_chat_proto::{
     },
 };
 use http::Uri;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{
     Streaming,
     metadata::{AsciiMetadataValue, MetadataMap},
@@ -30,7 +51,7 @@ use tonic_health::pb::{
 };
 
 use crate::{
-    dto::history::LIST_MESSAGES_REST_NAMES, error::ApiError, extract::BearerToken,
+    config::Limits, dto::history::LIST_MESSAGES_REST_NAMES, error::ApiError, extract::BearerToken,
     request_id::RequestId,
 };
 
@@ -42,33 +63,105 @@ use crate::{
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A cheap-to-clone handle on chat-service (clones share one channel).
+/// HTTP/2 receive windows of the edge's connections to chat-service. The
+/// relay drains event streams at once, so a window only has to cover what
+/// arrives between two reads; the connection window is wide enough for many
+/// streams to burst together.
+const STREAM_WINDOW: u32 = 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
+/// How long a shed client is asked to wait.
+const SHED_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A cheap-to-clone handle on chat-service (clones share the channels).
 #[derive(Debug, Clone)]
 pub struct ChatClient {
     chat: ChatServiceClient<Channel>,
     health: HealthClient<Channel>,
+    /// Event streams, spread over their own connections.
+    streams: Arc<[ChatServiceClient<Channel>]>,
+    next_stream: Arc<AtomicUsize>,
+    in_flight: Arc<Semaphore>,
+    queue_timeout: Duration,
     timeout: Duration,
 }
 
 impl ChatClient {
-    /// Prepares the channel without dialing. `timeout` is the deadline of every
-    /// call and also bounds each connection attempt, so that a black-holed
-    /// address cannot hold a request past its deadline.
-    pub fn connect_lazy(url: Uri, timeout: Duration) -> Self {
-        let channel = Endpoint::from(url)
-            .connect_timeout(timeout)
-            // Enforced by the client itself, whatever the server does, until
-            // the response headers arrive: it bounds a unary call, and the
-            // start (not the life) of a subscription...
-            .timeout(timeout)
-            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
-            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
-            .connect_lazy();
+    /// Prepares the channels without dialing. `timeout` is the deadline of
+    /// every call and also bounds each connection attempt, so that a
+    /// black-holed address cannot hold a request past its deadline.
+    pub fn connect_lazy(url: Uri, timeout: Duration, limits: &Limits) -> Self {
+        let channel = || {
+            Endpoint::from(url.clone())
+                .connect_timeout(timeout)
+                // Enforced by the client itself, whatever the server does,
+                // until the response headers arrive: it bounds a unary call,
+                // and the start (not the life) of a subscription...
+                .timeout(timeout)
+                .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+                .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+                .initial_stream_window_size(STREAM_WINDOW)
+                .initial_connection_window_size(CONNECTION_WINDOW)
+                .connect_lazy()
+        };
+        let unary = channel();
+        let streams = (0..limits.upstream_stream_connections.max(1))
+            .map(|_| ChatServiceClient::new(channel()))
+            .collect();
         Self {
-            chat: ChatServiceClient::new(channel.clone()),
-            health: HealthClient::new(channel),
+            chat: ChatServiceClient::new(unary.clone()),
+            health: HealthClient::new(unary),
+            streams,
+            next_stream: Arc::new(AtomicUsize::new(0)),
+            in_flight: Arc::new(Semaphore::new(
+                usize::try_from(limits.max_in_flight).unwrap_or(usize::MAX),
+            )),
+            queue_timeout: limits.queue_timeout(),
             timeout,
         }
+    }
+
+    /// A slot for one unary call: at once if one is free, else within the
+    /// queue timeout, else the call is shed (503 with `Retry-After`).
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let waited = tokio::time::timeout(
+            self.queue_timeout,
+            Arc::clone(&self.in_flight).acquire_owned(),
+        )
+        .await;
+        match waited {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::Overloaded {
+                reasons: vec!["The chat is handling too many requests; retry later".to_owned()],
+                retry_after: SHED_RETRY_AFTER,
+            }),
+        }
+    }
+
+    /// Runs one unary call in a slot, in a task of its own, so that it
+    /// finishes (within its deadline) even when the HTTP client leaves.
+    async fn call<T, F>(&self, call: F) -> Result<T, ApiError>
+    where
+        F: Future<Output = Result<T, ApiError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.admit().await?;
+        let task = tokio::spawn(async move {
+            let result = call.await;
+            drop(permit);
+            result
+        });
+        task.await
+            .map_err(|error| ApiError::Internal(format!("a gRPC call task failed: {error}")))?
+    }
+
+    /// The client for the next event stream (round robin over the pool).
+    fn stream_client(&self) -> ChatServiceClient<Channel> {
+        let index = self.next_stream.fetch_add(1, Ordering::Relaxed) % self.streams.len();
+        self.streams[index].clone()
     }
 
     // Each call carries the caller's token and the request id as metadata,
@@ -83,8 +176,9 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<ChatMessage, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let response = self.chat.clone().send_message(request).await?;
-        Ok(response.into_inner())
+        let mut chat = self.chat.clone();
+        self.call(async move { Ok(chat.send_message(request).await?.into_inner()) })
+            .await
     }
 
     /// Calls `ListMessages`. A violation on `page_size` is reported as one on
@@ -96,13 +190,15 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<ListMessagesResponse, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let response = self
-            .chat
-            .clone()
-            .list_messages(request)
-            .await
-            .map_err(|status| ApiError::from_status(status, LIST_MESSAGES_REST_NAMES))?;
-        Ok(response.into_inner())
+        let mut chat = self.chat.clone();
+        self.call(async move {
+            let response = chat
+                .list_messages(request)
+                .await
+                .map_err(|status| ApiError::from_status(status, LIST_MESSAGES_REST_NAMES))?;
+            Ok(response.into_inner())
+        })
+        .await
     }
 
     /// Calls `DeleteMessage`.
@@ -113,8 +209,12 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<(), ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        self.chat.clone().delete_message(request).await?;
-        Ok(())
+        let mut chat = self.chat.clone();
+        self.call(async move {
+            chat.delete_message(request).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Calls `SubscribeMessages` and waits for chat-service to accept or
@@ -134,7 +234,7 @@ impl ChatClient {
         let mut request = tonic::Request::new(request);
         insert_request_id(request.metadata_mut(), request_id)?;
         insert_authorization(request.metadata_mut(), token)?;
-        let response = self.chat.clone().subscribe_messages(request).await?;
+        let response = self.stream_client().subscribe_messages(request).await?;
         Ok(response.into_inner())
     }
 
@@ -146,8 +246,9 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Ban, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let response = self.chat.clone().ban_user(request).await?;
-        Ok(response.into_inner())
+        let mut chat = self.chat.clone();
+        self.call(async move { Ok(chat.ban_user(request).await?.into_inner()) })
+            .await
     }
 
     /// Calls `UnbanUser`.
@@ -158,8 +259,12 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<(), ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        self.chat.clone().unban_user(request).await?;
-        Ok(())
+        let mut chat = self.chat.clone();
+        self.call(async move {
+            chat.unban_user(request).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Calls `AddModerator`.
@@ -170,8 +275,9 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Stream, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let response = self.chat.clone().add_moderator(request).await?;
-        Ok(response.into_inner())
+        let mut chat = self.chat.clone();
+        self.call(async move { Ok(chat.add_moderator(request).await?.into_inner()) })
+            .await
     }
 
     /// Calls `RemoveModerator`.
@@ -182,8 +288,9 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Stream, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let response = self.chat.clone().remove_moderator(request).await?;
-        Ok(response.into_inner())
+        let mut chat = self.chat.clone();
+        self.call(async move { Ok(chat.remove_moderator(request).await?.into_inner()) })
+            .await
     }
 
     /// Ready means chat-service answers its health check for

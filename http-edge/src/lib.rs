@@ -37,6 +37,11 @@
 //! - [`event_stream`]: relaying a gRPC event stream as SSE (one event per
 //!   `ChatEvent`, an `error` event if it fails, keep-alive comments), and the
 //!   [`event_stream::Shutdown`] that ends open streams when the edge stops.
+//! - [`server`]: the accept loop over hyper with every connection bounded
+//!   (open connections, header read and idle timeouts, request head size,
+//!   HTTP/2 settings), and hyper's own refusals rewritten into the envelope.
+//! - [`limits`]: request-level bounds (target and header sizes, the body
+//!   read deadline).
 //! - [`request_id`]: the middleware that gives each request an `x-request-id`
 //!   and a tracing span.
 //! - [`grpc`]: the lazily connecting, self-reconnecting chat-service client,
@@ -53,8 +58,10 @@ pub mod error;
 pub mod event_stream;
 pub mod extract;
 pub mod grpc;
+pub mod limits;
 pub mod request_id;
 pub mod routes;
+pub mod server;
 pub mod startup;
 pub mod telemetry;
 

@@ -3,10 +3,15 @@
 use std::{future::Future, io, net::SocketAddr};
 
 use axum::Router;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
-use crate::{config::Config, event_stream::Shutdown, grpc::ChatClient, routes};
+use crate::{
+    config::Config,
+    event_stream::Shutdown,
+    grpc::ChatClient,
+    routes,
+    server::{self, ServerSettings},
+};
 
 /// A bound, not yet serving, edge.
 pub struct Application {
@@ -14,6 +19,7 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     shutdown: Shutdown,
+    settings: ServerSettings,
 }
 
 impl Application {
@@ -23,21 +29,27 @@ impl Application {
     /// The client connects lazily, so the edge starts, and answers 503, while
     /// chat-service is not up yet.
     pub async fn build(config: Config) -> io::Result<Self> {
-        let chat = ChatClient::connect_lazy(config.chat_service_url.clone(), config.grpc_timeout());
+        let chat = ChatClient::connect_lazy(
+            config.chat_service_url.clone(),
+            config.grpc_timeout(),
+            &config.limits,
+        );
         let listener = TcpListener::bind(config.http_addr).await?;
         let local_addr = listener.local_addr()?;
         tracing::info!(
             %local_addr,
             chat_service_url = %config.chat_service_url,
             grpc_timeout_ms = config.grpc_timeout_ms,
+            limits = ?config.limits,
             "http-edge bound"
         );
         let shutdown = Shutdown::new();
         Ok(Self {
             listener,
             local_addr,
-            router: routes::router(chat, shutdown.clone()),
+            router: routes::router(chat, shutdown.clone(), &config.limits),
             shutdown,
+            settings: ServerSettings::new(&config.limits, config.grpc_timeout()),
         })
     }
 
@@ -58,17 +70,7 @@ impl Application {
             shutdown.await;
             streams.trigger();
         };
-        // TCP_NODELAY on every connection: axum does not set it, and with
-        // Nagle's algorithm an SSE event written while the previous one is
-        // unacknowledged waits for the client's delayed ACK (up to 40 ms).
-        let listener = self.listener.tap_io(|connection| {
-            if let Err(error) = connection.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        server::serve(self.listener, self.router, self.settings, shutdown).await;
         tracing::info!("http-edge stopped");
         Ok(())
     }

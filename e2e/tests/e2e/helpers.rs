@@ -61,11 +61,10 @@ pub async fn start_service_with(
 
 /// Starts the edge in front of `chat_service`; it stops when the sender drops.
 pub async fn start_edge(chat_service: SocketAddr) -> (String, oneshot::Sender<()>) {
-    let config = http_edge::Config {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        chat_service_url: format!("http://{chat_service}").parse().unwrap(),
-        grpc_timeout_ms: 5_000,
-    };
+    let config = http_edge::Config::with_defaults(
+        "127.0.0.1:0".parse().unwrap(),
+        format!("http://{chat_service}").parse().unwrap(),
+    );
     let application = http_edge::Application::build(config)
         .await
         .expect("edge starts");

@@ -10,6 +10,8 @@
 //!   usual error envelope with its status (401, 403, 404, 503, ...), not a
 //!   stream. Only an accepted subscription is answered 200 and streamed (see
 //!   [`crate::event_stream`]).
+//! - At most `EDGE_MAX_EVENT_STREAMS` streams are open at once; past that a
+//!   new one is answered 503 with `Retry-After`.
 
 use allmine_chat_proto::v1::SubscribeMessagesRequest;
 use axum::{extract::State, response::Response};
@@ -17,7 +19,7 @@ use axum::{extract::State, response::Response};
 use crate::{
     dto::SubscribeQuery,
     error::ApiError,
-    event_stream::{self, Shutdown},
+    event_stream::{self, EventStreams},
     extract::{ApiPath, ApiQuery, EventSourceToken, LastEventId},
     grpc::ChatClient,
     request_id::RequestId,
@@ -31,7 +33,7 @@ use crate::{
 pub async fn follow_chat(
     State(chat): State<ChatClient>,
     request_id: RequestId,
-    shutdown: Shutdown,
+    streams: EventStreams,
     EventSourceToken(token): EventSourceToken,
     ApiPath(stream_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<SubscribeQuery>,
@@ -42,8 +44,11 @@ pub async fn follow_chat(
         stream_id,
         after: last_event_id.or(query.after),
     };
+    // The slot is taken before chat-service is asked, so that a full edge
+    // costs chat-service nothing.
+    let slot = streams.open()?;
     let events = chat
         .subscribe_messages(request, &token, &request_id)
         .await?;
-    Ok(event_stream::respond(events, shutdown))
+    Ok(event_stream::respond(events, slot))
 }

@@ -17,7 +17,13 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    error::ApiError, event_stream::Shutdown, extract::MAX_BODY_BYTES, grpc::ChatClient, request_id,
+    config::Limits,
+    error::ApiError,
+    event_stream::{EventStreams, Shutdown},
+    extract::MAX_BODY_BYTES,
+    grpc::ChatClient,
+    limits::{self, BodyReadTimeout},
+    request_id,
 };
 
 /// A stream's messages: `POST` sends one, `GET` reads the history (the
@@ -35,8 +41,14 @@ pub const BAN_PATH: &str = "/api/v1/live-stream/{streamId}/chat/bans/{userId}";
 pub const MODERATOR_PATH: &str = "/api/v1/live-stream/{streamId}/chat/moderators/{userId}";
 
 /// Builds the whole HTTP surface around a chat-service client; `shutdown`
-/// ends the open event streams when the edge stops.
-pub fn router(chat: ChatClient, shutdown: Shutdown) -> Router {
+/// ends the open event streams when the edge stops; `limits` bound what one
+/// request may hold.
+pub fn router(chat: ChatClient, shutdown: Shutdown, limits: &Limits) -> Router {
+    let streams = EventStreams::new(
+        shutdown,
+        usize::try_from(limits.max_event_streams).unwrap_or(usize::MAX),
+        usize::try_from(limits.event_buffer).unwrap_or(usize::MAX),
+    );
     Router::new()
         .route(
             MESSAGES_PATH,
@@ -55,7 +67,11 @@ pub fn router(chat: ChatClient, shutdown: Shutdown) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(Extension(shutdown))
+        .layer(Extension(streams))
+        .layer(Extension(BodyReadTimeout(limits.body_read_timeout())))
+        // Oversized targets and headers are refused before anything reads
+        // them (inside the request-id layer, so the refusal carries an id).
+        .layer(middleware::from_fn(limits::check_request_head))
         // Outermost, so that every response, fallbacks included, carries the
         // request id and is logged in the request's span.
         .layer(middleware::from_fn(request_id::request_context))

@@ -845,11 +845,10 @@ async fn the_logs_name_the_matched_route_and_never_the_access_token() {
 #[tokio::test]
 async fn stopping_the_edge_ends_open_streams_and_the_edge_stops_promptly() {
     let chat = FakeChatServer::start().await;
-    let config = Config {
-        http_addr: "127.0.0.1:0".parse().expect("a socket address"),
-        chat_service_url: format!("http://{}", chat.addr).parse().expect("a URL"),
-        grpc_timeout_ms: 5000,
-    };
+    let config = Config::with_defaults(
+        "127.0.0.1:0".parse().expect("a socket address"),
+        format!("http://{}", chat.addr).parse().expect("a URL"),
+    );
     let application = Application::build(config).await.expect("the edge builds");
     let address = application.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -52,11 +52,11 @@ pub async fn spawn_edge(chat_service: SocketAddr) -> TestEdge {
 /// An edge pointed at `chat_service`, with this gRPC deadline.
 pub async fn spawn_edge_with_timeout(chat_service: SocketAddr, grpc_timeout: Duration) -> TestEdge {
     init_logging();
-    let config = Config {
-        http_addr: "127.0.0.1:0".parse().expect("a socket address"),
-        chat_service_url: format!("http://{chat_service}").parse().expect("a URL"),
-        grpc_timeout_ms: u64::try_from(grpc_timeout.as_millis()).expect("a small timeout"),
-    };
+    let mut config = Config::with_defaults(
+        "127.0.0.1:0".parse().expect("a socket address"),
+        format!("http://{chat_service}").parse().expect("a URL"),
+    );
+    config.grpc_timeout_ms = u64::try_from(grpc_timeout.as_millis()).expect("a small timeout");
     let application = Application::build(config).await.expect("the edge builds");
     let address = format!("http://{}", application.local_addr());
     let (shutdown, stopped) = oneshot::channel::<()>();

@@ -9,13 +9,13 @@ use crate::helpers::reserve_unused_port;
 
 #[tokio::test]
 async fn the_edge_stops_when_its_shutdown_future_resolves() {
-    let config = Config {
-        http_addr: "127.0.0.1:0".parse().expect("a socket address"),
-        chat_service_url: format!("http://{}", reserve_unused_port())
+    let mut config = Config::with_defaults(
+        "127.0.0.1:0".parse().expect("a socket address"),
+        format!("http://{}", reserve_unused_port())
             .parse()
             .expect("a URL"),
-        grpc_timeout_ms: 1000,
-    };
+    );
+    config.grpc_timeout_ms = 1000;
     let application = Application::build(config).await.expect("the edge builds");
     let address = application.local_addr();
     assert_ne!(address.port(), 0, "port 0 was resolved to a real port");
