@@ -59,10 +59,11 @@ pub struct Limits {
 
     /// Seconds a connection may go without moving a byte either way before
     /// it is closed: idle keep-alive connections, and clients that stopped
-    /// reading their response (event streams send a keep-alive every 15 s,
-    /// so a live client is never idle this long).
+    /// reading their response (event streams send a keep-alive comment every
+    /// 15 s, or every half of this timeout if that is sooner, so a live
+    /// client is never idle this long).
     #[arg(long, env = "EDGE_IDLE_TIMEOUT_SECS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(16..=3600))]
+          value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub idle_timeout_secs: u64,
 
     /// Open client connections; over it a new connection gets a 503 and is

@@ -47,7 +47,9 @@ use tracing::Instrument;
 use crate::{dto::ChatEventData, error::ApiError};
 
 /// How often an idle stream sends a `: keep-alive` comment, so that proxies
-/// do not time it out and a vanished client is noticed.
+/// do not time it out and a vanished client is noticed; more often when the
+/// edge's own idle timeout is shorter (half of it), so that a live stream is
+/// never taken for an idle connection.
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Tells nginx (and proxies that copy it) not to buffer the response.
@@ -82,15 +84,24 @@ pub struct EventStreams {
     slots: Arc<Semaphore>,
     max_streams: usize,
     buffer: usize,
+    keep_alive: Duration,
 }
 
 impl EventStreams {
-    pub fn new(shutdown: Shutdown, max_streams: usize, buffer: usize) -> Self {
+    /// `idle_timeout` is the connection idle timeout the keep-alive comments
+    /// must beat.
+    pub fn new(
+        shutdown: Shutdown,
+        max_streams: usize,
+        buffer: usize,
+        idle_timeout: Duration,
+    ) -> Self {
         Self {
             shutdown,
             slots: Arc::new(Semaphore::new(max_streams)),
             max_streams,
             buffer: buffer.max(1),
+            keep_alive: KEEP_ALIVE_INTERVAL.min(idle_timeout / 2),
         }
     }
 
@@ -109,6 +120,7 @@ impl EventStreams {
         Ok(StreamSlot {
             _permit: permit,
             buffer: self.buffer,
+            keep_alive: self.keep_alive,
             shutdown: self.shutdown.clone(),
         })
     }
@@ -130,16 +142,19 @@ impl<S: Send + Sync> FromRequestParts<S> for EventStreams {
 pub struct StreamSlot {
     _permit: OwnedSemaphorePermit,
     buffer: usize,
+    keep_alive: Duration,
     shutdown: Shutdown,
 }
 
 /// The 200 response that relays `events`: `text/event-stream`, not cached or
-/// buffered by proxies, a keep-alive comment every [`KEEP_ALIVE_INTERVAL`].
+/// buffered by proxies, a keep-alive comment every [`KEEP_ALIVE_INTERVAL`]
+/// (or sooner, see there).
 ///
 /// Logs go to the current span (the request's), also after the handler has
 /// returned, while the body streams.
 pub fn respond(events: Streaming<ChatEvent>, slot: StreamSlot) -> Response {
     let span = tracing::Span::current();
+    let keep_alive = slot.keep_alive;
     let (queue, queued) = mpsc::channel(slot.buffer);
     let (last_word, last) = oneshot::channel();
     let pump = Pump {
@@ -161,11 +176,7 @@ pub fn respond(events: Streaming<ChatEvent>, slot: StreamSlot) -> Response {
         let event = delivery.next().await?;
         Some((Ok::<_, Infallible>(event), delivery))
     });
-    let sse = Sse::new(stream).keep_alive(
-        KeepAlive::new()
-            .interval(KEEP_ALIVE_INTERVAL)
-            .text("keep-alive"),
-    );
+    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"));
     // `Sse` sets `Content-Type: text/event-stream` and `Cache-Control:
     // no-cache`.
     ([(X_ACCEL_BUFFERING, HeaderValue::from_static("no"))], sse).into_response()

@@ -43,6 +43,26 @@ impl BearerToken {
         {
             return Err(malformed());
         }
+        Self::jwt_shaped(token)
+    }
+
+    /// A token in the JWS compact form chat-service accepts: three non-empty
+    /// base64url segments. Anything else is refused here (401), so that a
+    /// flood of junk tokens costs chat-service nothing.
+    fn jwt_shaped(token: &str) -> Result<Self, ApiError> {
+        let segments: Vec<&str> = token.split('.').collect();
+        let base64url = |segment: &&str| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
+        };
+        if segments.len() != 3 || !segments.iter().all(base64url) {
+            return Err(ApiError::Unauthenticated(vec![
+                "The bearer token must be a JWT (three base64url segments separated by dots)"
+                    .to_owned(),
+            ]));
+        }
         Ok(Self(token.to_owned()))
     }
 
@@ -55,7 +75,7 @@ impl BearerToken {
                 "{ACCESS_TOKEN_PARAM} must be a non-empty token of visible ASCII characters"
             )]));
         }
-        Ok(Self(token.to_owned()))
+        Self::jwt_shaped(token)
     }
 
     /// The header value to forward: `Bearer <token>`.
@@ -355,8 +375,8 @@ mod tests {
 
     #[test]
     fn an_access_token_must_be_non_empty_visible_ascii() {
-        let token = BearerToken::from_access_token("abc.def-ghi_").expect("valid");
-        assert_eq!(token.authorization_value(), "Bearer abc.def-ghi_");
+        let token = BearerToken::from_access_token("abc.def-ghi_.x").expect("valid");
+        assert_eq!(token.authorization_value(), "Bearer abc.def-ghi_.x");
         for value in ["", "a b", "tab\there", "caf\u{e9}", "line\nbreak"] {
             let error = BearerToken::from_access_token(value).expect_err(value);
             assert!(matches!(error, ApiError::Unauthenticated(_)), "{value:?}");
@@ -369,8 +389,18 @@ mod tests {
     }
 
     #[test]
+    fn only_jwt_shaped_tokens_are_forwarded() {
+        for token in ["opaque", "a.b", "a.b.c.d", "a..c", ".b.c", "a.b.c=", "a.b+c.d"] {
+            let error = BearerToken::parse(&format!("Bearer {token}")).expect_err(token);
+            assert!(error.reasons()[0].contains("JWT"), "{token}");
+            assert!(BearerToken::from_access_token(token).is_err(), "{token}");
+        }
+        assert!(BearerToken::parse("Bearer eyJh.eyJz-_.c2ln").is_ok());
+    }
+
+    #[test]
     fn debug_never_shows_the_token() {
-        let token = BearerToken::parse("Bearer secret-token").expect("valid");
+        let token = BearerToken::parse("Bearer secret.token.signature").expect("valid");
         assert!(!format!("{token:?}").contains("secret"));
     }
 

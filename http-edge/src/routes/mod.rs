@@ -48,6 +48,7 @@ pub fn router(chat: ChatClient, shutdown: Shutdown, limits: &Limits) -> Router {
         shutdown,
         usize::try_from(limits.max_event_streams).unwrap_or(usize::MAX),
         usize::try_from(limits.event_buffer).unwrap_or(usize::MAX),
+        limits.idle_timeout(),
     );
     Router::new()
         .route(

@@ -38,7 +38,24 @@ pub struct GuardedIo {
     /// An envelope being written in place of hyper's bare error response,
     /// and how many bytes of hyper's buffer it stands for.
     replacement: Option<Replacement>,
+    /// Set once a replacement went out: closing then drains what the
+    /// client still sends (see [`Self::poll_linger`]).
+    linger: Option<Linger>,
 }
+
+/// A lingering close, as nginx does after an error: after hyper refused a
+/// request it had not read in full, closing the socket with the client's
+/// unread bytes in it would make the kernel send a reset, which can destroy
+/// the answer before the client reads it. So the write side is shut, and
+/// what the client still sends is read and dropped, for a bounded time and
+/// number of bytes, before the socket is closed.
+struct Linger {
+    drained: usize,
+    until: Instant,
+}
+
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
 struct Replacement {
     bytes: Vec<u8>,
@@ -55,6 +72,7 @@ impl GuardedIo {
             last_progress: now,
             deadline: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
             replacement: None,
+            linger: None,
         }
     }
 
@@ -107,7 +125,39 @@ impl GuardedIo {
         }
         let stands_for = replacement.stands_for;
         self.replacement = None;
+        self.linger = Some(Linger {
+            drained: 0,
+            until: Instant::now() + LINGER_TIME,
+        });
         Poll::Ready(Ok(Some(stands_for)))
+    }
+
+    /// After the write side is shut: reads and drops what the client still
+    /// sends until it closes, or the linger's time or byte budget is spent.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(linger) = self.linger.as_mut() else {
+            return Poll::Ready(());
+        };
+        let mut scratch = [0_u8; 8192];
+        loop {
+            if linger.drained >= LINGER_BYTES || Instant::now() >= linger.until {
+                return Poll::Ready(());
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => linger.drained += buf.filled().len(),
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => {
+                    // Woken by the socket, or by the linger's end.
+                    self.deadline.as_mut().reset(linger.until);
+                    if self.deadline.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(());
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
     }
 }
 
@@ -184,12 +234,15 @@ impl AsyncWrite for GuardedIo {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_replacement(cx))?;
-        match Pin::new(&mut this.inner).poll_shutdown(cx) {
+        let shut = match Pin::new(&mut this.inner).poll_shutdown(cx) {
             Poll::Pending => {
                 this.check_idle(cx)?;
-                Poll::Pending
+                return Poll::Pending;
             }
-            ready => ready,
-        }
+            Poll::Ready(shut) => shut,
+        };
+        ready!(this.poll_linger(cx));
+        this.linger = None;
+        Poll::Ready(shut)
     }
 }

@@ -51,12 +51,30 @@ pub async fn spawn_edge(chat_service: SocketAddr) -> TestEdge {
 
 /// An edge pointed at `chat_service`, with this gRPC deadline.
 pub async fn spawn_edge_with_timeout(chat_service: SocketAddr, grpc_timeout: Duration) -> TestEdge {
+    spawn_edge_with(chat_service, |config| {
+        config.grpc_timeout_ms = u64::try_from(grpc_timeout.as_millis()).expect("a small timeout");
+    })
+    .await
+}
+
+/// The edge in front of a fresh fake chat-service, configured by `adjust`.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let chat = FakeChatServer::start().await;
+    let edge = spawn_edge_with(chat.addr, adjust).await;
+    TestApp { edge, chat }
+}
+
+/// An edge pointed at `chat_service`, with the defaults changed by `adjust`.
+pub async fn spawn_edge_with(
+    chat_service: SocketAddr,
+    adjust: impl FnOnce(&mut Config),
+) -> TestEdge {
     init_logging();
     let mut config = Config::with_defaults(
         "127.0.0.1:0".parse().expect("a socket address"),
         format!("http://{chat_service}").parse().expect("a URL"),
     );
-    config.grpc_timeout_ms = u64::try_from(grpc_timeout.as_millis()).expect("a small timeout");
+    adjust(&mut config);
     let application = Application::build(config).await.expect("the edge builds");
     let address = format!("http://{}", application.local_addr());
     let (shutdown, stopped) = oneshot::channel::<()>();

@@ -41,7 +41,7 @@ async fn a_given_request_id_is_reused_echoed_and_forwarded() {
             r#"{"content":"hi"}"#,
             &[
                 ("content-type", "application/json"),
-                ("authorization", "Bearer t"),
+                ("authorization", "Bearer h.p.s"),
                 ("x-request-id", "client-req-42"),
             ],
         )

@@ -141,7 +141,7 @@ async fn a_lowercase_bearer_scheme_is_forwarded_in_canonical_form() {
             r#"{"content":"hi"}"#,
             &[
                 ("content-type", "application/json"),
-                ("authorization", "bearer abc.def"),
+                ("authorization", "bearer abc.def.ghi"),
             ],
         )
         .await;
@@ -149,7 +149,7 @@ async fn a_lowercase_bearer_scheme_is_forwarded_in_canonical_form() {
     assert_eq!(response.status().as_u16(), 201);
     assert_eq!(
         app.chat.received()[0].metadata_str("authorization"),
-        Some("Bearer abc.def")
+        Some("Bearer abc.def.ghi")
     );
 }
 
