@@ -4,6 +4,7 @@
 mod chat_rules;
 mod database_faults;
 mod helpers;
+mod hostile_clients;
 mod live_events;
 mod reading;
 mod send_message;

@@ -1,0 +1,251 @@
+//! Hostile clients against the whole stack (the real edge in front of the
+//! real chat-service): attacks that used to freeze or cut off every other
+//! client. Each test asserts that the attacker gets a clear answer and that
+//! another client's live stream and calls carry on. Waits are hang
+//! detectors, not timings. Isolation does not depend on the store, so these
+//! run on the embedded one.
+
+use std::time::Duration;
+
+use allmine_test_support::TokenBuilder;
+use allmine_test_support::backends::Backend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::helpers::{Stack, expect_envelope, spawn_stack_with};
+
+/// Longest wait for something that must happen (an answer, an event).
+const HANG: Duration = Duration::from_secs(20);
+
+async fn spawn() -> Stack {
+    spawn_stack_with(Backend::Embedded, |config| {
+        config.burst_viewer_limit = 100_000;
+        config.burst_privileged_limit = 100_000;
+    })
+    .await
+}
+
+fn host(stack: &Stack) -> String {
+    stack.base.trim_start_matches("http://").to_owned()
+}
+
+/// A live SSE client that reads everything, on `stream`.
+struct Follower {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Follower {
+    async fn open(stack: &Stack, stream: &str) -> Self {
+        let response = stack
+            .client
+            .get(format!(
+                "{}/api/v1/live-stream/{stream}/chat/events",
+                stack.base
+            ))
+            .bearer_auth(TokenBuilder::new().build())
+            .timeout(Duration::from_secs(300))
+            .send()
+            .await
+            .expect("the edge answers");
+        assert_eq!(response.status().as_u16(), 200);
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event's type and data, skipping keep-alive comments.
+    async fn next(&mut self) -> (String, String) {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let kind = block
+                    .lines()
+                    .find_map(|line| line.strip_prefix("event: "))
+                    .map(str::to_owned);
+                let data = block
+                    .lines()
+                    .find_map(|line| line.strip_prefix("data: "))
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(kind) = kind {
+                    return (kind, data);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(HANG, self.response.chunk())
+                .await
+                .expect("an event within the wait")
+                .expect("a healthy stream")
+                .expect("the stream is still open");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Asserts the next event is the message `content` (nothing cut the
+    /// stream in between).
+    async fn expect_message(&mut self, content: &str) {
+        let (kind, data) = self.next().await;
+        assert_eq!(kind, "message", "{data}");
+        assert!(data.contains(content), "{data}");
+    }
+}
+
+async fn send_ok(stack: &Stack, stream: &str, token: &str, content: &str) {
+    let response = stack.send(stream, token, content).await;
+    assert_eq!(response.status().as_u16(), 201, "{content}");
+}
+
+/// Three viewers open the event stream with a tiny receive window and never
+/// read, while the stream carries ~4 MB. Before: their unread events filled
+/// the edge's HTTP/2 window to chat-service, and history, readiness and every
+/// other live stream hung for as long as they stayed. Now everyone else is
+/// served, and each stalled viewer finds a `gap` after what was queued.
+#[tokio::test]
+async fn stalled_event_stream_readers_do_not_freeze_other_clients() {
+    let stack = spawn().await;
+    let (busy, owner) = stack.open_stream().await;
+    let owner = owner.build();
+    let (quiet, _) = stack.open_stream().await;
+    let mut follower = Follower::open(&stack, &quiet).await;
+
+    let viewer = TokenBuilder::new().build();
+    let request = format!(
+        "GET /api/v1/live-stream/{busy}/chat/events HTTP/1.1\r\nhost: edge\r\nauthorization: Bearer {viewer}\r\n\r\n"
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("a small window");
+        let mut stream = socket
+            .connect(host(&stack).parse().expect("an address"))
+            .await
+            .expect("the edge accepts");
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        stalled.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // 2,000 messages of ~500 four-byte characters: ~4 MB per stalled viewer.
+    let content = "😀".repeat(490);
+    let sends = (0..8).map(|worker| {
+        let (stack, busy, owner, content) = (&stack, &busy, &owner, &content);
+        async move {
+            for index in 0..250 {
+                send_ok(stack, busy, owner, &format!("{worker}-{index} {content}")).await;
+            }
+        }
+    });
+    futures::future::join_all(sends).await;
+
+    let history = stack
+        .client
+        .get(format!(
+            "{}/api/v1/live-stream/{quiet}/chat/messages",
+            stack.base
+        ))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("history answers while others stall");
+    assert_eq!(history.status().as_u16(), 200);
+    let ready = stack
+        .client
+        .get(format!("{}/readyz", stack.base))
+        .send()
+        .await
+        .expect("readiness answers while others stall");
+    assert_eq!(ready.status().as_u16(), 200);
+    send_ok(&stack, &quiet, &owner, "still live").await;
+    follower.expect_message("still live").await;
+
+    for mut stream in stalled {
+        let mut seen = Vec::new();
+        tokio::time::timeout(HANG, stream.read_to_end(&mut seen))
+            .await
+            .expect("a viewer that fell behind is ended")
+            .ok();
+        let seen = String::from_utf8_lossy(&seen);
+        let last = seen
+            .rsplit("\n\n")
+            .find(|block| block.contains("event: "))
+            .expect("events were sent");
+        assert!(last.contains("event: gap"), "{last}");
+        assert!(
+            last.contains("id: "),
+            "the gap carries the resume cursor: {last}"
+        );
+    }
+    stack.finish().await;
+}
+
+/// Before: one POST with a ~65 KB `Authorization` header answered 503 and
+/// ended every open event stream of every client ("Service unavailable");
+/// a 16-64 KB one answered 500. Now both are the 431 envelope from the edge,
+/// and nobody else notices.
+#[tokio::test]
+async fn oversized_tokens_are_refused_without_touching_other_clients() {
+    let stack = spawn().await;
+    let (stream, owner) = stack.open_stream().await;
+    let owner = owner.build();
+    let mut follower = Follower::open(&stack, &stream).await;
+
+    for size in [16 * 1024, 40 * 1024, 65 * 1024] {
+        let token = format!("{}.{}.{}", "a".repeat(size / 2), "b".repeat(size / 2), "c");
+        for _ in 0..5 {
+            let response = stack.send(&stream, &token, "hi").await;
+            let errors = expect_envelope(response, 431).await;
+            assert_eq!(errors[0], "Request header fields too large");
+        }
+    }
+
+    send_ok(&stack, &stream, &owner, "after the big tokens").await;
+    follower.expect_message("after the big tokens").await;
+    stack.finish().await;
+}
+
+/// Before: ~1,000 clients that POST with a bogus bearer token and reset
+/// their connection made chat-service send GOAWAY (ENHANCE_YOUR_CALM) to the
+/// edge, and every live stream died. Now the edge lets each call finish
+/// instead of resetting it, chat-service tolerates resets, and live streams
+/// carry on.
+#[tokio::test]
+async fn a_flood_of_reset_connections_does_not_cut_live_streams() {
+    let stack = spawn().await;
+    let (stream, owner) = stack.open_stream().await;
+    let owner = owner.build();
+    let mut follower = Follower::open(&stack, &stream).await;
+    // Well-formed, but signed with a key chat-service does not know.
+    let bogus = TokenBuilder::new()
+        .signed_with_secret(b"not-the-secret-of-this-service-0123456789")
+        .build();
+    let body = r#"{"content":"flood"}"#;
+    let request = format!(
+        "POST /api/v1/live-stream/{stream}/chat/messages HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\nauthorization: Bearer {bogus}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+
+    let address = host(&stack);
+    for _round in 0..20 {
+        let clients = (0..50).map(|_| {
+            let (address, request) = (address.clone(), request.clone());
+            tokio::spawn(async move {
+                let Ok(mut connection) = TcpStream::connect(&address).await else {
+                    return;
+                };
+                let _ = connection.write_all(request.as_bytes()).await;
+                // Reset instead of closing: RST, not FIN.
+                let _ = connection.set_zero_linger();
+                drop(connection);
+            })
+        });
+        for client in clients.collect::<Vec<_>>() {
+            client.await.expect("a client task");
+        }
+    }
+
+    send_ok(&stack, &stream, &owner, "after the flood").await;
+    follower.expect_message("after the flood").await;
+    stack.finish().await;
+}
