@@ -227,25 +227,41 @@ async fn a_flood_of_reset_connections_does_not_cut_live_streams() {
     );
 
     let address = host(&stack);
-    for _round in 0..20 {
-        let clients = (0..50).map(|_| {
+    // All at once, each resetting a few milliseconds after its request went
+    // out: while the edge still waits for chat-service on many of them.
+    let clients: Vec<_> = (0..1000_u64)
+        .map(|index| {
             let (address, request) = (address.clone(), request.clone());
             tokio::spawn(async move {
                 let Ok(mut connection) = TcpStream::connect(&address).await else {
                     return;
                 };
                 let _ = connection.write_all(request.as_bytes()).await;
+                tokio::time::sleep(Duration::from_micros(index % 20 * 250)).await;
                 // Reset instead of closing: RST, not FIN.
                 let _ = connection.set_zero_linger();
                 drop(connection);
             })
-        });
-        for client in clients.collect::<Vec<_>>() {
-            client.await.expect("a client task");
+        })
+        .collect();
+    // Meanwhile, well-behaved clients send: none of their calls may fail.
+    let honest = (0..4).map(|worker| {
+        let (stack, stream, owner) = (&stack, &stream, &owner);
+        async move {
+            for index in 0..50 {
+                send_ok(stack, stream, owner, &format!("honest {worker}-{index}")).await;
+            }
         }
+    });
+    futures::future::join_all(honest).await;
+    for client in clients {
+        client.await.expect("a client task");
     }
 
     send_ok(&stack, &stream, &owner, "after the flood").await;
+    for _ in 0..200 {
+        follower.next().await;
+    }
     follower.expect_message("after the flood").await;
     stack.finish().await;
 }
