@@ -111,7 +111,10 @@ mod tests {
     fn validation_errors_carry_one_field_violation_each() {
         let status = Status::from(ChatError::InvalidArgument(vec![
             Violation::new("stream_id", "must be 24 hexadecimal characters, got 3"),
-            Violation::new("content", "must not be empty or only whitespace"),
+            Violation::new(
+                "content",
+                "must not be empty or only whitespace/invisible characters",
+            ),
         ]));
         assert_eq!(status.code(), Code::InvalidArgument);
         let bad_request = status

@@ -147,12 +147,32 @@ impl TokenBuilder {
     }
 
     pub fn build(&self) -> String {
-        let key = match &self.key {
+        jsonwebtoken::encode(
+            &Header::new(self.algorithm),
+            &self.claims,
+            &self.encoding_key(),
+        )
+        .unwrap()
+    }
+
+    /// A token with this exact JOSE `header` (any members, for example
+    /// `crit`), correctly signed with the builder's key and algorithm.
+    pub fn build_with_header(&self, header: &Value) -> String {
+        let header = base64url(serde_json::to_string(header).unwrap().as_bytes());
+        let payload = base64url(serde_json::to_string(&self.claims).unwrap().as_bytes());
+        let message = format!("{header}.{payload}");
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding_key(), self.algorithm)
+                .unwrap();
+        format!("{message}.{signature}")
+    }
+
+    fn encoding_key(&self) -> EncodingKey {
+        match &self.key {
             SigningKey::Secret(secret) => EncodingKey::from_secret(secret),
             SigningKey::RsaPem => EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).unwrap(),
             SigningKey::EcPem => EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).unwrap(),
-        };
-        jsonwebtoken::encode(&Header::new(self.algorithm), &self.claims, &key).unwrap()
+        }
     }
 
     /// An unsigned token with `alg: none` (which must always be refused).

@@ -1,13 +1,19 @@
 //! JWT verification. The algorithm and key come from configuration and are
 //! pinned: a token's own `alg` header is checked against them, never trusted,
-//! so `alg: none` and HS/RS key confusion are rejected.
+//! so `alg: none` and HS/RS key confusion are rejected. A token is accepted
+//! while the clock is before its `exp` plus the leeway, and never if its
+//! header has a `crit` member.
 
 use std::fmt;
 use std::path::PathBuf;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 
 use super::Identity;
 use super::token_cache::{self, TokenCache};
@@ -76,6 +82,8 @@ pub enum AuthError {
     WrongAlgorithm { expected: String },
     #[error("token signature is invalid")]
     BadSignature,
+    #[error("token header has a 'crit' member: no critical extension is supported")]
+    CriticalExtension,
     #[error("token has expired")]
     Expired,
     #[error("token is not valid yet")]
@@ -167,32 +175,42 @@ impl JwtVerifier {
     }
 
     /// Checks `token` and returns who it speaks for. A token verified before
-    /// is only checked against the clock (see [`TokenCache`]).
+    /// is only checked against the clock (see [`TokenCache`]); a refused
+    /// token is never remembered.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         let now = jsonwebtoken::get_current_timestamp();
         if let Some(identity) = self.verified.get(token, now) {
             return Ok(identity);
         }
-        let (identity, exp) = self.verify_signed(token)?;
-        // The library accepts a token until `exp + leeway` (inclusive);
-        // the cache stops one second earlier rather than later.
-        let valid_until = exp.saturating_add(self.validation.leeway);
+        // Before the signature: it is cheap, and a token refused for it
+        // costs no signature check.
+        refuse_critical_extensions(token)?;
+        let (identity, valid_until) = self.verify_signed(token, now)?;
         self.verified.put(token, identity.clone(), valid_until, now);
         Ok(identity)
     }
 
     /// The full verification: signature, algorithm, time, issuer, audience,
-    /// subject. Returns the identity and the token's `exp`.
-    fn verify_signed(&self, token: &str) -> Result<(Identity, u64), AuthError> {
+    /// subject. Returns the identity and the unix second from which the
+    /// token is refused.
+    fn verify_signed(&self, token: &str, now: u64) -> Result<(Identity, u64), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|error| self.reason(error.kind()))?;
         let claims = data.claims;
-        // `exp` is required and was validated as a number; a value that does
-        // not fit makes the token uncacheable (0), not invalid.
+        // `exp` is required and the library checked it is a non-negative
+        // number; anything else here would be refused as expired below.
         let exp = claims
             .exp
             .filter(|exp| exp.is_finite() && *exp >= 0.0)
             .map_or(0, |exp| exp as u64);
+        // The library accepts a token through the whole second `exp +
+        // leeway`; RFC 7519 §4.1.4 refuses it *on or after* `exp`. So the
+        // token is refused from `exp + leeway` on, the same moment the cache
+        // forgets it and a live subscription ends: one instant everywhere.
+        let valid_until = exp.saturating_add(self.validation.leeway);
+        if now >= valid_until {
+            return Err(AuthError::Expired);
+        }
         let subject = claims
             .sub
             .ok_or_else(|| AuthError::MissingClaim("sub".into()))?;
@@ -203,8 +221,9 @@ impl JwtVerifier {
             name: claims.name,
             surname: claims.surname,
             roles: claims.roles,
+            valid_until: unix_time(valid_until),
         };
-        Ok((identity, exp))
+        Ok((identity, valid_until))
     }
 
     fn reason(&self, kind: &ErrorKind) -> AuthError {
@@ -230,6 +249,44 @@ impl JwtVerifier {
             _ => AuthError::MalformedToken("not a signed JWT"),
         }
     }
+}
+
+/// RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` header
+/// lists an extension it does not understand, and this service understands
+/// none. So any `crit` member is refused, whatever its value (`null` and `[]`
+/// included, which the library would read as "no extension"). Reads only the
+/// header segment; a header that is not base64url JSON is refused as the
+/// library would refuse it.
+fn refuse_critical_extensions(token: &str) -> Result<(), AuthError> {
+    #[derive(Deserialize)]
+    struct HeaderProbe {
+        #[serde(default, deserialize_with = "present")]
+        crit: bool,
+    }
+    fn present<'de, D: Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+        IgnoredAny::deserialize(value).map(|_| true)
+    }
+
+    // `split` yields at least one piece. In a token the library accepts,
+    // the header is the first of exactly three.
+    let header = token.split('.').next().unwrap_or_default();
+    let json = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| AuthError::MalformedToken("not base64url-encoded JSON"))?;
+    let probe: HeaderProbe = serde_json::from_slice(&json)
+        .map_err(|_| AuthError::MalformedToken("header is not a JSON object"))?;
+    if probe.crit {
+        return Err(AuthError::CriticalExtension);
+    }
+    Ok(())
+}
+
+/// `seconds` since the epoch; beyond chrono's range, the end of time.
+fn unix_time(seconds: u64) -> DateTime<Utc> {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 fn decoding_key(settings: &JwtSettings) -> Result<DecodingKey, JwtConfigError> {
@@ -267,5 +324,83 @@ fn decoding_key(settings: &JwtSettings) -> Result<DecodingKey, JwtConfigError> {
             needs: "a shared secret (CHAT_JWT_SECRET)",
         }),
         (_, algorithm) => Err(JwtConfigError::UnsupportedAlgorithm(algorithm)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use allmine_test_support::{TEST_SECRET, TokenBuilder, now_secs};
+    use serde_json::json;
+
+    use super::*;
+
+    fn verifier(leeway_secs: u64) -> JwtVerifier {
+        JwtVerifier::new(&JwtSettings {
+            algorithm: Algorithm::HS256,
+            key: KeySource::HmacSecret(Secret::new(TEST_SECRET)),
+            issuer: None,
+            audience: None,
+            leeway_secs,
+        })
+        .expect("valid settings")
+    }
+
+    #[test]
+    fn the_identity_carries_the_moment_the_token_stops_being_accepted() {
+        let exp = now_secs() + 600;
+        let token = TokenBuilder::new().claim("exp", json!(exp)).build();
+        let identity = verifier(30).verify(&token).expect("valid token");
+        assert_eq!(identity.valid_until.timestamp(), exp + 30);
+    }
+
+    #[test]
+    fn a_token_is_refused_from_exp_plus_leeway_on() {
+        // The library alone accepts a token through the second of its `exp`.
+        let token = TokenBuilder::new().expires_in(0).build();
+        assert_eq!(verifier(0).verify(&token), Err(AuthError::Expired));
+        // Within the leeway it is still accepted.
+        assert!(verifier(5).verify(&token).is_ok());
+    }
+
+    #[test]
+    fn a_token_with_any_crit_header_is_refused_and_not_remembered() {
+        let verifier = verifier(0);
+        let claims = TokenBuilder::new();
+        for crit in [
+            json!(["exp"]),
+            json!(["b64"]),
+            json!([]),
+            json!(null),
+            json!("x"),
+        ] {
+            let header = json!({"alg": "HS256", "typ": "JWT", "crit": crit});
+            let token = claims.build_with_header(&header);
+            for attempt in 0..2 {
+                assert_eq!(
+                    verifier.verify(&token),
+                    Err(AuthError::CriticalExtension),
+                    "crit {crit}, attempt {attempt}"
+                );
+            }
+        }
+        // The same claims under a header without `crit` are fine: the
+        // refusal is about the header alone.
+        let plain = claims.build_with_header(&json!({"alg": "HS256", "typ": "JWT"}));
+        assert!(verifier.verify(&plain).is_ok());
+    }
+
+    #[test]
+    fn a_header_that_is_not_json_is_malformed() {
+        let token = format!("{}.e30.sig", URL_SAFE_NO_PAD.encode("not json"));
+        assert!(matches!(
+            verifier(0).verify(&token),
+            Err(AuthError::MalformedToken(_))
+        ));
+    }
+
+    #[test]
+    fn times_beyond_the_calendar_are_the_end_of_time() {
+        assert_eq!(unix_time(u64::MAX), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(unix_time(0), DateTime::<Utc>::UNIX_EPOCH);
     }
 }

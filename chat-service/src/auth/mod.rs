@@ -7,6 +7,7 @@ mod token_cache;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tonic::metadata::MetadataMap;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
@@ -25,6 +26,10 @@ pub struct Identity {
     pub surname: Option<String>,
     /// Role names (for example `service` for other Allmine services).
     pub roles: Vec<String>,
+    /// When the token stops being accepted: its `exp` plus the configured
+    /// leeway. A call that outlives its token (a live subscription) ends
+    /// then.
+    pub valid_until: DateTime<Utc>,
 }
 
 impl Identity {

@@ -88,6 +88,7 @@ mod tests {
             name: None,
             surname: None,
             roles: Vec::new(),
+            valid_until: chrono::DateTime::<chrono::Utc>::MAX_UTC,
         }
     }
 

@@ -2,6 +2,7 @@
 //! (the gRPC handlers); everything inside the service works with values that
 //! are already known to be valid.
 
+mod characters;
 mod content;
 mod cursor;
 mod event;

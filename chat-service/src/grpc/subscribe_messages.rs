@@ -26,7 +26,12 @@ pub(super) async fn handle(
             .transpose()?;
         load_stream(&service.store, &stream_id).await?;
         tracing::info!(%request_id, %stream_id, user_id = %identity.user_id, resume = after.is_some(), "subscribed");
-        Ok(subscribe(&service.hub, stream_id, after.map(|cursor| cursor.position())))
+        Ok(subscribe(
+            &service.hub,
+            stream_id,
+            after.map(|cursor| cursor.position()),
+            identity.valid_until,
+        ))
     }
     .await;
     result.map(Response::new).map_err(Status::from)

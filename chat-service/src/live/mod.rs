@@ -9,8 +9,10 @@
 //!   database) `settle` has elapsed, so writes from other instances that
 //!   were created earlier have landed;
 //! - a subscriber that falls behind its buffer gets a `Gap` event with the
-//!   cursor to resume from, and its stream ends: gaps are never silent.
+//!   cursor to resume from, and its stream ends: gaps are never silent;
+//! - a subscription ends with UNAUTHENTICATED when its token expires.
 
+mod expiry;
 mod feed;
 mod inflight;
 pub mod subscription;

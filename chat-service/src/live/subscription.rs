@@ -3,16 +3,19 @@
 //! subscriber costs no task and no queue of its own: the feed's broadcast
 //! buffer (CHAT_LIVE_BUFFER events) is the only backlog. A subscriber slower
 //! than that lags behind, gets a `Gap` event with its resume cursor, and its
-//! stream ends; it never slows senders or other subscribers.
+//! stream ends; it never slows senders or other subscribers. It also ends
+//! when the subscriber's token expires (see [`super::expiry`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use allmine_chat_proto::v1 as pb;
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use tokio::sync::broadcast;
 use tonic::Status;
 
+use super::expiry::until_token_expires;
 use super::{Delivered, Hub};
 use crate::domain::{Cursor, Position, StreamEvent, StreamId};
 use crate::error::ChatError;
@@ -26,8 +29,14 @@ const READ_BATCH: usize = 200;
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;
 
-/// Subscribes to `stream`, replaying what came after `after`.
-pub fn subscribe(hub: &Arc<Hub>, stream: StreamId, after: Option<Position>) -> EventStream {
+/// Subscribes to `stream`, replaying what came after `after`, until
+/// `valid_until` (when the subscriber's token expires).
+pub fn subscribe(
+    hub: &Arc<Hub>,
+    stream: StreamId,
+    after: Option<Position>,
+    valid_until: DateTime<Utc>,
+) -> EventStream {
     let (live, live_from) = hub.subscribe(stream);
     // Events up to `live_from` come from the store, the rest from the feed.
     let (phase, delivered) = match after {
@@ -48,7 +57,8 @@ pub fn subscribe(hub: &Arc<Hub>, stream: StreamId, after: Option<Position>) -> E
         delivered,
         phase,
     };
-    Box::pin(futures::stream::unfold(subscription, Subscription::next))
+    let events = Box::pin(futures::stream::unfold(subscription, Subscription::next));
+    until_token_expires(events, stream, valid_until)
 }
 
 struct Subscription {

@@ -1,7 +1,7 @@
 //! Every authentication failure answers UNAUTHENTICATED with a precise
 //! reason, never echoes the token, and stores nothing.
 
-use allmine_chat_proto::v1::SendMessageRequest;
+use allmine_chat_proto::v1::{SendMessageRequest, SubscribeMessagesRequest};
 use allmine_test_support::{RSA_PUBLIC_PEM, TEST_SECRET, TokenBuilder, key_path};
 use chat_service::config::JwtAlgorithm;
 use serde_json::json;
@@ -257,5 +257,41 @@ async fn es256_tokens_verify_against_the_public_key() {
         .await
         .expect_err("rejected");
     assert_unauthenticated(&status, "algorithm", &rs);
+    service.stop().await;
+}
+
+/// RFC 7515 §4.1.11: a `crit` header names extensions the recipient must
+/// understand, and chat-service understands none. A correctly signed token
+/// with one is refused on every call, sending and subscribing alike.
+#[tokio::test]
+async fn a_token_with_a_crit_header_is_refused_on_send_and_subscribe() {
+    let mut service = spawn_service().await;
+    let stream = service.open_stream().await;
+    let token = TokenBuilder::new().build_with_header(&json!({
+        "alg": "HS256",
+        "typ": "JWT",
+        "b64": false,
+        "crit": ["b64"],
+    }));
+    let authorization = format!("Bearer {token}");
+
+    // Twice: a refused token must not become accepted through the cache.
+    for _ in 0..2 {
+        let status = send_with_authorization(&mut service, &stream, Some(&authorization)).await;
+        assert_unauthenticated(&status, "'crit'", &token);
+    }
+    let status = service
+        .client
+        .subscribe_messages(authorized(
+            SubscribeMessagesRequest {
+                stream_id: stream.clone(),
+                after: None,
+            },
+            &authorization,
+        ))
+        .await
+        .expect_err("must be rejected");
+    assert_unauthenticated(&status, "'crit'", &token);
+    assert!(service.stored(&stream).await.is_empty());
     service.stop().await;
 }

@@ -12,3 +12,4 @@ mod rules;
 mod send_message;
 mod state_contract;
 mod storage_contract;
+mod token_lifetime;

@@ -5,7 +5,7 @@ use allmine_test_support::TokenBuilder;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::spawn_service_for;
+use crate::helpers::{spawn_service, spawn_service_for};
 use allmine_test_support::backends::Backend;
 
 allmine_test_support::for_each_backend!(
@@ -203,4 +203,62 @@ async fn concurrent_sends_are_all_stored(backend: Backend) {
     ids.sort();
     assert_eq!(stored_ids, ids);
     service.finish().await;
+}
+
+/// Attack 8 of issue 10: messages that show nothing, or that reorder the
+/// chat around them.
+#[tokio::test]
+async fn invisible_only_content_and_bidi_overrides_are_refused_with_their_reason() {
+    let mut service = spawn_service().await;
+    let stream = service.open_stream().await;
+    let cases = [
+        (
+            "\u{200B}\u{2060}\u{FEFF}\u{3164}\u{2800}",
+            "must not be empty or only whitespace/invisible characters",
+        ),
+        (
+            " \u{115F}\u{1160}\u{FFA0}\u{00AD}\u{180E}\u{034F}\u{E0020} ",
+            "must not be empty or only whitespace/invisible characters",
+        ),
+        (
+            "invoice \u{202E}fdp.exe",
+            "must not contain bidirectional embedding, override or isolate controls (found U+202E)",
+        ),
+        (
+            "\u{2067}reordered\u{2069} tail",
+            "must not contain bidirectional embedding, override or isolate controls (found U+2067)",
+        ),
+    ];
+    for (content, reason) in cases {
+        let status = service
+            .send_as_anyone(&stream, content)
+            .await
+            .expect_err("rejected");
+        assert_eq!(status.code(), Code::InvalidArgument, "{content:?}");
+        assert_eq!(
+            status.message(),
+            format!("content: {reason}"),
+            "{content:?}"
+        );
+        let violations = status.get_details_bad_request().expect("field violations");
+        assert_eq!(violations.field_violations.len(), 1);
+        assert_eq!(violations.field_violations[0].field, "content");
+        assert_eq!(violations.field_violations[0].description, reason);
+    }
+    assert!(service.stored(&stream).await.is_empty(), "nothing stored");
+
+    // Right-to-left text keeps its implicit marks, and joiners inside
+    // visible text stay as sent.
+    for content in [
+        "שלום!\u{200F}",
+        "می\u{200C}خواهم",
+        "\u{1F468}\u{200D}\u{1F469}",
+    ] {
+        let message = service
+            .send_as_anyone(&stream, content)
+            .await
+            .expect("visible text is accepted");
+        assert_eq!(message.content, content);
+    }
+    service.stop().await;
 }
