@@ -265,3 +265,73 @@ async fn a_flood_of_reset_connections_does_not_cut_live_streams() {
     follower.expect_message("after the flood").await;
     stack.finish().await;
 }
+
+/// Before: an SSE stream whose token had expired kept receiving the chat
+/// (50 s observed) while the same token got 401 on history. Now the stream
+/// ends at `exp` + leeway with an `error` event carrying the 401 envelope's
+/// errors.
+#[tokio::test]
+async fn an_event_stream_ends_with_a_401_error_when_its_token_expires() {
+    let stack = spawn_stack_with(Backend::Embedded, |config| config.jwt_leeway_secs = 0).await;
+    let (stream, owner) = stack.open_stream().await;
+    let owner = owner.build();
+    let short_lived = TokenBuilder::new().expires_in(3).build();
+    let response = stack
+        .client
+        .get(format!(
+            "{}/api/v1/live-stream/{stream}/chat/events",
+            stack.base
+        ))
+        .bearer_auth(&short_lived)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("the edge answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let mut follower = Follower {
+        response,
+        buffer: String::new(),
+    };
+    send_ok(&stack, &stream, &owner, "while signed in").await;
+    follower.expect_message("while signed in").await;
+
+    let (kind, data) = follower.next().await;
+
+    assert_eq!(kind, "error", "{data}");
+    let errors: serde_json::Value = serde_json::from_str(&data).expect("JSON data");
+    assert_eq!(errors["errors"][0], "Authentication required", "{data}");
+    let end = tokio::time::timeout(HANG, follower.response.chunk())
+        .await
+        .expect("the stream ends");
+    assert!(
+        matches!(end, Ok(None)),
+        "nothing follows the error: {end:?}"
+    );
+    stack.finish().await;
+}
+
+/// Before: a message made only of invisible characters (zero-width space,
+/// word joiner, BOM, Hangul filler, Braille blank) passed as non-blank, and a
+/// bidi override was stored as is.
+#[tokio::test]
+async fn invisible_only_content_and_bidi_overrides_are_400_through_the_edge() {
+    let stack = spawn().await;
+    let (stream, owner) = stack.open_stream().await;
+    let owner = owner.build();
+    for (content, reason) in [
+        (
+            " \u{200B}\u{2060}\u{FEFF}\u{3164}\u{2800} ",
+            "content: must not be empty or only whitespace/invisible characters",
+        ),
+        (
+            "invoice \u{202E}fdp.exe",
+            "content: must not contain bidirectional embedding, override or isolate controls (found U+202E)",
+        ),
+    ] {
+        let response = stack.send(&stream, &owner, content).await;
+        let errors = expect_envelope(response, 400).await;
+        assert_eq!(errors, ["Validation failed", reason]);
+    }
+    assert!(stack.stored(&stream).await.is_empty(), "nothing was stored");
+    stack.finish().await;
+}
