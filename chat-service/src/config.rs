@@ -10,6 +10,7 @@ use jsonwebtoken::Algorithm;
 
 use crate::auth::{JwtSettings, KeySource, MAX_LEEWAY_SECS};
 use crate::live::LiveSettings;
+use crate::live::limits::SubscriptionCaps;
 use crate::rules::BurstSettings;
 use crate::secret::Secret;
 use crate::storage::scylla::{
@@ -126,6 +127,17 @@ pub struct Config {
     #[arg(long, env = "CHAT_QUEUE_TIMEOUT_MS", default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub queue_timeout_ms: u64,
+
+    /// Live subscriptions open at once per connection (http-edge carries
+    /// many clients on one connection).
+    #[arg(long, env = "CHAT_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_subscriptions_per_connection: u32,
+
+    /// Live subscriptions open at once per user (the token's `sub`).
+    #[arg(long, env = "CHAT_MAX_SUBSCRIPTIONS_PER_USER", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_subscriptions_per_user: u32,
 
     #[command(flatten)]
     pub scylla: ScyllaConfig,
@@ -324,6 +336,13 @@ impl Config {
         }
     }
 
+    pub fn subscription_caps(&self) -> SubscriptionCaps {
+        SubscriptionCaps {
+            per_connection: self.max_subscriptions_per_connection as usize,
+            per_user: self.max_subscriptions_per_user as usize,
+        }
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
@@ -390,6 +409,14 @@ mod tests {
             ("max_concurrent_streams", "CHAT_MAX_CONCURRENT_STREAMS"),
             ("max_in_flight", "CHAT_MAX_IN_FLIGHT"),
             ("queue_timeout_ms", "CHAT_QUEUE_TIMEOUT_MS"),
+            (
+                "max_subscriptions_per_connection",
+                "CHAT_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+            ),
+            (
+                "max_subscriptions_per_user",
+                "CHAT_MAX_SUBSCRIPTIONS_PER_USER",
+            ),
             ("nodes", "CHAT_SCYLLA_NODES"),
             ("keyspace", "CHAT_SCYLLA_KEYSPACE"),
             ("replication", "CHAT_SCYLLA_REPLICATION"),
@@ -423,6 +450,8 @@ mod tests {
         assert_eq!(config.max_concurrent_streams, 2_500);
         assert_eq!(config.max_in_flight, 256);
         assert_eq!(config.queue_timeout_ms, 50);
+        assert_eq!(config.max_subscriptions_per_connection, 2_000);
+        assert_eq!(config.max_subscriptions_per_user, 16);
     }
 
     #[test]
@@ -432,6 +461,8 @@ mod tests {
             ("--max-concurrent-streams", "0"),
             ("--max-in-flight", "0"),
             ("--queue-timeout-ms", "10001"),
+            ("--max-subscriptions-per-connection", "0"),
+            ("--max-subscriptions-per-user", "0"),
         ] {
             let parsed = Config::try_parse_from(["chat-service", flag, value]);
             assert!(parsed.is_err(), "{flag} {value} was accepted");

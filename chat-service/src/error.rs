@@ -47,6 +47,11 @@ pub enum ChatError {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// A cap on what one connection or one user may hold open (live
+    /// subscriptions); the message names the limit. No retry delay: room
+    /// comes back when the caller closes something.
+    #[error("limit reached: {0}")]
+    LimitReached(String),
     /// Too many calls in progress on this instance: shed at once rather than
     /// queued, so that the caller can retry (here or elsewhere) after a second.
     #[error("overloaded")]
@@ -104,6 +109,7 @@ impl From<ChatError> for Status {
                 message,
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
+            ChatError::LimitReached(reason) => Status::resource_exhausted(reason),
             ChatError::Overloaded => Status::with_error_details(
                 Code::Unavailable,
                 format!(

@@ -22,6 +22,7 @@ use crate::auth::{Authenticator, JwtConfigError, JwtVerifier};
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::grpc::ChatServiceImpl;
 use crate::grpc::admin::ChatAdminServiceImpl;
+use crate::live::limits::SubscriptionCaps;
 use crate::live::{Hub, LiveSettings};
 use crate::rules::BurstSettings;
 use crate::storage::embedded::EmbeddedStore;
@@ -64,6 +65,7 @@ pub struct Application {
     live: LiveSettings,
     transport: TransportSettings,
     load_shed: LoadShedSettings,
+    subscription_caps: SubscriptionCaps,
     shutdown_grace: Duration,
 }
 
@@ -96,6 +98,7 @@ impl Application {
             live: config.live(),
             transport: config.transport(),
             load_shed: config.load_shed(),
+            subscription_caps: config.subscription_caps(),
             shutdown_grace: config.shutdown_grace(),
         })
     }
@@ -133,7 +136,7 @@ impl Application {
         let stopping = CancellationToken::new();
         let hub = Hub::new(self.store.clone(), self.live, stopping.clone());
         let chat_service = ChatServiceServer::with_interceptor(
-            ChatServiceImpl::new(Arc::clone(&hub), self.burst),
+            ChatServiceImpl::new(Arc::clone(&hub), self.burst, self.subscription_caps),
             self.authenticator.clone(),
         );
         let admin_service = ChatAdminServiceServer::with_interceptor(

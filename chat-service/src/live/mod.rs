@@ -9,10 +9,13 @@
 //!   database) `settle` has elapsed, so writes from other instances that
 //!   were created earlier have landed;
 //! - a subscriber that falls behind its buffer gets a `Gap` event with the
-//!   cursor to resume from, and its stream ends: gaps are never silent.
+//!   cursor to resume from, and its stream ends: gaps are never silent;
+//! - open subscriptions are capped per connection and per user
+//!   ([`limits`]).
 
 mod feed;
 mod inflight;
+pub mod limits;
 pub mod subscription;
 
 use std::collections::HashMap;
