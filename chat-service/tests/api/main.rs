@@ -4,6 +4,7 @@
 
 mod auth;
 mod durability;
+mod gated_store;
 mod helpers;
 mod history;
 mod limits;

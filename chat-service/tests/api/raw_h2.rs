@@ -83,6 +83,22 @@ impl RawConnection {
         Ok(())
     }
 
+    /// Opens a call and sends its headers but never its message (a client
+    /// that sends its request slowly). The call stays open while the
+    /// returned value lives.
+    pub async fn open_without_body(
+        &mut self,
+        path: &str,
+        token: &str,
+    ) -> Result<PendingCall, h2::Error> {
+        let mut sender = self.sender.clone().ready().await?;
+        let (response, body) = sender.send_request(request_head(path, token), false)?;
+        Ok(PendingCall {
+            _response: response,
+            _body: body,
+        })
+    }
+
     /// Opens a server-streaming call; `Err` is the connection failing.
     pub async fn server_stream(
         &mut self,
@@ -130,6 +146,12 @@ impl RawConnection {
             (None, _) => panic!("a call without grpc-status"),
         }
     }
+}
+
+/// A call whose request is not finished; dropping it resets the call.
+pub struct PendingCall {
+    _response: h2::client::ResponseFuture,
+    _body: h2::SendStream<Bytes>,
 }
 
 /// The response body of a call, read message by message.

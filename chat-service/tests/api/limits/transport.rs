@@ -1,39 +1,18 @@
-//! One client cannot hurt another: the transport and admission limits of
-//! chat-service, each attacked as a hostile client would, on a real server.
+//! The transport: a flood of reset calls, the connection cap, connections
+//! that never send a request.
 
 use std::time::Duration;
 
-use allmine_chat_proto::CHAT_SERVICE_NAME;
 use allmine_chat_proto::v1 as pb;
 use allmine_test_support::TokenBuilder;
 use pb::chat_event::Event;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::helpers::{TestService, spawn_service_with};
+use super::{WAIT, health, path, spawn, within};
+use crate::helpers::channel;
 use crate::raw_h2;
-
-/// How long a test waits for something that must happen (a hang detector,
-/// not a speed assertion).
-const WAIT: Duration = Duration::from_secs(15);
-
-fn path(method: &str) -> String {
-    format!("/{CHAT_SERVICE_NAME}/{method}")
-}
-
-async fn spawn(adjust: impl FnOnce(&mut chat_service::Config)) -> TestService {
-    spawn_service_with(|config| {
-        config.burst_viewer_limit = 100_000;
-        config.live_settle_ms = Some(0);
-        config.live_poll_ms = 50;
-        adjust(config);
-    })
-    .await
-}
-
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: nothing within {WAIT:?}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_reset_calls_does_not_close_the_connection_it_shares() {
@@ -86,5 +65,90 @@ async fn a_flood_of_reset_calls_does_not_close_the_connection_it_shares() {
         .send_as_anyone(&stream, "another client")
         .await
         .expect("another client's send");
+    service.stop().await;
+}
+
+/// Whether the server closed `stream` (end of file or reset) within WAIT.
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buffer = [0_u8; 64];
+    loop {
+        match tokio::time::timeout(WAIT, stream.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // Bytes the server sent before closing (HTTP/2 settings): read on.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_connection_cap_new_connections_are_closed_and_open_ones_keep_working() {
+    // The test service's own client is the first connection.
+    let mut service = spawn(|config| config.max_connections = 2).await;
+    let stream = service.open_stream().await;
+    let second = channel(service.addr).await;
+    assert_eq!(
+        health(second.clone()).await.ok(),
+        Some(ServingStatus::Serving)
+    );
+
+    // A third connection is closed at once, before it can send anything.
+    let mut third = TcpStream::connect(service.addr)
+        .await
+        .expect("TCP connects");
+    assert!(
+        closed_by_server(&mut third).await,
+        "a connection over the cap is closed"
+    );
+
+    // The two open connections are unaffected.
+    service
+        .send_as_anyone(&stream, "first connection")
+        .await
+        .expect("the first connection works");
+    assert_eq!(
+        health(second.clone()).await.ok(),
+        Some(ServingStatus::Serving)
+    );
+
+    // Once one closes, its slot is free again.
+    drop(second);
+    within("a new connection after one closed", async {
+        loop {
+            let endpoint =
+                tonic::transport::Endpoint::from_shared(format!("http://{}", service.addr))
+                    .expect("a valid address");
+            if let Ok(channel) = endpoint.connect().await
+                && health(channel).await.is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_no_request_is_closed() {
+    let service = spawn(|_| {}).await;
+    // Connected and silent, or stalled in the middle of the HTTP/2 preface:
+    // either would hold a connection slot forever.
+    let mut silent = TcpStream::connect(service.addr)
+        .await
+        .expect("TCP connects");
+    let mut stalled = TcpStream::connect(service.addr)
+        .await
+        .expect("TCP connects");
+    tokio::io::AsyncWriteExt::write_all(&mut stalled, b"PRI * HTTP/2.0\r\n")
+        .await
+        .expect("writes");
+    let (silent_closed, stalled_closed) = tokio::join!(
+        closed_by_server(&mut silent),
+        closed_by_server(&mut stalled)
+    );
+    assert!(silent_closed, "a silent connection is closed");
+    assert!(stalled_closed, "a stalled preface is closed");
     service.stop().await;
 }
