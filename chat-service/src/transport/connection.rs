@@ -28,6 +28,21 @@ use tower::Service;
 /// the HTTP/1 header timeout only once HTTP/1 is recognised.
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long such a connection gets to close politely (an HTTP/2 client
+/// that did finish its handshake gets GOAWAY and reconnects when it needs
+/// to) before it is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where a connection stands with respect to [`FIRST_REQUEST_TIMEOUT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstRequest {
+    Awaited,
+    Seen,
+    /// It never came: the connection is closing, and is dropped at the
+    /// next deadline.
+    Missed,
+}
+
 /// What the connection task needs from the server.
 pub struct Connection<S> {
     pub builder: Arc<Builder<TokioExecutor>>,
@@ -71,8 +86,8 @@ where
             self.builder
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
         );
-        let mut first_request_due = pin!(tokio::time::sleep(FIRST_REQUEST_TIMEOUT));
-        let (mut checked_first_request, mut draining) = (false, false);
+        let mut deadline = pin!(tokio::time::sleep(FIRST_REQUEST_TIMEOUT));
+        let (mut state, mut draining) = (FirstRequest::Awaited, false);
         loop {
             tokio::select! {
                 result = connection.as_mut() => {
@@ -81,13 +96,16 @@ where
                     }
                     break;
                 }
-                () = &mut first_request_due, if !checked_first_request => {
-                    checked_first_request = true;
-                    if !first_request.load(Ordering::Relaxed) {
+                () = &mut deadline, if state != FirstRequest::Seen => match state {
+                    _ if first_request.load(Ordering::Relaxed) => state = FirstRequest::Seen,
+                    FirstRequest::Awaited => {
                         tracing::debug!(%peer, "closing a connection that sent no request in time");
-                        break;
+                        connection.as_mut().graceful_shutdown();
+                        state = FirstRequest::Missed;
+                        deadline.as_mut().reset(tokio::time::Instant::now() + CLOSE_TIMEOUT);
                     }
-                }
+                    FirstRequest::Seen | FirstRequest::Missed => break,
+                },
                 () = self.draining.cancelled(), if !draining => {
                     draining = true;
                     // HTTP/2: GOAWAY, then in-flight streams finish; HTTP/1:
