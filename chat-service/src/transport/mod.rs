@@ -90,13 +90,13 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 10_000;
 
 /// Streams h2 itself must reset because the peer broke the protocol on
-/// them (malformed frames, oversized headers, streams over the concurrency
-/// limit), over the connection's life; past it, the connection is closed
-/// (GOAWAY ENHANCE_YOUR_CALM). This is the guard against "MadeYouReset"
-/// style attacks, kept at h2's default: a cancelled call never counts here
-/// (that is a reset by the peer), and a well-behaved client such as
-/// http-edge never triggers one (it refuses `authorization` values over
-/// 8 KiB itself, well under [`MAX_HEADER_LIST_SIZE`]).
+/// them (malformed frames, data on closed streams, streams over the
+/// concurrency limit), over the connection's life; past it, the connection
+/// is closed (GOAWAY ENHANCE_YOUR_CALM). This is the guard against
+/// "MadeYouReset" style attacks, kept at h2's default: a cancelled call
+/// never counts here (that is a reset by the peer), nor does a request
+/// over [`MAX_HEADER_LIST_SIZE`] (answered 431), and a well-behaved client
+/// such as http-edge never triggers one.
 pub const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 
 /// The largest header block accepted per request: twice the largest

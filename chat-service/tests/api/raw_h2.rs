@@ -131,6 +131,11 @@ impl RawConnection {
         let (response, mut body) = sender.send_request(request_head(path, token), false)?;
         body.send_data(grpc_frame(message), true)?;
         let response = response.await?;
+        if response.status() != http::StatusCode::OK {
+            // Not a gRPC answer (431 for oversized headers, say): UNKNOWN,
+            // as the gRPC spec maps HTTP statuses it has no code for.
+            return Ok(Err(Code::Unknown));
+        }
         if let Some(code) = status_of(response.headers()) {
             return Ok(Err(code));
         }

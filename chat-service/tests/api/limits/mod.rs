@@ -1,7 +1,8 @@
 //! One client cannot hurt another: chat-service's transport and admission
 //! limits, each attacked as a hostile client would, on a real server.
 //!
-//! - [`transport`]: reset floods, the connection cap, silent connections;
+//! - [`transport`]: reset floods, oversized headers, the connection cap,
+//!   silent connections;
 //! - [`shedding`]: the in-flight limit and its UNAVAILABLE answers;
 //! - [`subscriptions`]: the subscription caps, and subscribers that do not
 //!   read.

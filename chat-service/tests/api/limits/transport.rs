@@ -1,5 +1,5 @@
-//! The transport: a flood of reset calls, the connection cap, connections
-//! that never send a request.
+//! The transport: a flood of reset calls, oversized headers, the
+//! connection cap, connections that never send a request.
 
 use std::time::Duration;
 
@@ -150,5 +150,80 @@ async fn a_connection_that_sends_no_request_is_closed() {
     );
     assert!(silent_closed, "a silent connection is closed");
     assert!(stalled_closed, "a stalled preface is closed");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_cost_only_their_own_call_or_connection() {
+    let mut service = spawn(|_| {}).await;
+    let stream = service.open_stream().await;
+    let viewer = TokenBuilder::new().build();
+    let mut connection = raw_h2::connect(service.addr).await;
+    let mut live = connection
+        .server_stream(
+            &path("SubscribeMessages"),
+            &viewer,
+            &pb::SubscribeMessagesRequest {
+                stream_id: stream.clone(),
+                after: None,
+            },
+        )
+        .await
+        .expect("subscribed");
+    let send = pb::SendMessageRequest {
+        stream_id: stream.clone(),
+        content: "hello".into(),
+    };
+
+    // Up to 8 KiB (what http-edge forwards) the call reaches chat-service,
+    // which judges the token itself.
+    let large = within(
+        "a call with an 8 KiB token",
+        connection.unary::<pb::ChatMessage>(&path("SendMessage"), &"a".repeat(8 * 1024), &send),
+    )
+    .await
+    .expect("the connection works");
+    assert_eq!(large.err(), Some(tonic::Code::Unauthenticated));
+
+    // Over the 16 KiB header limit, each such call is refused on its own.
+    for _ in 0..50 {
+        let refused = within(
+            "a call with a 20 KiB token",
+            connection.unary::<pb::ChatMessage>(
+                &path("SendMessage"),
+                &"a".repeat(20 * 1024),
+                &send,
+            ),
+        )
+        .await
+        .expect("the connection lives on");
+        assert!(refused.is_err(), "a 20 KiB header was accepted");
+    }
+    // Over 64 KiB (h2's abuse limit, four times the list size) the sender
+    // loses its connection: its own, no one else's.
+    let mut abuser = raw_h2::connect(service.addr).await;
+    let abuse = within(
+        "a call with a 64 KiB token",
+        abuser.unary::<pb::ChatMessage>(&path("SendMessage"), &"a".repeat(64 * 1024), &send),
+    )
+    .await;
+    assert!(
+        abuse.is_err(),
+        "the abuser's connection is closed: {abuse:?}"
+    );
+
+    // The connection and its subscription live on.
+    let sent: pb::ChatMessage = within(
+        "a send after the oversized calls",
+        connection.unary(&path("SendMessage"), &viewer, &send),
+    )
+    .await
+    .expect("the connection survived")
+    .expect("the send is accepted");
+    let event: pb::ChatEvent = within("the live event", live.next_message())
+        .await
+        .expect("the subscription survived")
+        .expect("an event");
+    assert_eq!(event.event, Some(Event::Message(sent)));
     service.stop().await;
 }
