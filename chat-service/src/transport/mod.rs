@@ -101,7 +101,9 @@ pub const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 
 /// The largest header block accepted per request: twice the largest
 /// `authorization` value http-edge forwards (8 KiB), with room for the
-/// other metadata. Each pending stream may hold this much.
+/// other metadata. A request over it is answered 431 on its own; h2 closes
+/// the connection of a peer that sends more than four times this (its
+/// abuse limit), which is why the edge refuses large tokens itself.
 pub const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
 /// HTTP/1.1 (gRPC-Web): the time a client has to send a request's headers,
