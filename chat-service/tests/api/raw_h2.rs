@@ -129,7 +129,10 @@ impl RawConnection {
     ) -> Result<Result<R, Code>, h2::Error> {
         let mut sender = self.sender.clone().ready().await?;
         let (response, mut body) = sender.send_request(request_head(path, token), false)?;
-        body.send_data(grpc_frame(message), true)?;
+        // The server may refuse the call before its message is sent (a 431
+        // for oversized headers): then sending fails, and its answer, or the
+        // connection's failure, comes from the response.
+        let _ = body.send_data(grpc_frame(message), true);
         let response = response.await?;
         if response.status() != http::StatusCode::OK {
             // Not a gRPC answer (431 for oversized headers, say): UNKNOWN,

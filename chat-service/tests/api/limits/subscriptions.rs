@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use allmine_chat_proto::v1 as pb;
 use allmine_chat_proto::v1::chat_service_client::ChatServiceClient;
 use allmine_test_support::TokenBuilder;
+use chat_service::live::REPLAY_LIMIT;
 use pb::chat_event::Event;
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
@@ -105,8 +106,14 @@ async fn subscriptions_over_the_per_connection_cap_are_refused_until_one_ends() 
 }
 
 /// Messages sent while the stalled subscriber does not read; each event
-/// is ~0.5 KB, so together they are several times the bound below.
-const SENT: usize = 1_000;
+/// is ~0.5 KB, so together they are several times the bound below. At
+/// most what a resume replays, so that resuming from the gap gets the rest.
+const SENT: usize = REPLAY_LIMIT / BATCH * BATCH;
+
+/// Messages sent at once; below the per-stream buffer (64 events), so that
+/// the reading subscriber, which the sender waits for after each batch,
+/// never falls behind however slow the machine.
+const BATCH: usize = 32;
 
 /// What a subscriber that stops reading may still receive before its gap:
 /// what HTTP/2 flow control let through (its 1 KiB windows), what
@@ -148,12 +155,16 @@ async fn a_subscriber_that_stops_reading_gets_what_was_buffered_then_a_gap_and_o
     let mut reading = subscribe(&mut service.client, &stream, &TokenBuilder::new().build())
         .await
         .expect("subscribed");
+    let (progress, mut read_so_far) = tokio::sync::watch::channel(0);
     let reader = tokio::spawn(async move {
         let mut ids = Vec::new();
         while ids.len() < SENT {
             match within("the reading subscriber's next event", reading.message()).await {
                 Ok(Some(event)) => match event.event {
-                    Some(Event::Message(message)) => ids.push(message.id),
+                    Some(Event::Message(message)) => {
+                        ids.push(message.id);
+                        progress.send_replace(ids.len());
+                    }
                     other => panic!("the reading subscriber got {other:?}"),
                 },
                 other => panic!("after {} events: {other:?}", ids.len()),
@@ -165,13 +176,13 @@ async fn a_subscriber_that_stops_reading_gets_what_was_buffered_then_a_gap_and_o
     let sender = TokenBuilder::new().build();
     let filler = "x".repeat(400);
     let mut sent = Vec::new();
-    for batch in 0..SENT / 50 {
-        let sends = (0..50).map(|index| {
+    for batch in 0..SENT / BATCH {
+        let sends = (0..BATCH).map(|index| {
             let mut client = service.client.clone();
             let request = authorized(
                 pb::SendMessageRequest {
                     stream_id: stream.clone(),
-                    content: format!("flood {} {filler}", batch * 50 + index),
+                    content: format!("flood {} {filler}", batch * BATCH + index),
                 },
                 &format!("Bearer {sender}"),
             );
@@ -180,6 +191,13 @@ async fn a_subscriber_that_stops_reading_gets_what_was_buffered_then_a_gap_and_o
         for result in futures::future::join_all(sends).await {
             sent.push(result.expect("senders are never held up").into_inner().id);
         }
+        let sent_so_far = sent.len();
+        within(
+            "the reading subscriber catching up",
+            read_so_far.wait_for(|read| *read >= sent_so_far),
+        )
+        .await
+        .expect("the reader is alive");
     }
     let everything: HashSet<_> = sent.iter().cloned().collect();
     let read = within("the reading subscriber", reader)
