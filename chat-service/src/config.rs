@@ -10,11 +10,13 @@ use jsonwebtoken::Algorithm;
 
 use crate::auth::{JwtSettings, KeySource, MAX_LEEWAY_SECS};
 use crate::live::LiveSettings;
+use crate::live::limits::SubscriptionCaps;
 use crate::rules::BurstSettings;
 use crate::secret::Secret;
 use crate::storage::scylla::{
     ConsistencyLevel, DEFAULT_BUCKET, MAX_BUCKET, Replication, ScyllaSettings,
 };
+use crate::transport::{LoadShedSettings, TransportSettings};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -101,6 +103,41 @@ pub struct Config {
     #[arg(long, env = "CHAT_LIVE_BUFFER", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(16..=65_536))]
     pub live_buffer: u64,
+
+    /// Connections open at once per listening address; a new connection
+    /// over the cap is closed at once.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// HTTP/2 streams (calls) open at once per connection; clients queue
+    /// beyond it.
+    #[arg(long, env = "CHAT_MAX_CONCURRENT_STREAMS", default_value_t = 2_500,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrent_streams: u32,
+
+    /// Unary calls in progress at once on this instance; more wait up to
+    /// CHAT_QUEUE_TIMEOUT_MS, then get UNAVAILABLE (retry in 1 s).
+    #[arg(long, env = "CHAT_MAX_IN_FLIGHT", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_in_flight: u32,
+
+    /// How long a unary call may wait for room under CHAT_MAX_IN_FLIGHT
+    /// before it is shed, in ms (0: never wait).
+    #[arg(long, env = "CHAT_QUEUE_TIMEOUT_MS", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub queue_timeout_ms: u64,
+
+    /// Live subscriptions open at once per connection (http-edge carries
+    /// many clients on one connection).
+    #[arg(long, env = "CHAT_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_subscriptions_per_connection: u32,
+
+    /// Live subscriptions open at once per user (the token's `sub`).
+    #[arg(long, env = "CHAT_MAX_SUBSCRIPTIONS_PER_USER", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_subscriptions_per_user: u32,
 
     #[command(flatten)]
     pub scylla: ScyllaConfig,
@@ -283,6 +320,29 @@ impl Config {
         }
     }
 
+    /// The main port's transport (HTTP/1.1 for gRPC-Web as well as HTTP/2).
+    pub fn transport(&self) -> TransportSettings {
+        TransportSettings {
+            max_connections: self.max_connections,
+            max_concurrent_streams: self.max_concurrent_streams,
+            http1: true,
+        }
+    }
+
+    pub fn load_shed(&self) -> LoadShedSettings {
+        LoadShedSettings {
+            max_in_flight: self.max_in_flight as usize,
+            queue_timeout: Duration::from_millis(self.queue_timeout_ms),
+        }
+    }
+
+    pub fn subscription_caps(&self) -> SubscriptionCaps {
+        SubscriptionCaps {
+            per_connection: self.max_subscriptions_per_connection as usize,
+            per_user: self.max_subscriptions_per_user as usize,
+        }
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
@@ -319,5 +379,93 @@ mod tests {
     fn leeway_over_60_seconds_is_refused() {
         let parsed = Config::try_parse_from(["chat-service", "--jwt-leeway-secs", "61"]);
         assert!(parsed.is_err());
+    }
+
+    /// The environment names are the documented interface (README,
+    /// docker-compose, the benchmark suite): a renamed field must not
+    /// silently rename its variable.
+    #[test]
+    fn every_setting_reads_its_documented_environment_variable() {
+        use clap::CommandFactory;
+        let expected = [
+            ("grpc_addr", "CHAT_GRPC_ADDR"),
+            ("store", "CHAT_STORE"),
+            ("data_dir", "CHAT_DATA_DIR"),
+            ("jwt_secret", "CHAT_JWT_SECRET"),
+            ("jwt_public_key_file", "CHAT_JWT_PUBLIC_KEY_FILE"),
+            ("jwt_algorithm", "CHAT_JWT_ALGORITHM"),
+            ("jwt_issuer", "CHAT_JWT_ISSUER"),
+            ("jwt_audience", "CHAT_JWT_AUDIENCE"),
+            ("jwt_leeway_secs", "CHAT_JWT_LEEWAY_SECS"),
+            ("shutdown_grace_secs", "CHAT_SHUTDOWN_GRACE_SECS"),
+            ("admin_grpc_addr", "CHAT_ADMIN_GRPC_ADDR"),
+            ("burst_window_secs", "CHAT_BURST_WINDOW_SECS"),
+            ("burst_viewer_limit", "CHAT_BURST_VIEWER_LIMIT"),
+            ("burst_privileged_limit", "CHAT_BURST_PRIVILEGED_LIMIT"),
+            ("live_settle_ms", "CHAT_LIVE_SETTLE_MS"),
+            ("live_poll_ms", "CHAT_LIVE_POLL_MS"),
+            ("live_buffer", "CHAT_LIVE_BUFFER"),
+            ("max_connections", "CHAT_MAX_CONNECTIONS"),
+            ("max_concurrent_streams", "CHAT_MAX_CONCURRENT_STREAMS"),
+            ("max_in_flight", "CHAT_MAX_IN_FLIGHT"),
+            ("queue_timeout_ms", "CHAT_QUEUE_TIMEOUT_MS"),
+            (
+                "max_subscriptions_per_connection",
+                "CHAT_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+            ),
+            (
+                "max_subscriptions_per_user",
+                "CHAT_MAX_SUBSCRIPTIONS_PER_USER",
+            ),
+            ("nodes", "CHAT_SCYLLA_NODES"),
+            ("keyspace", "CHAT_SCYLLA_KEYSPACE"),
+            ("replication", "CHAT_SCYLLA_REPLICATION"),
+            ("consistency", "CHAT_SCYLLA_CONSISTENCY"),
+            ("request_timeout_ms", "CHAT_SCYLLA_REQUEST_TIMEOUT_MS"),
+            ("connect_timeout_secs", "CHAT_SCYLLA_CONNECT_TIMEOUT_SECS"),
+            ("username", "CHAT_SCYLLA_USERNAME"),
+            ("password", "CHAT_SCYLLA_PASSWORD"),
+            ("ttl_secs", "CHAT_SCYLLA_TTL_SECS"),
+            ("bucket_secs", "CHAT_SCYLLA_BUCKET_SECS"),
+        ];
+        let command = Config::command();
+        let actual: Vec<(String, String)> = command
+            .get_arguments()
+            .filter_map(|argument| {
+                let env = argument.get_env()?.to_str()?.to_owned();
+                Some((argument.get_id().to_string(), env))
+            })
+            .collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(id, env)| ((*id).to_owned(), (*env).to_owned()))
+            .collect();
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn the_limits_have_their_documented_defaults() {
+        let config = Config::with_secret("a-very-secret-value-that-is-long-enough");
+        assert_eq!(config.max_connections, 10_000);
+        assert_eq!(config.max_concurrent_streams, 2_500);
+        assert_eq!(config.max_in_flight, 256);
+        assert_eq!(config.queue_timeout_ms, 50);
+        assert_eq!(config.max_subscriptions_per_connection, 2_000);
+        assert_eq!(config.max_subscriptions_per_user, 16);
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused() {
+        for (flag, value) in [
+            ("--max-connections", "0"),
+            ("--max-concurrent-streams", "0"),
+            ("--max-in-flight", "0"),
+            ("--queue-timeout-ms", "10001"),
+            ("--max-subscriptions-per-connection", "0"),
+            ("--max-subscriptions-per-user", "0"),
+        ] {
+            let parsed = Config::try_parse_from(["chat-service", flag, value]);
+            assert!(parsed.is_err(), "{flag} {value} was accepted");
+        }
     }
 }

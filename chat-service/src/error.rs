@@ -47,9 +47,28 @@ pub enum ChatError {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// A cap on what one connection or one user may hold open (live
+    /// subscriptions); the message names the limit. No retry delay: room
+    /// comes back when the caller closes something.
+    #[error("limit reached: {0}")]
+    LimitReached(String),
+    /// Too many calls in progress on this instance: shed at once rather than
+    /// queued, so that the caller can retry (here or elsewhere) after a second.
+    #[error("overloaded")]
+    Overloaded,
+    /// The call's request message is larger than chat-service accepts.
+    #[error("request of more than {limit_bytes} bytes")]
+    RequestTooLarge { limit_bytes: usize },
+    /// The caller's deadline (`grpc-timeout`) passed, or its request did not
+    /// arrive in time.
+    #[error("deadline exceeded: {0}")]
+    DeadlineExceeded(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+/// How long a shed caller is told to wait before retrying.
+pub const OVERLOAD_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl ChatError {
     /// One invalid field.
@@ -90,6 +109,20 @@ impl From<ChatError> for Status {
                 message,
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
+            ChatError::LimitReached(reason) => Status::resource_exhausted(reason),
+            ChatError::Overloaded => Status::with_error_details(
+                Code::Unavailable,
+                format!(
+                    "chat-service is overloaded: retry in {} s",
+                    OVERLOAD_RETRY_AFTER.as_secs()
+                ),
+                ErrorDetails::with_retry_info(Some(OVERLOAD_RETRY_AFTER)),
+            ),
+            // As tonic answers a message over its decoding limit.
+            ChatError::RequestTooLarge { limit_bytes } => Status::out_of_range(format!(
+                "the request message is larger than {limit_bytes} bytes"
+            )),
+            ChatError::DeadlineExceeded(reason) => Status::deadline_exceeded(reason),
             // Storage details stay in the logs: they may name hosts and paths.
             ChatError::Storage(StorageError::Unavailable(reason)) => {
                 tracing::warn!(%reason, "storage unavailable");
@@ -140,6 +173,15 @@ mod tests {
             retry.retry_delay,
             Some(std::time::Duration::from_millis(2500))
         );
+    }
+
+    #[test]
+    fn an_overloaded_service_says_so_and_when_to_retry() {
+        let status = Status::from(ChatError::Overloaded);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("overloaded"), "{status:?}");
+        let retry = status.get_details_retry_info().expect("retry info");
+        assert_eq!(retry.retry_delay, Some(OVERLOAD_RETRY_AFTER));
     }
 
     #[test]

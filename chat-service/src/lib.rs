@@ -3,6 +3,8 @@
 //! - [`config`]: clap configuration with `CHAT_*` environment fallbacks.
 //! - [`startup`]: [`startup::Application`], which binds and serves; shared by
 //!   `main` and the tests.
+//! - [`transport`]: the accept loop and HTTP/2 settings, connection cap,
+//!   deadlines and load shedding (why not tonic's `Server`: see there).
 //! - [`auth`]: JWT verification and the interceptor that attaches the
 //!   caller's [`auth::Identity`].
 //! - [`domain`]: ids, message content and messages, parsed once at the
@@ -30,6 +32,7 @@ pub mod secret;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod transport;
 
 pub use config::Config;
 pub use startup::{Application, StartupError};

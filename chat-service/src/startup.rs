@@ -12,19 +12,26 @@ use allmine_chat_proto::v1::chat_service_server::ChatServiceServer;
 use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
+use tonic::service::{Routes, RoutesBuilder};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tonic_web::GrpcWebLayer;
+use tower::Layer;
 
 use crate::auth::{Authenticator, JwtConfigError, JwtVerifier};
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::grpc::ChatServiceImpl;
 use crate::grpc::admin::ChatAdminServiceImpl;
+use crate::live::limits::SubscriptionCaps;
 use crate::live::{Hub, LiveSettings};
 use crate::rules::BurstSettings;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::scylla::ScyllaStore;
 use crate::storage::{SharedStore, StorageError};
+use crate::transport::{
+    self, Deadline, DeadlineLayer, Drained, LoadShed, LoadShedLayer, LoadShedSettings,
+    TransportSettings,
+};
 
 /// How often the store's health is checked for the gRPC health service.
 const HEALTH_POLL: Duration = Duration::from_secs(2);
@@ -44,8 +51,6 @@ pub enum StartupError {
     },
     #[error("reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    #[error("gRPC server failed: {0}")]
-    Serve(#[from] tonic::transport::Error),
 }
 
 /// A bound, ready-to-run chat-service.
@@ -58,6 +63,9 @@ pub struct Application {
     authenticator: Authenticator,
     burst: BurstSettings,
     live: LiveSettings,
+    transport: TransportSettings,
+    load_shed: LoadShedSettings,
+    subscription_caps: SubscriptionCaps,
     shutdown_grace: Duration,
 }
 
@@ -88,6 +96,9 @@ impl Application {
             authenticator: Authenticator::new(verifier),
             burst: config.burst(),
             live: config.live(),
+            transport: config.transport(),
+            load_shed: config.load_shed(),
+            subscription_caps: config.subscription_caps(),
             shutdown_grace: config.shutdown_grace(),
         })
     }
@@ -104,7 +115,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then drains: health turns
     /// NOT_SERVING, new connections are refused, in-flight calls get up to the
-    /// configured grace period to finish.
+    /// configured grace period to finish, and what is left is closed.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -125,7 +136,7 @@ impl Application {
         let stopping = CancellationToken::new();
         let hub = Hub::new(self.store.clone(), self.live, stopping.clone());
         let chat_service = ChatServiceServer::with_interceptor(
-            ChatServiceImpl::new(Arc::clone(&hub), self.burst),
+            ChatServiceImpl::new(Arc::clone(&hub), self.burst, self.subscription_caps),
             self.authenticator.clone(),
         );
         let admin_service = ChatAdminServiceServer::with_interceptor(
@@ -149,59 +160,74 @@ impl Application {
         };
         tokio::spawn(shutdown_signal);
 
+        // One in-flight budget for the instance, whichever port a call uses.
+        let load_shed = LoadShedLayer::new(self.load_shed);
+        let grace = self.shutdown_grace;
         tracing::info!(addr = %self.local_addr, "chat-service listening");
-        let mut main_routes = Server::builder()
-            // gRPC-Web clients speak HTTP/1.1.
-            .accept_http1(true)
-            .layer(tonic_web::GrpcWebLayer::new())
+        let mut main_routes = RoutesBuilder::default();
+        main_routes
             .add_service(health_service.clone())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(chat_service);
         let admin_server = match self.admin_listener {
             None => {
-                main_routes = main_routes.add_service(admin_service);
+                main_routes.add_service(admin_service);
                 None
             }
             Some((listener, addr)) => {
                 tracing::info!(%addr, "chat admin service listening on its own address");
-                let stopping = stopping.clone();
-                Some(
-                    Server::builder()
-                        .add_service(health_service)
-                        .add_service(reflection(&[CHAT_ADMIN_SERVICE_NAME]).build_v1()?)
-                        .add_service(reflection(&[CHAT_ADMIN_SERVICE_NAME]).build_v1alpha()?)
-                        .add_service(admin_service)
-                        .serve_with_incoming_shutdown(incoming(listener), async move {
-                            stopping.cancelled().await
-                        }),
-                )
+                let mut admin_routes = RoutesBuilder::default();
+                admin_routes
+                    .add_service(health_service)
+                    .add_service(reflection(&[CHAT_ADMIN_SERVICE_NAME]).build_v1()?)
+                    .add_service(reflection(&[CHAT_ADMIN_SERVICE_NAME]).build_v1alpha()?)
+                    .add_service(admin_service);
+                // Internal callers only: HTTP/2, no gRPC-Web.
+                let transport = TransportSettings {
+                    http1: false,
+                    ..self.transport
+                };
+                Some(transport::serve(
+                    listener,
+                    guarded(admin_routes, &load_shed),
+                    transport,
+                    stopping.clone(),
+                    grace,
+                ))
             }
         };
-        let main_server = {
-            let stopping = stopping.clone();
-            main_routes.serve_with_incoming_shutdown(incoming(self.listener), async move {
-                stopping.cancelled().await
-            })
-        };
-        let servers = async move {
-            match admin_server {
-                Some(admin_server) => tokio::try_join!(main_server, admin_server).map(|_| ()),
-                None => main_server.await,
+        // gRPC-Web outermost, so that it also translates the answers of the
+        // deadline and load-shedding layers for browser clients.
+        let main_server = transport::serve(
+            self.listener,
+            GrpcWebLayer::new().layer(guarded(main_routes, &load_shed)),
+            self.transport,
+            stopping.clone(),
+            grace,
+        );
+        let drained = match admin_server {
+            Some(admin_server) => {
+                let (main, admin) = tokio::join!(main_server, admin_server);
+                main.max(admin)
             }
+            None => main_server.await,
         };
-
-        let grace = self.shutdown_grace;
-        let outcome = tokio::select! {
-            result = servers => result.map_err(StartupError::from),
-            () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(grace_secs = grace.as_secs(), "drain time exceeded; closing remaining calls");
-                Ok(())
-            }
-        };
+        if drained == Drained::GraceExceeded {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "drain time exceeded; closed the remaining calls"
+            );
+        }
+        tracing::info!(shed_calls = load_shed.shed_calls(), "chat-service stopped");
         health_task.abort();
-        outcome
+        Ok(())
     }
+}
+
+/// `routes` behind the caller's deadline and the instance's load shedding.
+fn guarded(routes: RoutesBuilder, load_shed: &LoadShedLayer) -> Deadline<LoadShed<Routes>> {
+    DeadlineLayer.layer(load_shed.layer(routes.routes().prepare()))
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
@@ -281,13 +307,4 @@ fn reflection(services: &[&str]) -> tonic_reflection::server::Builder<'static> {
     services
         .iter()
         .fold(builder, |builder, name| builder.with_service_name(*name))
-}
-
-/// Accepted connections with `TCP_NODELAY`, as `Server::serve` would set
-/// it: tonic ignores its own `tcp_nodelay` for a listener handed to it, and
-/// with Nagle's algorithm on, a small frame written while the previous one is
-/// unacknowledged waits for the peer's delayed ACK (up to 40 ms on Linux).
-/// Live events, one small frame each, hit exactly that.
-fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }

@@ -24,6 +24,7 @@ use tonic::{Request, Response, Status};
 use crate::domain::ObjectIdError;
 use crate::error::ChatError;
 use crate::live::Hub;
+use crate::live::limits::{SubscriptionCaps, SubscriptionLimits};
 use crate::live::subscription::EventStream;
 use crate::rules::{BurstSettings, SendPolicy, SharedPolicy};
 use crate::storage::SharedStore;
@@ -34,15 +35,17 @@ pub struct ChatServiceImpl {
     store: SharedStore,
     policy: SharedPolicy,
     hub: Arc<Hub>,
+    subscriptions: Arc<SubscriptionLimits>,
 }
 
 impl ChatServiceImpl {
-    pub fn new(hub: Arc<Hub>, burst: BurstSettings) -> Self {
+    pub fn new(hub: Arc<Hub>, burst: BurstSettings, subscriptions: SubscriptionCaps) -> Self {
         let store = hub.store().clone();
         Self {
             policy: Arc::new(SendPolicy::new(store.clone(), burst)),
             store,
             hub,
+            subscriptions: SubscriptionLimits::new(subscriptions),
         }
     }
 }

@@ -11,10 +11,13 @@
 //! - a subscriber that falls behind its buffer gets a `Gap` event with the
 //!   cursor to resume from, and its stream ends: gaps are never silent;
 //! - a subscription ends with UNAUTHENTICATED when its token expires.
+//! - open subscriptions are capped per connection and per user
+//!   ([`limits`]).
 
 mod expiry;
 mod feed;
 mod inflight;
+pub mod limits;
 pub mod subscription;
 
 use std::collections::HashMap;

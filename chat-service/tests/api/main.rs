@@ -4,9 +4,12 @@
 
 mod auth;
 mod durability;
+mod gated_store;
 mod helpers;
 mod history;
+mod limits;
 mod live;
+mod raw_h2;
 mod reflection_and_health;
 mod rules;
 mod send_message;

@@ -1,6 +1,6 @@
 //! What grpcurl and load balancers see: reflection (v1 and v1alpha) lists and
 //! describes the service without a token; health answers SERVING, and
-//! NOT_SERVING once shutdown begins.
+//! NOT_SERVING once shutdown begins; gRPC-Web clients (HTTP/1.1) are served.
 
 use std::net::SocketAddr;
 
@@ -182,4 +182,48 @@ async fn wait_for_status(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     last
+}
+
+#[tokio::test]
+async fn grpc_web_clients_are_served_over_http1() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let service = spawn_service().await;
+    let mut health = HealthClient::new(channel(service.addr).await);
+    wait_for_status(&mut health, "", ServingStatus::Serving).await;
+    // A health check as a browser's gRPC-Web client sends it: HTTP/1.1, one
+    // empty message (flag 0, length 0).
+    let mut connection = tokio::net::TcpStream::connect(service.addr)
+        .await
+        .expect("connects");
+    let request = "POST /grpc.health.v1.Health/Check HTTP/1.1\r\n\
+                   host: chat-service\r\n\
+                   content-type: application/grpc-web+proto\r\n\
+                   x-grpc-web: 1\r\n\
+                   content-length: 5\r\n\
+                   connection: close\r\n\r\n";
+    connection
+        .write_all(request.as_bytes())
+        .await
+        .expect("writes");
+    connection.write_all(&[0; 5]).await.expect("writes");
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        connection.read_to_end(&mut response),
+    )
+    .await
+    .expect("an answer")
+    .expect("reads");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(
+        response.contains("content-type: application/grpc-web+proto"),
+        "{response}"
+    );
+    // SERVING is status 1 (field 1, varint): bytes 0x08 0x01 after the
+    // 5-byte frame header; then the trailers frame.
+    assert!(response.contains("\u{8}\u{1}"), "{response}");
+    assert!(response.contains("grpc-status:0"), "{response}");
+    service.stop().await;
 }
