@@ -4,6 +4,7 @@
 
 mod auth;
 mod durability;
+mod full_disk;
 mod helpers;
 mod history;
 mod live;

@@ -45,8 +45,9 @@ pub struct RecoveryReport {
 impl RecoveryReport {
     /// Acknowledged writes the sidecar knows of that the database lacks.
     pub fn lost_acknowledged_writes(&self) -> u64 {
-        self.acknowledged
-            .map_or(0, |acknowledged| acknowledged.saturating_sub(self.recovered))
+        self.acknowledged.map_or(0, |acknowledged| {
+            acknowledged.saturating_sub(self.recovered)
+        })
     }
 
     pub fn discarded_bytes(&self) -> u64 {

@@ -33,7 +33,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use rand::RngCore;
 
 use super::integrity::{ACKNOWLEDGED_KEY, AcknowledgedRecord, JournalTails, RecoveryReport};
-use super::space::Reserve;
+use super::space::{self, Reserve};
 use super::state::StateKeyspaces;
 use crate::storage::StorageError;
 
@@ -252,21 +252,16 @@ impl Lifecycle {
                 Some(fault) => Instant::now() >= fault.next_attempt,
             }
         };
+        // Reopening onto a disk that is still full would only fail again.
+        // This check is cheap (`statvfs`) and does not back off, so that the
+        // store reopens as soon as space is freed.
+        self.reserve.check(&self.data_dir, PROBE_BYTES as u64)?;
+        space::has_room(&self.data_dir, PROBE_BYTES as u64)?;
         if !due {
             return Err(self.refusal());
         }
-        // Reopening onto a disk that is still full would only fail again.
-        if let Err(error) = self.reserve.check(&self.data_dir, PROBE_BYTES as u64) {
-            self.back_off(&error.to_string());
-            return Err(error);
-        }
-        match self.reopen() {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                self.back_off(&error.to_string());
-                Err(error)
-            }
-        }
+        self.reopen()
+            .inspect_err(|error| self.back_off(&error.to_string()))
     }
 
     fn refusal(&self) -> StorageError {

@@ -217,18 +217,19 @@ impl MessageStore for EmbeddedStore {
         }
         let lifecycle = self.lifecycle.clone();
         tokio::task::spawn_blocking(move || {
-            lifecycle
-                .reserve()
-                .check(lifecycle.data_dir(), 0)?;
+            lifecycle.reserve().check(lifecycle.data_dir(), 0)?;
             // A background flush or compaction that failed has poisoned the
             // database: the next write would fail. `persist` answers
             // `Poisoned` then, and otherwise costs nothing (the journal's
             // buffer is flushed after every write).
             let handles = lifecycle.handles()?;
-            handles.database.persist(PersistMode::Buffer).map_err(|error| {
-                lifecycle.record_failure(&error);
-                StorageError::Unavailable(format!("embedded store cannot write: {error}"))
-            })
+            handles
+                .database
+                .persist(PersistMode::Buffer)
+                .map_err(|error| {
+                    lifecycle.record_failure(&error);
+                    StorageError::Unavailable(format!("embedded store cannot write: {error}"))
+                })
         })
         .await
         .map_err(|error| StorageError::Internal(format!("health task failed: {error}")))?

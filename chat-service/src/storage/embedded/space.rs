@@ -21,7 +21,8 @@ pub const DEFAULT_MIN_FREE_BYTES: u64 = 8 * 1024 * 1024;
 pub enum Reserve {
     /// [`DEFAULT_MIN_FREE_BYTES`], capped at 1/64 of the filesystem.
     Default,
-    /// Exactly this many bytes (0: write until the filesystem says no).
+    /// Exactly this many bytes; 0 turns the check off (write until the
+    /// filesystem says no, and rely on reopening after the failed write).
     Bytes(u64),
 }
 
@@ -55,6 +56,9 @@ impl Reserve {
     /// still leaves the reserve free. A failed `statvfs` does not refuse:
     /// the write itself will tell.
     pub fn check(self, path: &Path, incoming: u64) -> Result<(), StorageError> {
+        if self == Self::Bytes(0) {
+            return Ok(());
+        }
         let Ok(space) = Space::of(path) else {
             return Ok(());
         };
@@ -69,6 +73,19 @@ impl Reserve {
                 path.display()
             )))
         }
+    }
+}
+
+/// Ok when `bytes` are free on the filesystem of `path`, whatever the
+/// reserve (used before reopening: a reopen needs room for its probe).
+pub fn has_room(path: &Path, bytes: u64) -> Result<(), StorageError> {
+    match Space::of(path) {
+        Ok(space) if space.available < bytes => Err(StorageError::Unavailable(format!(
+            "disk full: {} bytes free on the filesystem of {}",
+            space.available,
+            path.display()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -90,8 +107,11 @@ mod tests {
     fn a_write_larger_than_the_free_space_is_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         let space = Space::of(dir.path()).expect("statvfs");
-        assert!(Reserve::Bytes(0).check(dir.path(), 1).is_ok());
-        let refused = Reserve::Bytes(0).check(dir.path(), space.available.saturating_add(1 << 30));
+        assert!(Reserve::Bytes(1).check(dir.path(), 1).is_ok());
+        let too_much = space.available.saturating_add(1 << 30);
+        let refused = Reserve::Bytes(1).check(dir.path(), too_much);
         assert!(matches!(refused, Err(StorageError::Unavailable(_))));
+        // No reserve: the write itself will tell.
+        assert!(Reserve::Bytes(0).check(dir.path(), too_much).is_ok());
     }
 }

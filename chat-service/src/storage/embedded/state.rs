@@ -99,10 +99,7 @@ impl ChatStateStore for EmbeddedStore {
     }
 
     async fn stream(&self, stream: &StreamId) -> Result<Option<StreamChat>, StorageError> {
-        let Some(bytes) = self
-            .get(|state| &state.streams, stream.as_bytes())
-            .await?
-        else {
+        let Some(bytes) = self.get(|state| &state.streams, stream.as_bytes()).await? else {
             return Ok(None);
         };
         let record =
@@ -184,14 +181,22 @@ impl ChatStateStore for EmbeddedStore {
 
     async fn put_profile(&self, profile: &UserProfile) -> Result<(), StorageError> {
         let value = pb::UserProfile::from(profile.clone()).encode_to_vec();
-        self.write(Target::Profiles, profile.user_id.as_bytes().to_vec(), Some(value))
-            .await
+        self.write(
+            Target::Profiles,
+            profile.user_id.as_bytes().to_vec(),
+            Some(value),
+        )
+        .await
     }
 
     async fn append_event(&self, event: &ModerationEvent) -> Result<(), StorageError> {
         let key = position_key(&event.stream_id, &event.position()).to_vec();
-        self.write(Target::Events, key, Some(encode_moderation_kind(&event.kind)))
-            .await
+        self.write(
+            Target::Events,
+            key,
+            Some(encode_moderation_kind(&event.kind)),
+        )
+        .await
     }
 
     async fn events_after(
@@ -230,10 +235,7 @@ impl ChatStateStore for EmbeddedStore {
     }
 
     async fn profile(&self, user: &UserId) -> Result<Option<UserProfile>, StorageError> {
-        let Some(bytes) = self
-            .get(|state| &state.profiles, user.as_bytes())
-            .await?
-        else {
+        let Some(bytes) = self.get(|state| &state.profiles, user.as_bytes()).await? else {
             return Ok(None);
         };
         let record =

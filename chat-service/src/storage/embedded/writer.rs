@@ -100,9 +100,12 @@ pub(super) fn run(lifecycle: Arc<Lifecycle>, mut receiver: mpsc::Receiver<Job>) 
         for (_, done) in group.drain(..) {
             // A send error means the caller gave up waiting; the data is
             // committed (or not) all the same.
-            let _ = done.send(outcome.as_ref().map(|_| ()).map_err(|error| {
-                StorageError::Unavailable(error.clone())
-            }));
+            let _ = done.send(
+                outcome
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|error| StorageError::Unavailable(error.clone())),
+            );
         }
     }
 }

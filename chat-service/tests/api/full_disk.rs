@@ -1,0 +1,285 @@
+//! A full disk under the embedded store, for real: the data directory lives
+//! on a small tmpfs that the test mounts (tests run as root) and fills with a
+//! file. Sends answer UNAVAILABLE and health goes NOT_SERVING while it is
+//! full; once the file is removed, health returns to SERVING and sends
+//! succeed again without a restart, and every acknowledged message is still
+//! there exactly once.
+//!
+//! Two paths: the default free-space reserve refuses writes before the disk
+//! is full; with no reserve, the journal write itself fails (ENOSPC), fjall
+//! poisons its database, and the store must reopen it.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_service::storage::SharedStore;
+use chat_service::storage::embedded::{EmbeddedStore, Reserve};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::{TestService, channel, spawn_service_on};
+
+/// A tmpfs mounted on a temporary directory, unmounted on drop.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=`). Where mounting is not
+    /// permitted the test is skipped with a message, except under CI or
+    /// `scripts/test.sh` as root (`CHAT_REQUIRE_TMPFS`), where it fails.
+    pub fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("mount point");
+        let outcome = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match outcome {
+            Ok(output) if output.status.success() => Some(Self { dir }),
+            other => {
+                let why = match other {
+                    Ok(output) => String::from_utf8_lossy(&output.stderr).into_owned(),
+                    Err(error) => error.to_string(),
+                };
+                if std::env::var_os("CI").is_some()
+                    || std::env::var_os("CHAT_REQUIRE_TMPFS").is_some()
+                {
+                    panic!("cannot mount a tmpfs for the full-disk test (run as root): {why}");
+                }
+                eprintln!("SKIPPED full-disk test: cannot mount a tmpfs (needs root): {why}");
+                None
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the filesystem refuses; returns its path.
+    pub fn fill(&self) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).expect("filler file");
+        for chunk in [64 * 1024, 4 * 1024, 512, 1] {
+            let bytes = vec![0x5au8; chunk];
+            while file.write_all(&bytes).is_ok() {}
+        }
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !unmounted {
+            // Still busy (a panicking test left the store open): detach it.
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// Polls health (bounded: 30 s, far beyond the 2 s poll of the service)
+/// until the chat service reports `wanted`; returns the last status.
+async fn wait_for_health(service: &TestService, wanted: ServingStatus) -> ServingStatus {
+    let mut health = HealthClient::new(channel(service.addr).await);
+    let mut last = ServingStatus::Unknown;
+    for _ in 0..300 {
+        if let Ok(response) = health
+            .check(HealthCheckRequest {
+                service: "allmine.chat.v1.ChatService".into(),
+            })
+            .await
+        {
+            last = response.into_inner().status();
+            if last == wanted {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+/// What the client learned of each send: its content → the stored id, if
+/// acknowledged.
+#[derive(Default)]
+struct History {
+    acknowledged: HashMap<String, String>,
+    refused: Vec<String>,
+}
+
+impl History {
+    async fn send(
+        &mut self,
+        service: &mut TestService,
+        stream: &str,
+        n: usize,
+    ) -> Result<(), Code> {
+        // Long content fills journal pages quickly; one new user per send
+        // keeps clear of the burst limit.
+        let content = format!("message {n} {}", "x".repeat(400));
+        match service.send_as_anyone(stream, &content).await {
+            Ok(message) => {
+                self.acknowledged.insert(content, message.id);
+                Ok(())
+            }
+            Err(status) => {
+                self.refused.push(content);
+                Err(status.code())
+            }
+        }
+    }
+
+    /// Every acknowledged message is stored exactly once; a refused one at
+    /// most once (UNAVAILABLE means the outcome is unknown).
+    async fn check(&self, service: &TestService, stream: &str) {
+        let stored = service.stored(stream).await;
+        let mut copies: HashMap<&str, usize> = HashMap::new();
+        for message in &stored {
+            *copies.entry(message.content.as_str()).or_default() += 1;
+        }
+        for (content, id) in &self.acknowledged {
+            assert_eq!(copies.get(content.as_str()), Some(&1), "acknowledged {id}");
+            assert!(stored.iter().any(|message| message.id.to_string() == *id));
+        }
+        for content in &self.refused {
+            assert!(copies.get(content.as_str()).copied().unwrap_or(0) <= 1);
+        }
+    }
+}
+
+async fn start(tmpfs: &Tmpfs, reserve: Reserve) -> TestService {
+    let store: SharedStore = Arc::new(
+        EmbeddedStore::open_with_reserve(&tmpfs.path().join("data"), reserve)
+            .expect("store opens on the tmpfs"),
+    );
+    spawn_service_on(store, |_| {}).await
+}
+
+/// Sends until one is refused (bounded); returns the refusal's code.
+async fn send_until_refused(
+    history: &mut History,
+    service: &mut TestService,
+    stream: &str,
+    first: usize,
+) -> Code {
+    for n in first..first + 200 {
+        if let Err(code) = history.send(service, stream, n).await {
+            return code;
+        }
+    }
+    panic!("200 sends were accepted on a full disk");
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_sends_with_unavailable_and_heals_once_space_is_freed() {
+    let Some(tmpfs) = Tmpfs::mount("16m") else {
+        return;
+    };
+    let mut service = start(&tmpfs, Reserve::Default).await;
+    let stream = service.open_stream().await;
+    let mut history = History::default();
+    for n in 0..20 {
+        history
+            .send(&mut service, &stream, n)
+            .await
+            .expect("disk has room");
+    }
+    assert_eq!(
+        wait_for_health(&service, ServingStatus::Serving).await,
+        ServingStatus::Serving
+    );
+
+    let filler = tmpfs.fill();
+    let code = send_until_refused(&mut history, &mut service, &stream, 100).await;
+    assert_eq!(code, Code::Unavailable);
+    for n in 300..305 {
+        assert_eq!(
+            history.send(&mut service, &stream, n).await,
+            Err(Code::Unavailable)
+        );
+    }
+    assert_eq!(
+        wait_for_health(&service, ServingStatus::NotServing).await,
+        ServingStatus::NotServing
+    );
+
+    std::fs::remove_file(filler).expect("free the space");
+    assert_eq!(
+        wait_for_health(&service, ServingStatus::Serving).await,
+        ServingStatus::Serving
+    );
+    for n in 400..420 {
+        history
+            .send(&mut service, &stream, n)
+            .await
+            .expect("space is back");
+    }
+    history.check(&service, &stream).await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_write_that_hits_enospc_poisons_nothing_for_good_the_store_reopens() {
+    let Some(tmpfs) = Tmpfs::mount("16m") else {
+        return;
+    };
+    // No reserve: the journal write itself fails with ENOSPC.
+    let mut service = start(&tmpfs, Reserve::Bytes(0)).await;
+    let stream = service.open_stream().await;
+    let mut history = History::default();
+    for n in 0..20 {
+        history
+            .send(&mut service, &stream, n)
+            .await
+            .expect("disk has room");
+    }
+
+    let filler = tmpfs.fill();
+    let code = send_until_refused(&mut history, &mut service, &stream, 100).await;
+    assert_eq!(
+        code,
+        Code::Unavailable,
+        "a failed journal write is UNAVAILABLE, not INTERNAL"
+    );
+    // fjall has poisoned the database: writes stay refused, health says so.
+    for n in 300..305 {
+        assert_eq!(
+            history.send(&mut service, &stream, n).await,
+            Err(Code::Unavailable)
+        );
+    }
+    assert_eq!(
+        wait_for_health(&service, ServingStatus::NotServing).await,
+        ServingStatus::NotServing
+    );
+    // Reads still answer from the poisoned database.
+    assert!(!service.stored(&stream).await.is_empty());
+
+    std::fs::remove_file(filler).expect("free the space");
+    assert_eq!(
+        wait_for_health(&service, ServingStatus::Serving).await,
+        ServingStatus::Serving
+    );
+    for n in 400..420 {
+        history
+            .send(&mut service, &stream, n)
+            .await
+            .expect("the store reopened");
+    }
+    history.check(&service, &stream).await;
+    service.stop().await;
+}
