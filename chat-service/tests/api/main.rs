@@ -7,6 +7,7 @@ mod durability;
 mod full_disk;
 mod helpers;
 mod history;
+mod journal_damage;
 mod live;
 mod reflection_and_health;
 mod rules;
