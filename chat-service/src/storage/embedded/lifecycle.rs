@@ -25,7 +25,7 @@
 //! "outcome unknown: retry with the same idempotency key".
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,21 @@ impl Handles {
     }
 }
 
+impl Handles {
+    /// Every keyspace the store uses.
+    pub(super) fn all_keyspaces(&self) -> [&Keyspace; 7] {
+        [
+            &self.messages,
+            &self.state.events,
+            &self.state.streams,
+            &self.state.bans,
+            &self.state.last_sent,
+            &self.state.profiles,
+            &self.integrity,
+        ]
+    }
+}
+
 fn open_error(database_dir: &Path, error: fjall::Error) -> StorageError {
     let hint = match &error {
         fjall::Error::JournalRecovery(_) => {
@@ -154,6 +169,8 @@ pub(super) struct Lifecycle {
     fault: Mutex<Option<Fault>>,
     acknowledged: AcknowledgedRecord,
     last_report: Mutex<RecoveryReport>,
+    /// Stops the start-up verification scan, which holds the database open.
+    scan_cancel: Arc<AtomicBool>,
 }
 
 impl Lifecycle {
@@ -171,6 +188,7 @@ impl Lifecycle {
             fault: Mutex::new(None),
             acknowledged,
             last_report: Mutex::new(report),
+            scan_cancel: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -182,6 +200,10 @@ impl Lifecycle {
             .ok()
             .and_then(|current| current.clone())
             .ok_or_else(|| StorageError::Unavailable("embedded store is reopening".into()))
+    }
+
+    pub(super) fn scan_cancel(&self) -> Arc<AtomicBool> {
+        self.scan_cancel.clone()
     }
 
     pub(super) fn data_dir(&self) -> &Path {
@@ -293,6 +315,7 @@ impl Lifecycle {
             .write()
             .map_err(|_| StorageError::Internal("store lock poisoned".into()))?
             .take();
+        self.scan_cancel.store(true, Ordering::Relaxed);
         if let Some(old) = old {
             // Reads in flight hold the old handles; the database (and its
             // lock file) closes when the last one lets go.

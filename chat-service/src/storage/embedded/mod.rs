@@ -26,10 +26,12 @@ mod integrity;
 mod lifecycle;
 mod space;
 mod state;
+mod verify;
 mod writer;
 
 pub use integrity::RecoveryReport;
 pub use space::{DEFAULT_MIN_FREE_BYTES, Reserve};
+pub use verify::Verification;
 
 use super::codec::{MESSAGE_KEY_LEN, decode_message, encode_message, message_key, position_key};
 use super::{MessageStore, PageStart, StorageError};
@@ -48,6 +50,8 @@ pub struct EmbeddedStore {
     // `Option` so that `Drop` can close the queue before joining the writer.
     queue: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
+    /// The start-up scan of every record (`verify`).
+    scan: Option<verify::Scan>,
 }
 
 impl EmbeddedStore {
@@ -74,11 +78,29 @@ impl EmbeddedStore {
                 move || writer::run(lifecycle, receiver)
             })
             .map_err(|error| StorageError::Internal(format!("cannot start writer: {error}")))?;
+        let scan = verify::Scan::start(lifecycle.handles()?, lifecycle.scan_cancel());
         Ok(Self {
             lifecycle,
             queue: Some(queue),
             writer: Some(writer),
+            scan: Some(scan),
         })
+    }
+
+    /// How the start-up verification scan ended, once it has.
+    pub fn verification(&self) -> Option<Verification> {
+        self.scan.as_ref().and_then(verify::Scan::outcome)
+    }
+
+    /// Writes the messages held in memory (and in the journal) out to table
+    /// files and waits for it: before copying the data directory, and for
+    /// tests that need table files.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let handles = self.lifecycle.handles()?;
+        handles
+            .messages
+            .rotate_memtable_and_wait()
+            .map_err(|error| StorageError::Unavailable(format!("embedded store flush: {error}")))
     }
 
     /// What the latest open (or reopen) recovered and discarded.
@@ -124,6 +146,7 @@ impl Drop for EmbeddedStore {
     fn drop(&mut self) {
         // Closing the queue lets the writer finish what is queued and exit;
         // joining makes sure the database is closed before anyone reopens it.
+        drop(self.scan.take());
         drop(self.queue.take());
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();

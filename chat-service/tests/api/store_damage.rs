@@ -1,7 +1,8 @@
-//! Damage to the embedded store's journal, done to a stopped store: a cut
-//! tail is reported (how many bytes, which file, how many acknowledged writes
-//! are gone) instead of passing silently; a flipped byte inside a batch is
-//! refused at open, naming the journal.
+//! Damage to the embedded store's files, done to a stopped store: a cut
+//! journal tail is reported (how many bytes, which file, how many
+//! acknowledged writes are gone) instead of passing silently; a flipped byte
+//! inside a journal batch is refused at open, naming the journal; a flipped
+//! byte in a table file is found by the start-up scan, not by a later read.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use chat_service::domain::{
     ChatMessage, MessageContent, ObjectIdGenerator, Sender, StreamId, UserId,
 };
 use chat_service::storage::MessageStore;
-use chat_service::storage::embedded::EmbeddedStore;
+use chat_service::storage::embedded::{EmbeddedStore, Verification};
 use tonic::transport::Channel;
 
 use crate::helpers::authorized;
@@ -135,6 +136,61 @@ async fn a_flipped_byte_inside_the_journal_is_refused_naming_the_file() {
     };
     let error = error.to_string();
     assert!(error.contains(&journal.display().to_string()), "{error}");
+}
+
+/// The largest table file of the store (the flushed messages).
+fn largest_table(data_dir: &Path) -> PathBuf {
+    let keyspaces = data_dir.join("fjall").join("keyspaces");
+    std::fs::read_dir(keyspaces)
+        .expect("keyspaces")
+        .flatten()
+        .flat_map(|keyspace| {
+            std::fs::read_dir(keyspace.path().join("tables"))
+                .into_iter()
+                .flatten()
+        })
+        .flatten()
+        .map(|table| table.path())
+        .max_by_key(|path| std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0))
+        .expect("a table file")
+}
+
+async fn wait_for_verification(store: &EmbeddedStore) -> Verification {
+    for _ in 0..200 {
+        if let Some(outcome) = store.verification() {
+            return outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the start-up verification did not finish in 10 s");
+}
+
+#[tokio::test]
+async fn a_flipped_byte_in_a_table_file_is_found_at_start() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    store_with_messages(data_dir.path(), 2000).await;
+    {
+        let store = EmbeddedStore::open(data_dir.path()).expect("open");
+        store.flush().expect("flush to a table file");
+        let outcome = wait_for_verification(&store).await;
+        assert!(
+            matches!(outcome, Verification::Clean { records } if records >= 2000),
+            "an undamaged store must verify clean: {outcome:?}"
+        );
+    }
+    let table = largest_table(data_dir.path());
+    let mut content = std::fs::read(&table).expect("read table");
+    // Data blocks come first in a table file; its index, filter and
+    // metadata (read at open) at the end.
+    let at = content.len() / 4;
+    content[at] ^= 0x01;
+    std::fs::write(&table, content).expect("write table");
+
+    let store = EmbeddedStore::open(data_dir.path()).expect("a damaged data block still opens");
+    match wait_for_verification(&store).await {
+        Verification::Damaged { keyspace, .. } => assert_eq!(keyspace, "messages"),
+        other => panic!("the damaged table went unnoticed: {other:?}"),
+    }
 }
 
 /// The real binary says it at WARN in its log, on start.
