@@ -135,7 +135,10 @@ impl JournalTails {
 pub(super) fn content_end(path: &Path) -> std::io::Result<u64> {
     const CHUNK: u64 = 64 * 1024;
     let mut file = File::open(path)?;
-    let mut end = file.metadata()?.len();
+    let length = file.metadata()?.len();
+    // fjall preallocates 64 MiB with `set_len`, a hole on most filesystems:
+    // start scanning where the written data ends, not at the file's end.
+    let mut end = data_end(&file, length).unwrap_or(length);
     let mut buffer = vec![0u8; CHUNK as usize];
     while end > 0 {
         let start = end.saturating_sub(CHUNK);
@@ -148,6 +151,26 @@ pub(super) fn content_end(path: &Path) -> std::io::Result<u64> {
         end = start;
     }
     Ok(0)
+}
+
+/// The end of the file's last data extent (`SEEK_DATA`/`SEEK_HOLE`); None
+/// where the filesystem cannot tell.
+fn data_end(file: &File, length: u64) -> Option<u64> {
+    use rustix::fs::{SeekFrom, seek};
+    let mut position = 0;
+    let mut end = 0;
+    while position < length {
+        let data = match seek(file, SeekFrom::Data(position)) {
+            Ok(data) => data,
+            // No data after `position`.
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(_) => return None,
+        };
+        let hole = seek(file, SeekFrom::Hole(data)).ok()?;
+        end = hole;
+        position = hole;
+    }
+    Some(end.min(length))
 }
 
 /// The sidecar record of acknowledged writes.
@@ -206,6 +229,14 @@ mod tests {
         assert_eq!(content_end(&path).expect("measure"), 100_000);
         std::fs::write(&path, [0u8; 10]).expect("write");
         assert_eq!(content_end(&path).expect("measure"), 0);
+        // Preallocated the way fjall does it: a hole after the content.
+        std::fs::write(&path, [9u8; 100]).expect("write");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_len(64 * 1024 * 1024).expect("preallocate");
+        assert_eq!(content_end(&path).expect("measure"), 100);
     }
 
     #[test]
