@@ -9,8 +9,8 @@ use std::time::Duration;
 use allmine_test_support::tmpfs::Tmpfs;
 use allmine_test_support::{TokenBuilder, random_object_id};
 use chat_service::domain::StreamId;
+use chat_service::storage::SharedStore;
 use chat_service::storage::embedded::EmbeddedStore;
-use chat_service::storage::{MessageStore, SharedStore};
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -83,7 +83,7 @@ fn scan(handles: &Handles, cancel: &AtomicBool) -> Verification {
     let mut records = 0u64;
     for keyspace in handles.all_keyspaces() {
         for entry in keyspace.iter() {
-            if records % 1024 == 0 && cancel.load(Ordering::Relaxed) {
+            if records.is_multiple_of(1024) && cancel.load(Ordering::Relaxed) {
                 return Verification::Cancelled;
             }
             if let Err(error) = entry.into_inner() {
