@@ -11,7 +11,9 @@
 //! the store refuse writes with UNAVAILABLE and report unhealthy until it has
 //! reopened its database (`lifecycle`, `space`). Integrity: each open reports
 //! at WARN what fjall discarded from damaged journal tails and whether
-//! acknowledged writes are missing (`integrity`).
+//! acknowledged writes are missing (`integrity`), and a background scan
+//! reads every record once so that a damaged table file shows at start
+//! (`verify`).
 
 use std::ops::Bound;
 use std::path::Path;
