@@ -9,19 +9,22 @@
 //! is full; with no reserve, the journal write itself fails (ENOSPC), fjall
 //! poisons its database, and the store must reopen it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use allmine_chat_proto::v1::SendMessageRequest;
+use allmine_test_support::TokenBuilder;
 use allmine_test_support::tmpfs::Tmpfs;
-use chat_service::storage::SharedStore;
 use chat_service::storage::embedded::{EmbeddedStore, Reserve};
+use chat_service::storage::SharedStore;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::helpers::{TestService, channel, spawn_service_on};
+use crate::helpers::{TestService, authorized, channel, spawn_service_on};
 
 /// Polls health (bounded: 30 s, far beyond the 2 s poll of the service)
 /// until the chat service reports `wanted`; returns the last status.
@@ -78,14 +81,24 @@ impl History {
     /// Every acknowledged message is stored exactly once; a refused one at
     /// most once (UNAVAILABLE means the outcome is unknown).
     async fn check(&self, service: &TestService, stream: &str) {
-        let stored = service.stored(stream).await;
+        let stream_id = chat_service::domain::StreamId::parse(stream).expect("id");
+        // All of them, not the helper's newest 1,000.
+        let stored = service
+            .store
+            .newest(&stream_id, 1_000_000)
+            .await
+            .expect("read");
         let mut copies: HashMap<&str, usize> = HashMap::new();
         for message in &stored {
             *copies.entry(message.content.as_str()).or_default() += 1;
         }
+        let ids: HashSet<String> = stored
+            .iter()
+            .map(|message| message.id.to_string())
+            .collect();
         for (content, id) in &self.acknowledged {
             assert_eq!(copies.get(content.as_str()), Some(&1), "acknowledged {id}");
-            assert!(stored.iter().any(|message| message.id.to_string() == *id));
+            assert!(ids.contains(id), "acknowledged {id} stored under its id");
         }
         for content in &self.refused {
             assert!(copies.get(content.as_str()).copied().unwrap_or(0) <= 1);
@@ -213,5 +226,80 @@ async fn a_write_that_hits_enospc_poisons_nothing_for_good_the_store_reopens() {
             .expect("the store reopened");
     }
     history.check(&service, &stream).await;
+    service.stop().await;
+}
+
+/// Concurrent senders while the disk fills and is freed again (no reserve,
+/// so group commits fail mid-write): every acknowledged message survives the
+/// reopen exactly once, and sends succeed again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_through_a_full_disk_lose_no_acknowledged_message() {
+    let Some(tmpfs) = Tmpfs::mount("16m") else {
+        return;
+    };
+    let mut service = start(&tmpfs, Reserve::Bytes(0)).await;
+    let stream = service.open_stream().await;
+    let history = Arc::new(tokio::sync::Mutex::new(History::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..8)
+        .map(|sender| {
+            let (history, stop, stream) = (history.clone(), stop.clone(), stream.clone());
+            let mut client = service.client.clone();
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let content = format!("sender {sender} message {n} {}", "y".repeat(300));
+                    let request = authorized(
+                        SendMessageRequest {
+                            stream_id: stream.clone(),
+                            content: content.clone(),
+                        },
+                        &format!("Bearer {}", TokenBuilder::new().build()),
+                    );
+                    let outcome = client.send_message(request).await;
+                    let mut history = history.lock().await;
+                    match outcome {
+                        Ok(reply) => {
+                            history.acknowledged.insert(content, reply.into_inner().id);
+                        }
+                        Err(status) => {
+                            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                            history.refused.push(content);
+                            drop(history);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let filler = tmpfs.fill();
+    assert_eq!(
+        wait_for_health(&service, ServingStatus::NotServing).await,
+        ServingStatus::NotServing
+    );
+    std::fs::remove_file(filler).expect("free the space");
+    assert_eq!(
+        wait_for_health(&service, ServingStatus::Serving).await,
+        ServingStatus::Serving
+    );
+    let acknowledged_before = history.lock().await.acknowledged.len();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+
+    let history = history.lock().await;
+    assert!(!history.refused.is_empty(), "the full disk refused nothing");
+    assert!(
+        history.acknowledged.len() > acknowledged_before,
+        "sends succeed again after the reopen"
+    );
+    history.check(&service, &stream).await;
+    drop(history);
     service.stop().await;
 }
