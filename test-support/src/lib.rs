@@ -5,10 +5,12 @@
 //! - [`random_object_id`]: fresh 24-hex ids, so tests never share a stream.
 //! - [`backends`]: both storage backends as fixtures, and
 //!   [`for_each_backend!`] to run a scenario once per backend.
+//! - [`tmpfs`]: a small mounted filesystem to fill, for full-disk tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backends;
+pub mod tmpfs;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -4,6 +4,7 @@
 
 mod auth;
 mod durability;
+mod full_disk;
 mod gated_store;
 mod helpers;
 mod history;
@@ -15,4 +16,5 @@ mod rules;
 mod send_message;
 mod state_contract;
 mod storage_contract;
+mod store_damage;
 mod token_lifetime;

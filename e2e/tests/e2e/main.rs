@@ -3,6 +3,7 @@
 
 mod chat_rules;
 mod database_faults;
+mod full_disk;
 mod helpers;
 mod hostile_clients;
 mod live_events;

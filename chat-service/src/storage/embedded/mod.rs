@@ -5,119 +5,141 @@
 //! commits durable groups about 2.6x faster than redb (ceilings.md: ~220k/s vs
 //! ~83k/s in groups of 64) while a newest-N read stays one reverse range scan.
 //!
-//! Durability uses group commit: one writer thread takes every append that is
-//! waiting, writes them as one batch and syncs the journal once (`fsync`), then
-//! acknowledges each. A send is acknowledged only after its sync, so it
-//! survives `kill -9`; concurrent sends share the sync's cost instead of
-//! paying ~0.15 ms each.
+//! Durability: every durable write goes through one writer thread that
+//! commits waiting writes as one batch with one journal sync (`writer`), and
+//! answers only after that sync. Faults: a full disk or a failed write makes
+//! the store refuse writes with UNAVAILABLE and report unhealthy until it has
+//! reopened its database (`lifecycle`, `space`). Integrity: each open reports
+//! at WARN what fjall discarded from damaged journal tails and whether
+//! acknowledged writes are missing (`integrity`), and a background scan
+//! reads every record once so that a damaged table file shows at start
+//! (`verify`).
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::PersistMode;
 use tokio::sync::{mpsc, oneshot};
 
+mod integrity;
+mod lifecycle;
+mod space;
 mod state;
+mod verify;
+mod writer;
+
+pub use integrity::RecoveryReport;
+pub use space::{DEFAULT_MIN_FREE_BYTES, Reserve};
+pub use verify::Verification;
 
 use super::codec::{MESSAGE_KEY_LEN, decode_message, encode_message, message_key, position_key};
 use super::{MessageStore, PageStart, StorageError};
 use crate::domain::{ChatMessage, StreamId};
+use lifecycle::Lifecycle;
+use state::read_error;
+use writer::{Job, Target, Write};
 
-/// How many appends one journal sync may cover. Large enough that a burst
-/// shares one sync; small enough that one batch's latency stays short.
-const MAX_GROUP: usize = 1024;
-
-/// How many appends may wait for the writer. When full, senders wait their
+/// How many writes may wait for the writer. When full, senders wait their
 /// turn (backpressure) instead of growing memory.
 const QUEUE_CAPACITY: usize = 8192;
 
-struct PendingAppend {
-    key: [u8; MESSAGE_KEY_LEN],
-    value: Vec<u8>,
-    done: oneshot::Sender<Result<(), String>>,
-}
-
-/// Chat messages in a fjall database under a data directory.
+/// Chat messages and chat state in a fjall database under a data directory.
 pub struct EmbeddedStore {
-    database: Database,
-    messages: Keyspace,
-    state: state::StateKeyspaces,
+    lifecycle: Arc<Lifecycle>,
     // `Option` so that `Drop` can close the queue before joining the writer.
-    queue: Option<mpsc::Sender<PendingAppend>>,
+    queue: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
+    /// The start-up scan of every record (`verify`).
+    scan: Option<verify::Scan>,
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store in `data_dir`, recovering its journal.
+    /// Opens (or creates) the store in `data_dir`, recovering its journal,
+    /// with the default free-space reserve.
     pub fn open(data_dir: &Path) -> Result<Self, StorageError> {
+        Self::open_with_reserve(data_dir, Reserve::Default)
+    }
+
+    /// As [`EmbeddedStore::open`], keeping `reserve` free on the filesystem.
+    pub fn open_with_reserve(data_dir: &Path, reserve: Reserve) -> Result<Self, StorageError> {
         std::fs::create_dir_all(data_dir).map_err(|error| {
             StorageError::Unavailable(format!(
                 "cannot create data directory {}: {error}",
                 data_dir.display()
             ))
         })?;
-        let database = Database::builder(data_dir.join("fjall"))
-            .open()
-            .map_err(|error| open_error(data_dir, error))?;
-        let messages = database
-            .keyspace("messages", KeyspaceCreateOptions::default)
-            .map_err(|error| open_error(data_dir, error))?;
-        let state =
-            state::StateKeyspaces::open(&database).map_err(|error| open_error(data_dir, error))?;
-
+        let lifecycle = Arc::new(Lifecycle::open(data_dir, reserve)?);
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let writer_keyspace = messages.clone();
         let writer = std::thread::Builder::new()
             .name("embedded-store-writer".into())
             .spawn({
-                let database = database.clone();
-                move || run_writer(database, writer_keyspace, receiver)
+                let lifecycle = lifecycle.clone();
+                move || writer::run(lifecycle, receiver)
             })
             .map_err(|error| StorageError::Internal(format!("cannot start writer: {error}")))?;
-
+        let scan = verify::Scan::start(lifecycle.handles()?, lifecycle.scan_cancel());
         Ok(Self {
-            database,
-            messages,
-            state,
+            lifecycle,
             queue: Some(queue),
             writer: Some(writer),
+            scan: Some(scan),
         })
     }
-}
 
-fn open_error(data_dir: &Path, error: fjall::Error) -> StorageError {
-    StorageError::Unavailable(format!(
-        "cannot open embedded store in {}: {error}",
-        data_dir.display()
-    ))
-}
+    /// How the start-up verification scan ended, once it has.
+    pub fn verification(&self) -> Option<Verification> {
+        self.scan.as_ref().and_then(verify::Scan::outcome)
+    }
 
-/// The group-commit loop. Ends when the store is dropped (the queue closes).
-fn run_writer(database: Database, messages: Keyspace, mut receiver: mpsc::Receiver<PendingAppend>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = receiver.blocking_recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match receiver.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    /// Writes the messages held in memory (and in the journal) out to table
+    /// files and waits for it: before copying the data directory, and for
+    /// tests that need table files.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let handles = self.lifecycle.handles()?;
+        handles
+            .messages
+            .rotate_memtable_and_wait()
+            .map_err(|error| StorageError::Unavailable(format!("embedded store flush: {error}")))
+    }
 
-        let mut batch = database.batch().durability(Some(PersistMode::SyncAll));
-        for pending in &group {
-            batch.insert(&messages, pending.key.to_vec(), pending.value.as_slice());
-        }
-        let outcome = batch.commit().map_err(|error| error.to_string());
-        if let Err(error) = &outcome {
-            tracing::error!(%error, group_size = group.len(), "embedded store commit failed");
-        }
-        for pending in group.drain(..) {
-            // A send error means the caller gave up waiting; the data is
-            // committed (or not) all the same.
-            let _ = pending.done.send(outcome.clone());
+    /// What the latest open (or reopen) recovered and discarded.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.lifecycle.last_report()
+    }
+
+    /// One durable write through the writer thread; returns after its sync.
+    async fn write(
+        &self,
+        target: Target,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), StorageError> {
+        let queue = self
+            .queue
+            .as_ref()
+            .ok_or_else(|| StorageError::Unavailable("store is closing".into()))?;
+        let (done, committed) = oneshot::channel();
+        let job = Job::Write {
+            write: Write { target, key, value },
+            done,
+        };
+        queue
+            .send(job)
+            .await
+            .map_err(|_| StorageError::Unavailable("embedded store writer stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| StorageError::Unavailable("embedded store writer stopped".into()))?
+    }
+
+    /// Asks the writer to reopen the database if a fault is pending.
+    fn nudge_writer(&self) {
+        if let Some(queue) = &self.queue {
+            // A full queue means writes are coming: they try the reopen.
+            let _ = queue.try_send(Job::Heal);
         }
     }
 }
@@ -126,6 +148,7 @@ impl Drop for EmbeddedStore {
     fn drop(&mut self) {
         // Closing the queue lets the writer finish what is queued and exit;
         // joining makes sure the database is closed before anyone reopens it.
+        drop(self.scan.take());
         drop(self.queue.take());
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
@@ -136,24 +159,12 @@ impl Drop for EmbeddedStore {
 #[async_trait]
 impl MessageStore for EmbeddedStore {
     async fn append(&self, message: &ChatMessage) -> Result<(), StorageError> {
-        let queue = self
-            .queue
-            .as_ref()
-            .ok_or_else(|| StorageError::Unavailable("store is closing".into()))?;
-        let (done, committed) = oneshot::channel();
-        let pending = PendingAppend {
-            key: message_key(message),
-            value: encode_message(message),
-            done,
-        };
-        queue
-            .send(pending)
-            .await
-            .map_err(|_| StorageError::Unavailable("embedded store writer stopped".into()))?;
-        committed
-            .await
-            .map_err(|_| StorageError::Unavailable("embedded store writer stopped".into()))?
-            .map_err(StorageError::Internal)
+        self.write(
+            Target::Messages,
+            message_key(message).to_vec(),
+            Some(encode_message(message)),
+        )
+        .await
     }
 
     async fn page(
@@ -162,7 +173,7 @@ impl MessageStore for EmbeddedStore {
         start: PageStart,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StorageError> {
-        let messages = self.messages.clone();
+        let handles = self.lifecycle.handles()?;
         let stream = *stream;
         let prefix = *stream.as_bytes();
         // The stream's keys are `prefix ++ 20 bytes`; these bound the range.
@@ -170,10 +181,9 @@ impl MessageStore for EmbeddedStore {
         stream_end[..12].copy_from_slice(&prefix);
         // fjall reads may touch disk: keep them off the async workers.
         tokio::task::spawn_blocking(move || {
+            let messages = &handles.messages;
             let decode = |entry: fjall::Guard| {
-                let (_key, value) = entry.into_inner().map_err(|error| {
-                    StorageError::Internal(format!("embedded store read failed: {error}"))
-                })?;
+                let (_key, value) = entry.into_inner().map_err(read_error)?;
                 decode_message(&value)
             };
             match start {
@@ -210,16 +220,44 @@ impl MessageStore for EmbeddedStore {
     }
 
     async fn delete(&self, message: &ChatMessage) -> Result<(), StorageError> {
-        self.remove_durable(self.messages.clone(), message_key(message).to_vec())
+        self.write(Target::Messages, message_key(message).to_vec(), None)
             .await
     }
 
+    /// Unhealthy while writes are refused (a pending fault, a nearly full
+    /// disk) or the writer is gone. A fault also nudges the writer to try
+    /// reopening, so the store heals without traffic.
     async fn check_health(&self) -> Result<(), StorageError> {
         match &self.queue {
-            Some(queue) if !queue.is_closed() => Ok(()),
-            _ => Err(StorageError::Unavailable(
-                "embedded store writer stopped".into(),
-            )),
+            Some(queue) if !queue.is_closed() => {}
+            _ => {
+                return Err(StorageError::Unavailable(
+                    "embedded store writer stopped".into(),
+                ));
+            }
         }
+        if let Some(fault) = self.lifecycle.fault() {
+            self.nudge_writer();
+            return Err(StorageError::Unavailable(fault));
+        }
+        let lifecycle = self.lifecycle.clone();
+        tokio::task::spawn_blocking(move || {
+            lifecycle.reserve().check(lifecycle.data_dir(), 0)?;
+            // A background flush or compaction that failed has poisoned the
+            // database: the next write would fail. `persist` answers
+            // `Poisoned` then, and otherwise costs nothing (the journal's
+            // buffer is flushed after every write).
+            let handles = lifecycle.handles()?;
+            handles
+                .database
+                .persist(PersistMode::Buffer)
+                .map_err(|error| {
+                    lifecycle.record_failure(&error);
+                    StorageError::Unavailable(format!("embedded store cannot write: {error}"))
+                })
+        })
+        .await
+        .map_err(|error| StorageError::Internal(format!("health task failed: {error}")))?
+        .inspect_err(|_| self.nudge_writer())
     }
 }

@@ -1,19 +1,21 @@
 //! Chat state in the embedded store: one fjall keyspace per kind of record,
 //! protobuf-encoded with the contract's own messages.
 //!
-//! Admin writes commit with a journal sync (they are rare, and must survive a
-//! crash like messages do). Slow-mode bookkeeping is written without a sync:
-//! losing it in a crash only lets one message through early.
+//! Admin writes go through the writer thread and commit with a journal sync
+//! (they are rare, and must survive a crash like messages do). Slow-mode
+//! bookkeeping is written directly, without a sync: losing it in a crash only
+//! lets one message through early.
 
 use std::time::Duration;
 
 use allmine_chat_proto::v1 as pb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use prost::Message;
 
 use super::EmbeddedStore;
+use super::writer::Target;
 use std::ops::Bound;
 
 use crate::convert::{decode_moderation_kind, encode_moderation_kind};
@@ -22,11 +24,11 @@ use crate::storage::codec::{key_position, position_key};
 use crate::storage::{ChatStateStore, StorageError};
 
 pub(super) struct StateKeyspaces {
-    events: Keyspace,
-    streams: Keyspace,
-    bans: Keyspace,
-    last_sent: Keyspace,
-    profiles: Keyspace,
+    pub(super) events: Keyspace,
+    pub(super) streams: Keyspace,
+    pub(super) bans: Keyspace,
+    pub(super) last_sent: Keyspace,
+    pub(super) profiles: Keyspace,
 }
 
 impl StateKeyspaces {
@@ -53,56 +55,38 @@ fn internal(context: &str, error: impl std::fmt::Display) -> StorageError {
     StorageError::Internal(format!("embedded store {context}: {error}"))
 }
 
+/// A failed read: I/O trouble is retryable (UNAVAILABLE); a checksum or
+/// decoding failure means damaged data.
+pub(super) fn read_error(error: fjall::Error) -> StorageError {
+    match error {
+        fjall::Error::Io(_) | fjall::Error::Storage(fjall::LsmError::Io(_)) => {
+            StorageError::Unavailable(format!("embedded store read: {error}"))
+        }
+        other => StorageError::Corrupt(format!("embedded store read: {other}")),
+    }
+}
+
 fn corrupt(context: &str, error: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(format!("embedded {context} record: {error}"))
 }
 
 impl EmbeddedStore {
-    /// Writes one key durably, off the async workers.
-    async fn put_durable(
-        &self,
-        keyspace: Keyspace,
-        key: Vec<u8>,
-        value: Vec<u8>,
-    ) -> Result<(), StorageError> {
-        let database = self.database.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut batch = database.batch().durability(Some(PersistMode::SyncAll));
-            batch.insert(&keyspace, key, value);
-            batch.commit()
-        })
-        .await
-        .map_err(|error| internal("write task", error))?
-        .map_err(|error| internal("write", error))
-    }
-
-    pub(super) async fn remove_durable(
-        &self,
-        keyspace: Keyspace,
-        key: Vec<u8>,
-    ) -> Result<(), StorageError> {
-        let database = self.database.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut batch = database.batch().durability(Some(PersistMode::SyncAll));
-            batch.remove(&keyspace, key);
-            batch.commit()
-        })
-        .await
-        .map_err(|error| internal("write task", error))?
-        .map_err(|error| internal("remove", error))
-    }
-
     /// A point read of one small chat-state record. Inline, not through
     /// `spawn_blocking`: these records are hot (memtable or block cache) and
     /// read in microseconds, while the hop to the blocking pool and back cost
     /// more than the read and capped sends at a third of their throughput
     /// (measured: BENCHMARKS.md, "Profile"). Range scans and syncing writes
     /// keep the hop.
-    async fn get(&self, keyspace: Keyspace, key: Vec<u8>) -> Result<Option<Vec<u8>>, StorageError> {
-        keyspace
+    async fn get(
+        &self,
+        keyspace: fn(&StateKeyspaces) -> &Keyspace,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let handles = self.lifecycle.handles()?;
+        keyspace(&handles.state)
             .get(key)
             .map(|value| value.map(|bytes| bytes.to_vec()))
-            .map_err(|error| internal("read", error))
+            .map_err(read_error)
     }
 }
 
@@ -110,19 +94,12 @@ impl EmbeddedStore {
 impl ChatStateStore for EmbeddedStore {
     async fn put_stream(&self, stream: &StreamChat) -> Result<(), StorageError> {
         let value = pb::Stream::from(stream.clone()).encode_to_vec();
-        self.put_durable(
-            self.state.streams.clone(),
-            stream.id.as_bytes().to_vec(),
-            value,
-        )
-        .await
+        self.write(Target::Streams, stream.id.as_bytes().to_vec(), Some(value))
+            .await
     }
 
     async fn stream(&self, stream: &StreamId) -> Result<Option<StreamChat>, StorageError> {
-        let Some(bytes) = self
-            .get(self.state.streams.clone(), stream.as_bytes().to_vec())
-            .await?
-        else {
+        let Some(bytes) = self.get(|state| &state.streams, stream.as_bytes()).await? else {
             return Ok(None);
         };
         let record =
@@ -135,11 +112,11 @@ impl ChatStateStore for EmbeddedStore {
     async fn put_ban(&self, ban: &Ban) -> Result<(), StorageError> {
         let value = pb::Ban::from(ban.clone()).encode_to_vec();
         let key = pair_key(&ban.stream_id, &ban.user_id).to_vec();
-        self.put_durable(self.state.bans.clone(), key, value).await
+        self.write(Target::Bans, key, Some(value)).await
     }
 
     async fn remove_ban(&self, stream: &StreamId, user: &UserId) -> Result<(), StorageError> {
-        self.remove_durable(self.state.bans.clone(), pair_key(stream, user).to_vec())
+        self.write(Target::Bans, pair_key(stream, user).to_vec(), None)
             .await
     }
 
@@ -150,7 +127,7 @@ impl ChatStateStore for EmbeddedStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Ban>, StorageError> {
         let Some(bytes) = self
-            .get(self.state.bans.clone(), pair_key(stream, user).to_vec())
+            .get(|state| &state.bans, &pair_key(stream, user))
             .await?
         else {
             return Ok(None);
@@ -168,10 +145,7 @@ impl ChatStateStore for EmbeddedStore {
         user: &UserId,
     ) -> Result<Option<DateTime<Utc>>, StorageError> {
         let Some(bytes) = self
-            .get(
-                self.state.last_sent.clone(),
-                pair_key(stream, user).to_vec(),
-            )
+            .get(|state| &state.last_sent, &pair_key(stream, user))
             .await?
         else {
             return Ok(None);
@@ -190,31 +164,37 @@ impl ChatStateStore for EmbeddedStore {
         at: DateTime<Utc>,
         _keep_for: Duration,
     ) -> Result<(), StorageError> {
-        let keyspace = self.state.last_sent.clone();
+        let handles = self.lifecycle.handles()?;
+        let lifecycle = self.lifecycle.clone();
         let key = pair_key(stream, user);
         let value = at.timestamp_millis().to_be_bytes();
-        tokio::task::spawn_blocking(move || keyspace.insert(key, value))
-            .await
-            .map_err(|error| internal("write task", error))?
-            .map_err(|error| internal("write", error))
+        tokio::task::spawn_blocking(move || {
+            handles.state.last_sent.insert(key, value).map_err(|error| {
+                // fjall poisons the database on a failed journal write.
+                lifecycle.record_failure(&error);
+                StorageError::Unavailable(format!("embedded store write: {error}"))
+            })
+        })
+        .await
+        .map_err(|error| internal("write task", error))?
     }
 
     async fn put_profile(&self, profile: &UserProfile) -> Result<(), StorageError> {
         let value = pb::UserProfile::from(profile.clone()).encode_to_vec();
-        self.put_durable(
-            self.state.profiles.clone(),
+        self.write(
+            Target::Profiles,
             profile.user_id.as_bytes().to_vec(),
-            value,
+            Some(value),
         )
         .await
     }
 
     async fn append_event(&self, event: &ModerationEvent) -> Result<(), StorageError> {
         let key = position_key(&event.stream_id, &event.position()).to_vec();
-        self.put_durable(
-            self.state.events.clone(),
+        self.write(
+            Target::Events,
             key,
-            encode_moderation_kind(&event.kind),
+            Some(encode_moderation_kind(&event.kind)),
         )
         .await
     }
@@ -225,19 +205,19 @@ impl ChatStateStore for EmbeddedStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<ModerationEvent>, StorageError> {
-        let events = self.state.events.clone();
+        let handles = self.lifecycle.handles()?;
         let stream = *stream;
         let from = position_key(&stream, &after).to_vec();
         let mut to = [0xffu8; 32];
         to[..12].copy_from_slice(stream.as_bytes());
         tokio::task::spawn_blocking(move || {
-            events
+            handles
+                .state
+                .events
                 .range((Bound::Excluded(from), Bound::Included(to.to_vec())))
                 .take(limit)
                 .map(|entry| {
-                    let (key, value) = entry
-                        .into_inner()
-                        .map_err(|error| internal("read", error))?;
+                    let (key, value) = entry.into_inner().map_err(read_error)?;
                     let position = key_position(&key).ok_or_else(|| corrupt("event", "bad key"))?;
                     Ok(ModerationEvent {
                         id: position.id,
@@ -255,10 +235,7 @@ impl ChatStateStore for EmbeddedStore {
     }
 
     async fn profile(&self, user: &UserId) -> Result<Option<UserProfile>, StorageError> {
-        let Some(bytes) = self
-            .get(self.state.profiles.clone(), user.as_bytes().to_vec())
-            .await?
-        else {
+        let Some(bytes) = self.get(|state| &state.profiles, user.as_bytes()).await? else {
             return Ok(None);
         };
         let record =
