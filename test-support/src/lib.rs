@@ -5,10 +5,16 @@
 //! - [`random_object_id`]: fresh 24-hex ids, so tests never share a stream.
 //! - [`backends`]: both storage backends as fixtures, and
 //!   [`for_each_backend!`] to run a scenario once per backend.
+//! - [`service_process`]: the real chat-service binary as a child process,
+//!   for `kill -9` and restart.
+//! - [`cassandra`]: a private Cassandra node that fault tests stop and
+//!   resume.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backends;
+pub mod cassandra;
+pub mod service_process;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
