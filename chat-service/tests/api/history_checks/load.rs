@@ -120,6 +120,12 @@ impl Load {
         Self { stop, clients }
     }
 
+    /// Whether every client has stopped by itself (its budget spent, or a
+    /// panic).
+    pub fn finished(&self) -> bool {
+        self.clients.iter().all(JoinHandle::is_finished)
+    }
+
     /// Lets each client finish the send it is in (retries included), then
     /// stops them.
     pub async fn stop(self) {
@@ -156,10 +162,12 @@ async fn run_client(
         loop {
             let outcome = sender.attempt(&content, key.as_deref()).await;
             let unknown = matches!(outcome, Outcome::Unknown { .. });
-            attempts.push(outcome);
-            if !unknown {
+            // Only a stored message shows the fault is over: a refusal
+            // (validation) comes before the store is touched.
+            if matches!(outcome, Outcome::Ok { .. }) {
                 backoff = BACKOFF;
             }
+            attempts.push(outcome);
             if !unknown || key.is_none() || attempts.len() >= MAX_ATTEMPTS {
                 break;
             }

@@ -38,6 +38,7 @@ pub struct HistoryRun {
     start_cursor: String,
     recorder: Arc<Recorder>,
     load: Load,
+    live: tokio::task::JoinHandle<observe::LiveView>,
 }
 
 impl HistoryRun {
@@ -49,6 +50,12 @@ impl HistoryRun {
         let tag = format!("run-{}", &random_object_id()[..8]);
         let channel = service.channel().await;
         let start = send_until_ok(&channel, &stream, &format!("{tag} start")).await;
+        let live = observe::follow_live(
+            channel.clone(),
+            stream.clone(),
+            start.cursor.clone(),
+            end_marker(&tag),
+        );
         let recorder = Arc::new(Recorder::default());
         let load = Load::start(spec, channel, &stream, &tag, &recorder);
         Self {
@@ -58,6 +65,7 @@ impl HistoryRun {
             start_cursor: start.cursor,
             recorder,
             load,
+            live,
         }
     }
 
@@ -80,6 +88,14 @@ impl HistoryRun {
     async fn wait_until(&self, what: &str, done: impl Fn((usize, usize, usize)) -> bool) {
         let wait = async {
             while !done(self.recorder.counts()) {
+                // Every client done (its budget spent, or a panic): nothing
+                // more can come.
+                assert!(
+                    !self.load.finished(),
+                    "{}: {what}: every client has stopped ({:?})",
+                    self.name,
+                    self.recorder.counts()
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
@@ -92,25 +108,30 @@ impl HistoryRun {
         }
     }
 
-    /// Every send recorded so far.
-    pub fn sends(&self) -> Vec<check::Send> {
-        self.recorder.sends()
-    }
-
     /// Stops the load, sends an end marker (retrying until the service takes
-    /// it), reads history and a subscription resumed from the start marker,
-    /// and asserts that both keep every rule of [`check`].
+    /// it), and asserts that three readers keep every rule of [`check`]:
+    /// history and a subscription, both read from the start marker once the
+    /// run is over, and the live subscriber that followed the whole run,
+    /// resuming after each cut.
     pub async fn finish(self, service: &ServiceProcess) -> Summary {
         self.load.stop().await;
         let channel = service.channel().await;
-        let last = format!("{} end", self.tag);
+        let last = end_marker(&self.tag);
         send_until_ok(&channel, &self.stream, &last).await;
         let sends = self.recorder.sends();
         let history = observe::read_history(&channel, &self.stream, &self.start_cursor).await;
         let subscription =
             observe::read_subscription(&channel, &self.stream, &self.start_cursor, &last).await;
+        let live = tokio::time::timeout(PROGRESS_TIMEOUT, self.live)
+            .await
+            .expect("the live subscriber reached the end marker in time")
+            .expect("live subscriber task");
         let mut failures = Vec::new();
-        for (reader, observed) in [("history", &history), ("subscription", &subscription)] {
+        for (reader, observed) in [
+            ("history", &history),
+            ("subscription from the start", &subscription),
+            ("live subscription", &live.observed),
+        ] {
             let observed = without_marker(observed, &last, reader, &mut failures);
             failures.extend(
                 check(&sends, &observed)
@@ -118,7 +139,7 @@ impl HistoryRun {
                     .map(|violation| format!("{reader}: {violation}")),
             );
         }
-        let summary = Summary::new(&sends, &history);
+        let summary = Summary::new(&sends, &history, live.resumes);
         eprintln!("history check {}: {summary:?}", self.name);
         assert!(
             failures.is_empty(),
@@ -129,6 +150,10 @@ impl HistoryRun {
         );
         summary
     }
+}
+
+fn end_marker(tag: &str) -> String {
+    format!("{tag} end")
 }
 
 /// `observed` without the end marker. It must have been read (the readers
@@ -161,16 +186,19 @@ pub struct Summary {
     pub unknown: usize,
     /// Unknown sends that were stored after all.
     pub unknown_stored: usize,
+    /// How often the live subscriber had to resume.
+    pub live_resumes: usize,
 }
 
 impl Summary {
-    fn new(sends: &[check::Send], history: &[Observed]) -> Self {
+    fn new(sends: &[check::Send], history: &[Observed], live_resumes: usize) -> Self {
         let mut summary = Self {
             sends: sends.len(),
             acknowledged: 0,
             refused: 0,
             unknown: 0,
             unknown_stored: 0,
+            live_resumes,
         };
         for send in sends {
             match send.verdict().0 {

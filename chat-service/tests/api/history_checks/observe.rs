@@ -113,3 +113,67 @@ pub async fn read_subscription(
         .await
         .expect("the subscription delivered the run in time")
 }
+
+/// What a live subscriber saw, and how often it had to resume.
+pub struct LiveView {
+    pub observed: Vec<Observed>,
+    /// Subscriptions that ended under it (a killed server, a failing store)
+    /// and were resumed from the last event it had.
+    pub resumes: usize,
+}
+
+/// A subscriber that follows `stream` live from `cursor` throughout a run,
+/// as a client would: when its subscription breaks it subscribes again
+/// after the last event it received (retrying while the service is away),
+/// until it receives the message whose content is `last`.
+pub fn follow_live(
+    channel: Channel,
+    stream: String,
+    cursor: String,
+    last: String,
+) -> tokio::task::JoinHandle<LiveView> {
+    tokio::spawn(async move {
+        let mut client = ChatServiceClient::new(channel);
+        let token = format!("Bearer {}", TokenBuilder::new().build());
+        let mut view = LiveView {
+            observed: Vec::new(),
+            resumes: 0,
+        };
+        let mut after = cursor;
+        loop {
+            let request = authorized(
+                SubscribeMessagesRequest {
+                    stream_id: stream.clone(),
+                    after: Some(after.clone()),
+                },
+                &token,
+            );
+            let mut events = match client.subscribe_messages(request).await {
+                Ok(response) => response.into_inner(),
+                Err(_) => {
+                    // The service is away: try again shortly.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            while let Ok(Some(event)) = events.message().await {
+                match event.event {
+                    Some(Event::Message(message)) => {
+                        after = event.cursor;
+                        let done = message.content == last;
+                        view.observed.push(Observed {
+                            id: message.id,
+                            content: message.content,
+                        });
+                        if done {
+                            return view;
+                        }
+                    }
+                    Some(Event::Gap(_)) => after = event.cursor,
+                    _ => after = event.cursor,
+                }
+            }
+            view.resumes += 1;
+        }
+    })
+}
