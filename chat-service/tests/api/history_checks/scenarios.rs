@@ -19,14 +19,17 @@ use allmine_test_support::cassandra::PrivateCassandra;
 use allmine_test_support::for_each_backend;
 use allmine_test_support::service_process::{ProcessConfig, ServiceProcess};
 
-use super::HistoryRun;
 use super::full_disk::SmallDisk;
 use super::load::LoadSpec;
+use super::{HistoryRun, Summary};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_chat-service");
 /// Acknowledged sends to wait for before a fault, and again after it.
-const BEFORE_FAULT: usize = 60;
-const AFTER_FAULT: usize = 60;
+const BEFORE_FAULT: usize = 100;
+const AFTER_FAULT: usize = 100;
+/// How often the kill -9 scenarios kill the service (each time once the
+/// clients have had `AFTER_FAULT` sends acknowledged again).
+const KILLS: usize = 3;
 
 for_each_backend!(kill_9_among_concurrent_senders);
 
@@ -52,24 +55,27 @@ async fn kill_9_among_concurrent_senders(backend: Backend) {
     kill_9_scenario("kill -9", backend, LoadSpec::default()).await;
 }
 
-async fn kill_9_scenario(name: &'static str, backend: Backend, spec: LoadSpec) {
+async fn kill_9_scenario(name: &'static str, backend: Backend, spec: LoadSpec) -> Summary {
     let fixture = StoreFixture::new(backend);
     let mut service = ServiceProcess::start(process_config(&fixture));
     let run = HistoryRun::begin(name, &service, spec).await;
-    run.wait_for_acknowledged(BEFORE_FAULT, "load before the kill")
+    run.wait_for_acknowledged(BEFORE_FAULT, "load before the first kill")
         .await;
-    // SIGKILL among the clients' sends: nothing is flushed or drained.
-    service.kill_9();
-    service.restart();
-    run.wait_for_acknowledged(AFTER_FAULT, "sends after the restart")
-        .await;
+    for _ in 0..KILLS {
+        // SIGKILL among the clients' sends: nothing is flushed or drained.
+        service.kill_9();
+        service.restart();
+        run.wait_for_acknowledged(AFTER_FAULT, "sends after the restart")
+            .await;
+    }
     let summary = run.finish(&service).await;
     assert!(
-        summary.live_resumes >= 1,
-        "the kill cut the live subscription, which resumed"
+        summary.live_resumes >= KILLS,
+        "each kill cut the live subscription, which resumed"
     );
     drop(service);
     fixture.cleanup().await;
+    summary
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,22 +110,11 @@ async fn kill_9_with_idempotent_retries(backend: Backend) {
         retry_with_key: true,
         ..LoadSpec::default()
     };
-    let fixture = StoreFixture::new(backend);
-    let mut service = ServiceProcess::start(process_config(&fixture));
-    let run = HistoryRun::begin("kill -9, retries with keys", &service, spec).await;
-    run.wait_for_acknowledged(BEFORE_FAULT, "load before the kill")
-        .await;
-    service.kill_9();
-    service.restart();
-    run.wait_for_acknowledged(AFTER_FAULT, "sends after the restart")
-        .await;
-    let summary = run.finish(&service).await;
+    let summary = kill_9_scenario("kill -9, retries with keys", backend, spec).await;
     assert_eq!(
         summary.unknown, 0,
         "every keyed send ends with a definite answer once retried"
     );
-    drop(service);
-    fixture.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
