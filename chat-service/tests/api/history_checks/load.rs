@@ -41,6 +41,9 @@ pub struct LoadSpec {
     /// Retry each unknown send with the same idempotency key until it gets
     /// a definite answer (the hook in [`hooks::set_idempotency_key`]).
     pub retry_with_key: bool,
+    /// With keys: make each send's first attempt two concurrent requests
+    /// with the same key (a client that fires its retry too early).
+    pub race_first_attempt: bool,
 }
 
 impl Default for LoadSpec {
@@ -49,6 +52,7 @@ impl Default for LoadSpec {
             clients: 8,
             max_sends_per_client: 200,
             retry_with_key: false,
+            race_first_attempt: false,
         }
     }
 }
@@ -160,15 +164,29 @@ async fn run_client(
             .then(|| format!("{tag}-c{client}-{seq}"));
         let mut attempts = Vec::new();
         loop {
-            let outcome = sender.attempt(&content, key.as_deref()).await;
-            let unknown = matches!(outcome, Outcome::Unknown { .. });
+            let outcomes = if spec.race_first_attempt && attempts.is_empty() && key.is_some() {
+                // The same key twice at once: one message at most.
+                let (first, second) = tokio::join!(
+                    sender.attempt(&content, key.as_deref()),
+                    sender.attempt(&content, key.as_deref())
+                );
+                vec![first, second]
+            } else {
+                vec![sender.attempt(&content, key.as_deref()).await]
+            };
+            let acknowledged = outcomes
+                .iter()
+                .any(|outcome| matches!(outcome, Outcome::Ok { .. }));
+            let refused = outcomes
+                .iter()
+                .all(|outcome| matches!(outcome, Outcome::Failed { .. }));
             // Only a stored message shows the fault is over: a refusal
             // (validation) comes before the store is touched.
-            if matches!(outcome, Outcome::Ok { .. }) {
+            if acknowledged {
                 backoff = BACKOFF;
             }
-            attempts.push(outcome);
-            if !unknown || key.is_none() || attempts.len() >= MAX_ATTEMPTS {
+            attempts.extend(outcomes);
+            if acknowledged || refused || key.is_none() || attempts.len() >= MAX_ATTEMPTS {
                 break;
             }
             tokio::time::sleep(backoff).await;

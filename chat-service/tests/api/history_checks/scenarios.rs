@@ -101,13 +101,15 @@ async fn cassandra_stopped_and_restarted_under_load() {
     // The node's run directory is wiped by its next `start`.
 }
 
-/// HOOK (idempotent sends): as the kill -9 scenario, with each unknown send
-/// retried with its idempotency key until it has a definite answer: no send
-/// may be stored twice, every retry must be answered with the first id, and
-/// every send must end acknowledged or refused.
+/// HOOK (idempotent sends): as the kill -9 scenario, each send's first
+/// attempt being two concurrent requests with one key, and each unknown send
+/// retried with its key until it has a definite answer: no send may be
+/// stored twice, every attempt must be answered with the same id, and every
+/// send must end acknowledged or refused.
 async fn kill_9_with_idempotent_retries(backend: Backend) {
     let spec = LoadSpec {
         retry_with_key: true,
+        race_first_attempt: true,
         ..LoadSpec::default()
     };
     let summary = kill_9_scenario("kill -9, retries with keys", backend, spec).await;
