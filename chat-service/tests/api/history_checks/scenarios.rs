@@ -3,12 +3,14 @@
 //! service takes sends again, then checks the history.
 //!
 //! - `kill_9_among_concurrent_senders` (embedded store, and ScyllaDB on the
-//!   shared CQL node): `kill -9` of chat-service, restart on the same store.
+//!   shared CQL node): `kill -9` of chat-service, restart on the same store,
+//!   three times in a run.
 //! - `cassandra_stopped_and_restarted_under_load`: the private fault-test
 //!   Cassandra node stopped and resumed under the senders' feet.
 //! - HOOKS, `#[ignore]`d until their branch lands (they fail on this one):
-//!   `kill_9_with_idempotent_retries_*` (each unknown send retried with its
-//!   key; fill `hooks::set_idempotency_key`) and `full_disk_under_load`
+//!   `kill_9_with_idempotent_retries_*` (two concurrent first attempts per
+//!   key, each unknown send retried with its key; fill
+//!   `hooks::set_idempotency_key`) and `full_disk_under_load`
 //!   (the embedded store on a small tmpfs filled up, then freed; needs store
 //!   faults to heal without a restart).
 
