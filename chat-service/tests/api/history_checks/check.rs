@@ -13,7 +13,9 @@
 //!
 //! Whatever was read and matches no send is a phantom. One client's
 //! acknowledged messages must be read in the order it sent them: it sent
-//! each only after the previous one was acknowledged.
+//! each only after the previous one was acknowledged. And there is one
+//! order: the messages two readers both read come in the same order
+//! ([`check_same_order`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -76,6 +78,10 @@ pub enum Violation {
         earlier: String,
         later: String,
     },
+    OrderDiffers {
+        earlier: String,
+        later: String,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -107,6 +113,10 @@ impl fmt::Display for Violation {
             } => write!(
                 f,
                 "client {client}: {later:?} was read before {earlier:?}, which it sent first"
+            ),
+            Self::OrderDiffers { earlier, later } => write!(
+                f,
+                "{later:?} was read before {earlier:?}, which the reference reader read first"
             ),
         }
     }
@@ -231,6 +241,35 @@ pub fn check(sends: &[Send], observed: &[Observed]) -> Vec<Violation> {
                     later: pair[1].1.to_owned(),
                 });
             }
+        }
+    }
+    violations
+}
+
+/// Every pair of messages that `other` read in the opposite order from
+/// `reference` (messages only one of them read are skipped: a reader may
+/// legitimately miss an unknown send that landed late). Reported once per
+/// message of `other` that comes too early.
+pub fn check_same_order(reference: &[Observed], other: &[Observed]) -> Vec<Violation> {
+    let rank: HashMap<&str, usize> = reference
+        .iter()
+        .enumerate()
+        .map(|(index, message)| (message.content.as_str(), index))
+        .collect();
+    let mut violations = Vec::new();
+    let mut latest: Option<(usize, &str)> = None;
+    for message in other {
+        let Some(&index) = rank.get(message.content.as_str()) else {
+            continue;
+        };
+        match latest {
+            Some((highest, content)) if index < highest => {
+                violations.push(Violation::OrderDiffers {
+                    earlier: message.content.clone(),
+                    later: content.to_owned(),
+                });
+            }
+            _ => latest = Some((index, message.content.as_str())),
         }
     }
     violations
@@ -411,6 +450,26 @@ mod tests {
                     ids: vec!["1".into(), "2".into()]
                 }
             ]
+        );
+    }
+
+    #[test]
+    fn two_readers_must_agree_on_the_order_of_what_both_read() {
+        let reference = [read("1", "a"), read("2", "b"), read("3", "c")];
+        // Missing one is not an ordering matter.
+        assert_eq!(
+            check_same_order(&reference, &[read("1", "a"), read("3", "c")]),
+            []
+        );
+        assert_eq!(
+            check_same_order(
+                &reference,
+                &[read("1", "a"), read("3", "c"), read("2", "b")]
+            ),
+            [Violation::OrderDiffers {
+                earlier: "b".into(),
+                later: "c".into()
+            }]
         );
     }
 

@@ -4,8 +4,9 @@
 //! subscription resumed from the start of the run ([`observe`]), are judged
 //! against the record by pure rules ([`check`]): every ok message is read
 //! exactly once with its id, no failed one is read, an unknown one at most
-//! once, nothing appears that was not sent, and one client's acknowledged
-//! messages appear in its sending order.
+//! once, nothing appears that was not sent, one client's acknowledged
+//! messages appear in its sending order, and the subscriptions deliver what
+//! they share with history in history's order.
 
 mod check;
 mod full_disk;
@@ -137,6 +138,16 @@ impl HistoryRun {
                 check(&sends, &observed)
                     .into_iter()
                     .map(|violation| format!("{reader}: {violation}")),
+            );
+        }
+        for (reader, observed) in [
+            ("subscription from the start", &subscription),
+            ("live subscription", &live.observed),
+        ] {
+            failures.extend(
+                check::check_same_order(&history, observed)
+                    .into_iter()
+                    .map(|violation| format!("{reader} against history: {violation}")),
             );
         }
         let summary = Summary::new(&sends, &history, live.resumes);
