@@ -9,11 +9,14 @@
 //!   for `kill -9` and restart.
 //! - [`cassandra`]: a private Cassandra node that fault tests stop and
 //!   resume.
+//! - [`history`]: the history checker (every acknowledged message read
+//!   exactly once, no refused one, …), pure and unit-tested.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backends;
 pub mod cassandra;
+pub mod history;
 pub mod service_process;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -12,11 +12,10 @@ use allmine_chat_proto::v1::chat_service_client::ChatServiceClient;
 use allmine_test_support::TokenBuilder;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
 
-use super::check::{Outcome, Send, Verdict};
 use super::hooks;
 use crate::helpers::authorized;
+use allmine_test_support::history::{Outcome, Send, Verdict, classify};
 
 /// How long a client waits for one answer before calling it unknown.
 /// Above the service's own store timeout (2 s) so that the service usually
@@ -233,62 +232,6 @@ impl Sender {
             Err(_) => Outcome::Unknown {
                 reason: "no answer in time".into(),
             },
-        }
-    }
-}
-
-/// A refusal is definite only when the code says the service decided not to
-/// store the message; everything else (UNAVAILABLE, DEADLINE_EXCEEDED, a cut
-/// connection, INTERNAL) leaves the outcome unknown.
-pub fn classify(status: &Status) -> Outcome {
-    let definite = matches!(
-        status.code(),
-        Code::InvalidArgument
-            | Code::OutOfRange
-            | Code::Unauthenticated
-            | Code::PermissionDenied
-            | Code::NotFound
-            | Code::AlreadyExists
-            | Code::FailedPrecondition
-            | Code::ResourceExhausted
-            | Code::Unimplemented
-    );
-    let reason = format!("{:?}: {}", status.code(), status.message());
-    if definite {
-        Outcome::Failed { reason }
-    } else {
-        Outcome::Unknown { reason }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_decision_of_the_service_is_a_definite_refusal() {
-        for code in [
-            Code::InvalidArgument,
-            Code::PermissionDenied,
-            Code::ResourceExhausted,
-        ] {
-            assert!(matches!(
-                classify(&Status::new(code, "no")),
-                Outcome::Failed { .. }
-            ));
-        }
-        for code in [
-            Code::Unavailable,
-            Code::DeadlineExceeded,
-            Code::Cancelled,
-            Code::Unknown,
-            Code::Internal,
-            Code::Aborted,
-        ] {
-            assert!(matches!(
-                classify(&Status::new(code, "?")),
-                Outcome::Unknown { .. }
-            ));
         }
     }
 }

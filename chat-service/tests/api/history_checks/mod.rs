@@ -2,13 +2,12 @@
 //! record each send as ok, failed or unknown ([`load`]); faults are injected
 //! while they send ([`scenarios`]); afterwards two readers, history and a
 //! subscription resumed from the start of the run ([`observe`]), are judged
-//! against the record by pure rules ([`check`]): every ok message is read
+//! against the record by pure rules ([`allmine_test_support::history`]): every ok message is read
 //! exactly once with its id, no failed one is read, an unknown one at most
 //! once, nothing appears that was not sent, one client's acknowledged
 //! messages appear in its sending order, and the subscriptions deliver what
 //! they share with history in history's order.
 
-mod check;
 mod full_disk;
 mod hooks;
 mod load;
@@ -24,9 +23,9 @@ use allmine_test_support::service_process::ServiceProcess;
 use allmine_test_support::{TokenBuilder, random_object_id};
 use tonic::transport::Channel;
 
-use self::check::{Observed, Verdict, check};
 use self::load::{Load, LoadSpec, Recorder};
 use crate::helpers::authorized;
+use allmine_test_support::history::{self as check, Observed, Verdict, check};
 
 /// A hang detector for each wait on progress; never a measure of speed.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(90);

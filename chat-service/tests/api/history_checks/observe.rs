@@ -11,8 +11,8 @@ use allmine_chat_proto::v1::{ListMessagesRequest, SubscribeMessagesRequest};
 use allmine_test_support::TokenBuilder;
 use tonic::transport::Channel;
 
-use super::check::Observed;
 use crate::helpers::authorized;
+use allmine_test_support::history::Observed;
 
 /// A hang detector for each whole read, far above what a read needs.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);

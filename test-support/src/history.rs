@@ -1,6 +1,8 @@
-//! The checker: what a recorded history of sends allows the store to hold.
-//! Pure functions over plain data, so the rules are tested here on
-//! hand-written histories, apart from any server.
+//! History checks (Jepsen's method), the checker: what a recorded history of
+//! sends allows the readers to see. Pure functions over plain data, so the
+//! rules are tested here on hand-written histories, apart from any server;
+//! the recorders and fault scenarios live with the tests that drive a
+//! service (`chat-service/tests/api/history_checks/`).
 //!
 //! Each logical send has a unique content and one or more attempts (more
 //! only when a client retries with the same idempotency key). Its verdict:
@@ -19,6 +21,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+
+use tonic::{Code, Status};
 
 /// What one attempt to send came to, as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,6 +279,44 @@ pub fn check_same_order(reference: &[Observed], other: &[Observed]) -> Vec<Viola
     violations
 }
 
+/// The outcome of a gRPC refusal. A refusal is definite only when the code
+/// says the service decided not to store the message; everything else
+/// (UNAVAILABLE, DEADLINE_EXCEEDED, a cut connection, INTERNAL) leaves the
+/// outcome unknown.
+pub fn classify(status: &Status) -> Outcome {
+    let definite = matches!(
+        status.code(),
+        Code::InvalidArgument
+            | Code::OutOfRange
+            | Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::NotFound
+            | Code::AlreadyExists
+            | Code::FailedPrecondition
+            | Code::ResourceExhausted
+            | Code::Unimplemented
+    );
+    let reason = format!("{:?}: {}", status.code(), status.message());
+    if definite {
+        Outcome::Failed { reason }
+    } else {
+        Outcome::Unknown { reason }
+    }
+}
+
+/// The outcome of a REST refusal (a status other than 201), by the same
+/// rule: the 4xx of the documented table are decisions (nothing stored);
+/// 500, 503, 504 and anything unexpected leave it unknown.
+pub fn classify_http(status: u16) -> Outcome {
+    let reason = format!("HTTP {status}");
+    match status {
+        400 | 401 | 403 | 404 | 405 | 408 | 409 | 413 | 414 | 415 | 429 | 431 | 501 => {
+            Outcome::Failed { reason }
+        }
+        _ => Outcome::Unknown { reason },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,5 +523,42 @@ mod tests {
             Verdict::Indeterminate
         );
         assert_eq!(send(0, "a", vec![]).verdict().0, Verdict::Indeterminate);
+    }
+
+    #[test]
+    fn only_a_decision_of_the_service_is_a_definite_refusal() {
+        for code in [
+            Code::InvalidArgument,
+            Code::PermissionDenied,
+            Code::ResourceExhausted,
+        ] {
+            assert!(matches!(
+                classify(&Status::new(code, "no")),
+                Outcome::Failed { .. }
+            ));
+        }
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::Cancelled,
+            Code::Unknown,
+            Code::Internal,
+            Code::Aborted,
+        ] {
+            assert!(matches!(
+                classify(&Status::new(code, "?")),
+                Outcome::Unknown { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn over_rest_4xx_are_refusals_and_5xx_leave_the_outcome_unknown() {
+        for status in [400, 401, 403, 404, 409, 429] {
+            assert!(matches!(classify_http(status), Outcome::Failed { .. }));
+        }
+        for status in [500, 502, 503, 504] {
+            assert!(matches!(classify_http(status), Outcome::Unknown { .. }));
+        }
     }
 }
