@@ -1,12 +1,14 @@
 //! History checks, Jepsen's method on the real binary: concurrent clients
 //! record each send as ok, failed or unknown ([`load`]); faults are injected
-//! while they send ([`scenarios`]); afterwards two readers, history and a
-//! subscription resumed from the start of the run ([`observe`]), are judged
-//! against the record by pure rules ([`allmine_test_support::history`]): every ok message is read
-//! exactly once with its id, no failed one is read, an unknown one at most
-//! once, nothing appears that was not sent, one client's acknowledged
-//! messages appear in its sending order, and the subscriptions deliver what
-//! they share with history in history's order.
+//! while they send ([`scenarios`]); afterwards three readers ([`observe`]):
+//! history and a subscription, both from the start of the run, and a live
+//! subscriber that followed the run and resumed after each cut, are judged
+//! against the record by the pure rules of
+//! [`allmine_test_support::history`]: every ok message is read exactly once
+//! with its id, no failed one is read, an unknown one at most once, nothing
+//! appears that was not sent, one client's acknowledged messages appear in
+//! its sending order, and the subscriptions deliver what they share with
+//! history in history's order.
 
 mod full_disk;
 mod hooks;
@@ -23,9 +25,10 @@ use allmine_test_support::service_process::ServiceProcess;
 use allmine_test_support::{TokenBuilder, random_object_id};
 use tonic::transport::Channel;
 
+use allmine_test_support::history::{Observed, Send, Verdict, check, check_same_order};
+
 use self::load::{Load, LoadSpec, Recorder};
 use crate::helpers::authorized;
-use allmine_test_support::history::{self as check, Observed, Verdict, check};
 
 /// A hang detector for each wait on progress; never a measure of speed.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(90);
@@ -144,7 +147,7 @@ impl HistoryRun {
             ("live subscription", &live.observed),
         ] {
             failures.extend(
-                check::check_same_order(&history, observed)
+                check_same_order(&history, observed)
                     .into_iter()
                     .map(|violation| format!("{reader} against history: {violation}")),
             );
@@ -201,7 +204,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn new(sends: &[check::Send], history: &[Observed], live_resumes: usize) -> Self {
+    fn new(sends: &[Send], history: &[Observed], live_resumes: usize) -> Self {
         let mut summary = Self {
             sends: sends.len(),
             acknowledged: 0,
