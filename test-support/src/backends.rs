@@ -45,6 +45,16 @@ impl StoreFixture {
         self.backend
     }
 
+    /// The embedded store's directory (unused by the ScyllaDB backend).
+    pub fn directory(&self) -> &std::path::Path {
+        self.directory.path()
+    }
+
+    /// The ScyllaDB keyspace (unused by the embedded backend).
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+
     /// Opens the store (again, after a previous handle was dropped).
     pub async fn open(&self) -> SharedStore {
         match self.backend {

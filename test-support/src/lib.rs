@@ -6,10 +6,19 @@
 //! - [`backends`]: both storage backends as fixtures, and
 //!   [`for_each_backend!`] to run a scenario once per backend.
 //! - [`tmpfs`]: a small mounted filesystem to fill, for full-disk tests.
+//! - [`service_process`]: the real chat-service binary as a child process,
+//!   for `kill -9` and restart.
+//! - [`cassandra`]: a private Cassandra node that fault tests stop and
+//!   resume.
+//! - [`history`]: the history checker (every acknowledged message read
+//!   exactly once, no refused one, …), pure and unit-tested.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backends;
+pub mod cassandra;
+pub mod history;
+pub mod service_process;
 pub mod tmpfs;
 
 use std::time::{SystemTime, UNIX_EPOCH};

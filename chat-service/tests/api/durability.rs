@@ -1,74 +1,17 @@
 //! An acknowledged message survives `kill -9` of the chat-service process.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use allmine_chat_proto::v1::chat_admin_service_client::ChatAdminServiceClient;
+use allmine_chat_proto::v1::SendMessageRequest;
 use allmine_chat_proto::v1::chat_service_client::ChatServiceClient;
-use allmine_chat_proto::v1::{RegisterStreamRequest, SendMessageRequest};
-use allmine_test_support::{TEST_SECRET, TokenBuilder, random_object_id};
+use allmine_test_support::service_process::{ProcessConfig, ServiceProcess};
+use allmine_test_support::{TokenBuilder, random_object_id};
 use chat_service::domain::StreamId;
 use chat_service::storage::MessageStore;
 use chat_service::storage::embedded::EmbeddedStore;
 use tonic::transport::Channel;
 
 use crate::helpers::authorized;
-
-/// Starts the real binary on `port` with its store in `data_dir`.
-fn start_binary(port: u16, data_dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_chat-service"))
-        .env("CHAT_GRPC_ADDR", format!("127.0.0.1:{port}"))
-        .env("CHAT_DATA_DIR", data_dir)
-        .env("CHAT_JWT_SECRET", TEST_SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("binary starts")
-}
-
-/// Connects, retrying while the process starts (bounded).
-async fn connect(port: u16) -> ChatServiceClient<Channel> {
-    for _ in 0..200 {
-        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("uri")
-            .connect()
-            .await
-        {
-            return ChatServiceClient::new(channel);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("chat-service did not start on port {port}");
-}
-
-/// Registers `stream` through the admin service, as the stream service would.
-async fn register_stream(port: u16, stream: &str) {
-    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connects");
-    let request = authorized(
-        RegisterStreamRequest {
-            stream_id: stream.to_owned(),
-            owner_id: random_object_id(),
-        },
-        &format!("Bearer {}", TokenBuilder::service().build()),
-    );
-    ChatAdminServiceClient::new(channel)
-        .register_stream(request)
-        .await
-        .expect("stream registered");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 type SendTask = tokio::task::JoinHandle<Result<String, tonic::Status>>;
 
@@ -101,11 +44,13 @@ fn send_wave(
 #[tokio::test]
 async fn acknowledged_messages_survive_kill_9() {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let mut child = start_binary(port, data_dir.path());
-    let client = connect(port).await;
+    let mut service = ServiceProcess::start(ProcessConfig::embedded(
+        env!("CARGO_BIN_EXE_chat-service").as_ref(),
+        data_dir.path(),
+    ));
+    let client = ChatServiceClient::new(service.channel().await);
     let stream = random_object_id();
-    register_stream(port, &stream).await;
+    service.register_stream(&stream).await;
 
     // A first wave, all acknowledged while the process runs.
     let mut acknowledged = Vec::new();
@@ -116,13 +61,12 @@ async fn acknowledged_messages_survive_kill_9() {
     let second_wave = send_wave(&client, &stream, 100..300);
     tokio::time::sleep(Duration::from_millis(5)).await;
     // SIGKILL: no chance to flush anything.
-    child.kill().expect("kill -9");
+    service.kill_9();
     for task in second_wave {
         if let Ok(Ok(id)) = task.await {
             acknowledged.push(id);
         }
     }
-    let _ = child.wait();
 
     // Reopen the data directory the way a restarted service does.
     let store = EmbeddedStore::open(data_dir.path()).expect("store reopens");
@@ -139,8 +83,8 @@ async fn acknowledged_messages_survive_kill_9() {
     drop(store);
 
     // And the restarted binary serves again on the same data.
-    let mut restarted = start_binary(port, data_dir.path());
-    let mut client = connect(port).await;
+    service.restart();
+    let mut client = ChatServiceClient::new(service.channel().await);
     let request = authorized(
         SendMessageRequest {
             stream_id: stream.clone(),
@@ -152,6 +96,4 @@ async fn acknowledged_messages_survive_kill_9() {
         .send_message(request)
         .await
         .expect("accepted after restart");
-    restarted.kill().expect("stop");
-    let _ = restarted.wait();
 }

@@ -8,6 +8,7 @@ mod full_disk;
 mod gated_store;
 mod helpers;
 mod history;
+mod history_checks;
 mod limits;
 mod live;
 mod raw_h2;

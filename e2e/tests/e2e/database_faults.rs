@@ -2,17 +2,15 @@
 //! answers 503 (UNAVAILABLE) within the deadline instead of hanging, reports
 //! NOT_SERVING, and recovers by itself once the database is back.
 //!
-//! The test runs a Cassandra node of its own (ports from
-//! `CHAT_FAULT_CASSANDRA_PORT` / `CHAT_FAULT_CASSANDRA_STORAGE_PORT`, default
-//! 9142 / 7100) through `scripts/cassandra.sh`, so stopping it disturbs no
-//! other test.
+//! The test runs a Cassandra node of its own
+//! ([`allmine_test_support::cassandra`]), so stopping it disturbs no other
+//! test.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use allmine_test_support::backends::scylla_settings;
+use allmine_test_support::cassandra::PrivateCassandra;
 use allmine_test_support::{TokenBuilder, random_object_id};
 use chat_service::storage::scylla::ScyllaStore;
 use serde_json::json;
@@ -20,56 +18,6 @@ use serde_json::json;
 use crate::helpers::{
     Admin, expect_envelope, http_client, post_message, start_edge, start_service,
 };
-
-/// A private Cassandra node, stopped when dropped (even if the test fails).
-struct PrivateCassandra {
-    port: String,
-    storage_port: String,
-    run_dir: PathBuf,
-}
-
-impl PrivateCassandra {
-    fn new() -> Self {
-        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        Self {
-            port: std::env::var("CHAT_FAULT_CASSANDRA_PORT").unwrap_or_else(|_| "9142".into()),
-            storage_port: std::env::var("CHAT_FAULT_CASSANDRA_STORAGE_PORT")
-                .unwrap_or_else(|_| "7100".into()),
-            run_dir: repo.join(".cache").join("cassandra-faults"),
-        }
-    }
-
-    fn node(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Runs `scripts/cassandra.sh <command>` for this node.
-    fn run(&self, command: &str) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/cassandra.sh");
-        let status = Command::new("bash")
-            .arg(script)
-            .arg(command)
-            .env("CASSANDRA_PORT", &self.port)
-            .env("CASSANDRA_STORAGE_PORT", &self.storage_port)
-            .env("CASSANDRA_RUN_DIR", &self.run_dir)
-            .status()
-            .expect("scripts/cassandra.sh runs");
-        assert!(status.success(), "scripts/cassandra.sh {command} failed");
-    }
-
-    async fn run_async(self: &Arc<Self>, command: &'static str) {
-        let node = Arc::clone(self);
-        tokio::task::spawn_blocking(move || node.run(command))
-            .await
-            .expect("script task");
-    }
-}
-
-impl Drop for PrivateCassandra {
-    fn drop(&mut self) {
-        self.run("stop");
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_gives_503_and_sends_recover_without_a_restart() {
