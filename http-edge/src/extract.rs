@@ -390,7 +390,9 @@ mod tests {
 
     #[test]
     fn only_jwt_shaped_tokens_are_forwarded() {
-        for token in ["opaque", "a.b", "a.b.c.d", "a..c", ".b.c", "a.b.c=", "a.b+c.d"] {
+        for token in [
+            "opaque", "a.b", "a.b.c.d", "a..c", ".b.c", "a.b.c=", "a.b+c.d",
+        ] {
             let error = BearerToken::parse(&format!("Bearer {token}")).expect_err(token);
             assert!(error.reasons()[0].contains("JWT"), "{token}");
             assert!(BearerToken::from_access_token(token).is_err(), "{token}");
