@@ -10,7 +10,6 @@
 //! its sending order, and the subscriptions deliver what they share with
 //! history in history's order.
 
-mod full_disk;
 mod hooks;
 mod load;
 mod observe;

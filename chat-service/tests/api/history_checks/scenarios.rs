@@ -7,12 +7,12 @@
 //!   three times in a run.
 //! - `cassandra_stopped_and_restarted_under_load`: the private fault-test
 //!   Cassandra node stopped and resumed under the senders' feet.
-//! - HOOKS, `#[ignore]`d until their branch lands (they fail on this one):
+//! - `full_disk_under_load`: the embedded store on a small tmpfs, filled up
+//!   under load, then freed: sends must succeed again without a restart.
+//! - HOOK, `#[ignore]`d until idempotent sends land:
 //!   `kill_9_with_idempotent_retries_*` (two concurrent first attempts per
 //!   key, each unknown send retried with its key; fill
-//!   `hooks::set_idempotency_key`) and `full_disk_under_load`
-//!   (the embedded store on a small tmpfs filled up, then freed; needs store
-//!   faults to heal without a restart).
+//!   `hooks::set_idempotency_key`).
 
 use std::sync::Arc;
 
@@ -21,9 +21,9 @@ use allmine_test_support::cassandra::PrivateCassandra;
 use allmine_test_support::for_each_backend;
 use allmine_test_support::service_process::{ProcessConfig, ServiceProcess};
 
-use super::full_disk::SmallDisk;
 use super::load::LoadSpec;
 use super::{HistoryRun, Summary};
+use allmine_test_support::tmpfs::Tmpfs;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_chat-service");
 /// Acknowledged sends to wait for before a fault, and again after it.
@@ -133,13 +133,14 @@ async fn kill_9_with_idempotent_retries_scylla() {
     kill_9_with_idempotent_retries(Backend::Scylla).await;
 }
 
-/// HOOK (store faults): the embedded store on a small tmpfs; a ballast file
-/// fills it under load, sends fail (unknown), the ballast is removed, and
-/// sends must succeed again without a restart. Then the history is checked.
+/// The embedded store on a small tmpfs; a filler file fills it under load,
+/// sends fail (unknown), the filler is removed, and sends must succeed again
+/// without a restart. Then the history is checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "HOOK: needs store faults that heal without a restart (issue 11)"]
 async fn full_disk_under_load() {
-    let disk = SmallDisk::mount(64);
+    let Some(disk) = Tmpfs::mount("64m") else {
+        return;
+    };
     let service = ServiceProcess::start(unlimited(ProcessConfig::embedded(
         BINARY.as_ref(),
         &disk.path().join("data"),
@@ -147,10 +148,18 @@ async fn full_disk_under_load() {
     let run = HistoryRun::begin("full disk", &service, LoadSpec::default()).await;
     run.wait_for_acknowledged(BEFORE_FAULT, "load before the disk fills")
         .await;
-    disk.fill().await;
+    let disk = std::sync::Arc::new(disk);
+    let filler = {
+        let disk = std::sync::Arc::clone(&disk);
+        tokio::task::spawn_blocking(move || disk.fill())
+            .await
+            .expect("fill task")
+    };
     run.wait_for_unknown(4, "sends fail while the disk is full")
         .await;
-    disk.free().await;
+    tokio::fs::remove_file(&filler)
+        .await
+        .expect("the filler is removed");
     run.wait_for_acknowledged(AFTER_FAULT, "sends after space is freed, with no restart")
         .await;
     run.finish(&service).await;
