@@ -45,6 +45,9 @@ pub struct Answered<T> {
     pub intended: Duration,
     /// From the intended send time to the answer.
     pub latency: Duration,
+    /// How late the pacer issued it: `latency - lateness` is the target's
+    /// own response time.
+    pub lateness: Duration,
     pub answer: T,
 }
 
@@ -135,7 +138,8 @@ where
                     let Ok(permit) = handle.block_on(slots.clone().acquire_owned()) else {
                         return stats;
                     };
-                    stats.issued_at(due.elapsed());
+                    let lateness = due.elapsed();
+                    stats.issued_at(lateness);
                     let now_in_flight = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
                     max_seen.fetch_max(now_in_flight, Ordering::Relaxed);
                     let request = issue(stats.issued - 1);
@@ -151,6 +155,7 @@ where
                                 phase: phase_index,
                                 intended,
                                 latency,
+                                lateness,
                                 answer,
                             });
                         // Only once the answer is kept: the drain below

@@ -27,6 +27,9 @@ pub struct Sample {
     pub intended: Duration,
     /// From the intended send time to the answer.
     pub latency: Duration,
+    /// From the actual send to the answer (the target's response time,
+    /// without the generator's lateness).
+    pub response: Duration,
     pub answer: Answer,
 }
 
@@ -41,11 +44,15 @@ pub struct PhaseSummary {
     /// Goodput: accepted sends per second of the phase.
     pub accepted_per_second: f64,
     pub accepted_latency: Latency,
+    /// The same, from each request's actual send: what the target took.
+    pub accepted_response: Latency,
     pub shed: u64,
     /// Shed answers that said when to retry.
     pub shed_with_retry_hint: u64,
-    /// How fast a refusal came.
+    /// How fast a refusal came, from the intended send time...
     pub shed_latency: Latency,
+    /// ... and from the actual send.
+    pub shed_response: Latency,
     pub failed: u64,
     pub first_failure: Option<String>,
 }
@@ -56,13 +63,18 @@ pub fn summarize<'a>(
     length: Duration,
 ) -> PhaseSummary {
     let (mut accepted, mut shed) = (Vec::new(), Vec::new());
+    let (mut accepted_response, mut shed_response) = (Vec::new(), Vec::new());
     let (mut shed_with_retry_hint, mut failed) = (0, 0);
     let mut first_failure = None;
     for sample in samples {
         match sample.answer.verdict {
-            Verdict::Accepted => accepted.push(nanos(sample.latency)),
+            Verdict::Accepted => {
+                accepted.push(nanos(sample.latency));
+                accepted_response.push(nanos(sample.response));
+            }
             Verdict::Shed => {
                 shed.push(nanos(sample.latency));
+                shed_response.push(nanos(sample.response));
                 shed_with_retry_hint += u64::from(sample.answer.retry_hint);
             }
             Verdict::Failed => {
@@ -82,9 +94,11 @@ pub fn summarize<'a>(
         accepted: accepted_count,
         accepted_per_second: accepted_count as f64 / seconds.max(f64::EPSILON),
         accepted_latency: Latency::from_nanos(&mut accepted),
+        accepted_response: Latency::from_nanos(&mut accepted_response),
         shed: shed.len() as u64,
         shed_with_retry_hint,
         shed_latency: Latency::from_nanos(&mut shed),
+        shed_response: Latency::from_nanos(&mut shed_response),
         failed,
         first_failure,
     }
@@ -203,6 +217,7 @@ mod tests {
         Sample {
             intended: Duration::from_millis(intended_ms),
             latency: Duration::from_millis(latency_ms),
+            response: Duration::from_millis(latency_ms / 2),
             answer: Answer {
                 verdict,
                 retry_hint: verdict == Verdict::Shed,
@@ -243,6 +258,7 @@ mod tests {
         assert_eq!(summary.shed_with_retry_hint, 1);
         assert_eq!(summary.accepted_latency.p99_us, 7_000.0);
         assert_eq!(summary.shed_latency.p99_us, 1_000.0);
+        assert_eq!(summary.accepted_response.p99_us, 3_000.0);
         assert_eq!(summary.first_failure.as_deref(), Some("Internal: boom"));
     }
 

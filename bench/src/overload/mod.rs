@@ -289,6 +289,7 @@ fn analyse(
         by_phase[answered.phase].push(Sample {
             intended: answered.intended,
             latency: answered.latency,
+            response: answered.latency.saturating_sub(answered.lateness),
             answer: answered.answer,
         });
     }

@@ -98,6 +98,11 @@ fn notes(out: &mut String, report: &Report) {
             ));
         }
         said.push(format!(
+            "response time from the actual send under overload: accepted p99 {} ms, shed p99 {} ms",
+            millis(run.overload.accepted_response.p99_us),
+            millis(run.overload.shed_response.p99_us),
+        ));
+        said.push(format!(
             "generator: {} requests, {} issued > 1 ms late (latest {:.1} ms), at most {} in flight{}",
             count(pacer.issued as usize),
             count(pacer.late as usize),
