@@ -197,6 +197,10 @@ struct SuiteArgs {
     server_env: Vec<(String, String)>,
     #[command(flatten)]
     overload: OverloadArgs,
+    /// The overload part's targets: grpc (chat-service direct), rest
+    /// (through http-edge); comma-separated. Default: both.
+    #[arg(long, value_delimiter = ',', value_parser = ["grpc", "rest"])]
+    overload_targets: Option<Vec<String>>,
     /// gRPC subscriber counts for the fan-out, comma-separated
     /// (100,1000,10000; smoke 20); 0 alone skips it.
     #[arg(long, value_delimiter = ',')]
@@ -261,6 +265,21 @@ impl SuiteArgs {
                 },
             },
             overload: self.overload.plan(smoke),
+            overload_targets: self.overload_targets.map_or(
+                vec![suite::OVERLOAD_GRPC, suite::OVERLOAD_REST],
+                |targets| {
+                    targets
+                        .iter()
+                        .map(|target| {
+                            if target == "grpc" {
+                                suite::OVERLOAD_GRPC
+                            } else {
+                                suite::OVERLOAD_REST
+                            }
+                        })
+                        .collect()
+                },
+            ),
             server_env: self.server_env,
             sections: self.only.map_or(
                 Sections {

@@ -77,6 +77,8 @@ pub struct SuiteConfig {
     pub server_log_filter: String,
     pub fanout: FanoutConfig,
     pub overload: OverloadPlan,
+    /// [`OVERLOAD_GRPC`], [`OVERLOAD_REST`] or both.
+    pub overload_targets: Vec<&'static str>,
     /// Set for chat-service and http-edge in every part, on top of the
     /// suite's own settings (`EDGE_MAX_IN_FLIGHT=64`, …).
     pub server_env: Vec<(String, String)>,

@@ -32,7 +32,7 @@ impl Suite {
     pub(super) async fn overload(&mut self) -> anyhow::Result<Vec<OverloadPoint>> {
         let mut points = Vec::new();
         for repeat in 1..=self.config.repeats {
-            for target in [OVERLOAD_GRPC, OVERLOAD_REST] {
+            for target in self.config.overload_targets.clone() {
                 let load_average_before = crate::machine::load_average();
                 let run = self.overload_once(target, repeat).await?;
                 self.check_overload(target, repeat, &run);
