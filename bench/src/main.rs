@@ -90,6 +90,10 @@ struct OverloadArgs {
     /// Requests the open-loop schedule may hold in flight (8192).
     #[arg(long)]
     overload_max_in_flight: Option<usize>,
+    /// Requests in flight (gRPC) or connections (HTTP) of the closed-loop
+    /// run that measures the peak (64, as in sections 1 and 2).
+    #[arg(long)]
+    overload_peak_concurrency: Option<usize>,
 }
 
 impl OverloadArgs {
@@ -108,6 +112,10 @@ impl OverloadArgs {
             max_in_flight: self
                 .overload_max_in_flight
                 .unwrap_or(defaults.max_in_flight)
+                .max(1),
+            peak_concurrency: self
+                .overload_peak_concurrency
+                .unwrap_or(defaults.peak_concurrency)
                 .max(1),
             ..defaults
         }
