@@ -73,8 +73,18 @@ pub fn grpc(result: &Result<usize, tonic::Status>) -> Answer {
     if overload && from_server {
         Answer::shed(status.get_details_retry_info().is_some())
     } else {
-        let origin = if from_server { "" } else { " (client side)" };
-        Answer::failed(format!("{:?}{origin}: {}", status.code(), status.message()))
+        let mut failure = format!("{:?}: {}", status.code(), status.message());
+        if !from_server {
+            // The transport's own words: which error, down to the socket.
+            failure.push_str(" (client side");
+            let mut source = std::error::Error::source(status);
+            while let Some(error) = source {
+                failure.push_str(&format!(": {error}"));
+                source = error.source();
+            }
+            failure.push(')');
+        }
+        Answer::failed(failure)
     }
 }
 
