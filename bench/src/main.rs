@@ -2,7 +2,9 @@
 //!
 //! `chat-bench suite` runs everything and prints the table (see
 //! `scripts/bench.sh`, which builds, pins and calls it); `serve-noop-grpc`
-//! and `serve-noop-http` are the baselines the suite starts as processes.
+//! and `serve-noop-http` are the baselines the suite starts as processes;
+//! `load` and `overload` run one experiment against servers already running,
+//! for profiling by hand.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
