@@ -96,6 +96,11 @@ struct OverloadArgs {
     /// run that measures the peak (64, as in sections 1 and 2).
     #[arg(long)]
     overload_peak_concurrency: Option<usize>,
+    /// Offer multiples of this many requests per second instead of the
+    /// measured peak (A/B runs at one load; the criteria still use the
+    /// measured peak).
+    #[arg(long)]
+    overload_rate_base: Option<f64>,
 }
 
 impl OverloadArgs {
@@ -119,6 +124,7 @@ impl OverloadArgs {
                 .overload_peak_concurrency
                 .unwrap_or(defaults.peak_concurrency)
                 .max(1),
+            rate_base: self.overload_rate_base.or(defaults.rate_base),
             ..defaults
         }
     }

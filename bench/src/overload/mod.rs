@@ -66,6 +66,11 @@ pub struct OverloadPlan {
     /// Recovery windows.
     pub window: Duration,
     pub max_in_flight: usize,
+    /// The rates are multiples of this instead of the measured peak: for
+    /// A/B runs of two settings at the same offered load on a machine whose
+    /// measured peak drifts. The criteria still compare with the measured
+    /// peak.
+    pub rate_base: Option<f64>,
 }
 
 impl OverloadPlan {
@@ -87,6 +92,7 @@ impl OverloadPlan {
             recovery: Duration::from_secs(5),
             window: Duration::from_millis(250),
             max_in_flight: 8_192,
+            rate_base: None,
         }
     }
 
@@ -181,7 +187,7 @@ pub async fn run(
         "the peak run completed no request (first error: {})",
         peak.first_error.as_deref().unwrap_or("none")
     );
-    let phases = schedule_of(plan, peak.throughput);
+    let phases = schedule_of(plan, plan.rate_base.unwrap_or(peak.throughput));
     let mut watched = watch.to_vec();
     watched.push(Watched {
         name: "chat-bench (generator)".to_owned(),
@@ -227,10 +233,11 @@ pub async fn run(
     ))
 }
 
-/// Warm-up and baseline at the baseline rate, then overload, then recovery.
-fn schedule_of(plan: &OverloadPlan, peak: f64) -> Vec<Phase> {
+/// Warm-up and baseline at the baseline rate, then overload, then recovery,
+/// each a multiple of `base`.
+fn schedule_of(plan: &OverloadPlan, base: f64) -> Vec<Phase> {
     let phase = |factor: f64, length| Phase {
-        rate: (peak * factor).max(1.0),
+        rate: (base * factor).max(1.0),
         length,
         max_requests: u64::MAX,
     };

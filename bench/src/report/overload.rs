@@ -31,6 +31,13 @@ pub(super) fn table(out: &mut String, report: &Report) {
         plan.recovery_factor,
         count(plan.max_in_flight),
     );
+    if let Some(base) = plan.rate_base {
+        let _ = writeln!(
+            out,
+            "Rates here are multiples of {} req/s given by hand (`--overload-rate-base`), not of each run's measured peak; the × columns still compare with the measured peak.\n",
+            rate(base)
+        );
+    }
     let _ = writeln!(
         out,
         "| target | run | load avg | peak req/s | peak p99 ms | offered req/s | goodput req/s | × peak | accepted p50 ms | accepted p99 ms | × peak p99 | shed | … with retry hint | shed p50 / p99 ms | failed | p99 before ms | back to normal after s | CPU under overload (cores) |"
