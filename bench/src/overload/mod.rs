@@ -193,13 +193,20 @@ pub async fn run(
         name: "chat-bench (generator)".to_owned(),
         pid: std::process::id(),
     });
-    // A moment to set the clients up before the first intended send.
-    let start = Instant::now() + Duration::from_millis(200);
-    let cpu = tokio::spawn(cpu_at_boundaries(start, phases.clone(), watched.clone()));
-
-    let (answers, pacer) = match target {
+    // Clients first (connections, tokens), so that the schedule starts on
+    // time.
+    let client = match target {
         OverloadTarget::Grpc(addr) => {
-            let sender = GrpcSend::connect(*addr, stream_id, USERS).await?;
+            Client::Grpc(GrpcSend::connect(*addr, stream_id, USERS).await?)
+        }
+        OverloadTarget::Http(request) => Client::Http(Arc::new(
+            HttpPool::connect(request.clone(), USERS, plan.peak_concurrency).await?,
+        )),
+    };
+    let start = Instant::now() + Duration::from_millis(50);
+    let cpu = tokio::spawn(cpu_at_boundaries(start, phases.clone(), watched.clone()));
+    let (answers, pacer) = match client {
+        Client::Grpc(sender) => {
             let paced = schedule::paced(start, &phases, plan.max_in_flight, move |index| {
                 let sender = sender.clone();
                 async move { answer::grpc(&sender.call(index as usize).await) }
@@ -208,9 +215,7 @@ pub async fn run(
             let pacer = pacer_report(&paced, None);
             (paced.answers, pacer)
         }
-        OverloadTarget::Http(request) => {
-            let pool =
-                Arc::new(HttpPool::connect(request.clone(), USERS, plan.peak_concurrency).await?);
+        Client::Http(pool) => {
             let caller = pool.clone();
             let paced = schedule::paced(start, &phases, plan.max_in_flight, move |index| {
                 let pool = caller.clone();
@@ -231,6 +236,12 @@ pub async fn run(
         &watched,
         &cpu,
     ))
+}
+
+/// The open-loop schedule's client, connected.
+enum Client {
+    Grpc(Arc<GrpcSend>),
+    Http(Arc<HttpPool>),
 }
 
 /// Warm-up and baseline at the baseline rate, then overload, then recovery,
