@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one benchmark command (README, BENCHMARKS.md).
 #
-#   scripts/bench.sh            the full suite: release build, ~8-10 minutes;
+#   scripts/bench.sh            the full suite: release build, ~15 minutes;
 #                               prints the table, writes target/bench/full/
 #                               (results.json, summary.md, logs/)
 #   scripts/bench.sh --smoke    a few seconds with tiny counts, debug build;
@@ -9,7 +9,10 @@
 #                               scripts/test.sh, so the suite cannot rot)
 #
 # Other arguments go to `chat-bench suite` (`--help` lists them), e.g.
-# `scripts/bench.sh --repeats 1 --concurrency 64` or `--no-cassandra`.
+# `scripts/bench.sh --repeats 1 --concurrency 64` or `--no-cassandra`, or
+# for the overload part alone (section 6, ~2 minutes per repeat)
+# `scripts/bench.sh --only overload --no-cassandra`, with server settings
+# such as `--server-env EDGE_MAX_IN_FLIGHT=64`.
 #
 # Pinning: with 2 or more cores and `taskset`, every server (chat-service,
 # http-edge, the no-op baselines) runs on core 0 and the load generator on

@@ -13,6 +13,8 @@
 //!   `taskset`), their readiness, memory (`/proc`) and stopping.
 //! - [`history`]: newest-50 reads on both stores as a stream grows.
 //! - [`fanout`]: one sender, N gRPC or SSE subscribers, delivery latency.
+//! - [`overload`]: twice the peak send rate for 20 s: goodput, the latency
+//!   of accepted sends, how fast the rest is refused, and recovery.
 //! - [`suite`]: the scenarios in order, repeats and medians.
 //! - [`report`]: the markdown tables and the targets.
 //! - [`stats`], [`payload`], [`machine`]: percentiles, what is sent and
@@ -23,6 +25,7 @@ pub mod history;
 pub mod load;
 pub mod machine;
 pub mod noop;
+pub mod overload;
 pub mod payload;
 pub mod process;
 pub mod report;

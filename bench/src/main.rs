@@ -2,7 +2,9 @@
 //!
 //! `chat-bench suite` runs everything and prints the table (see
 //! `scripts/bench.sh`, which builds, pins and calls it); `serve-noop-grpc`
-//! and `serve-noop-http` are the baselines the suite starts as processes.
+//! and `serve-noop-http` are the baselines the suite starts as processes;
+//! `load` and `overload` run one experiment against servers already running,
+//! for profiling by hand.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +15,7 @@ use allmine_chat_bench::fanout::FanoutPlan;
 use allmine_chat_bench::history::HistoryPlan;
 use allmine_chat_bench::load::Plan;
 use allmine_chat_bench::load::http::HttpRequest;
+use allmine_chat_bench::overload::{self, OverloadPlan, OverloadTarget, Watched};
 use allmine_chat_bench::payload;
 use allmine_chat_bench::suite::{self, FanoutConfig, Sections, SuiteConfig};
 use allmine_chat_bench::{noop, report};
@@ -28,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the suite, prints the table, writes results.json and summary.md.
-    Suite(SuiteArgs),
+    Suite(Box<SuiteArgs>),
     /// The no-op gRPC baseline server.
     ServeNoopGrpc {
         #[arg(long)]
@@ -44,6 +47,87 @@ enum Command {
     /// fresh stream at `--register-at` (default: the `--grpc` address; none
     /// for a no-op target). Prints the outcome as JSON.
     Load(LoadArgs),
+    /// The overload experiment (BENCHMARKS.md section 6) once, against
+    /// running servers: gRPC SendMessage to `--grpc`, or REST sends to
+    /// `--http` (http-edge). Registers a fresh stream at `--register-at`
+    /// (default: the `--grpc` address). Prints the run as JSON.
+    Overload(OverloadOnceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct OverloadOnceArgs {
+    /// chat-service.
+    #[arg(long, conflicts_with = "http", required_unless_present = "http")]
+    grpc: Option<SocketAddr>,
+    /// http-edge.
+    #[arg(long, requires = "register_at")]
+    http: Option<SocketAddr>,
+    /// chat-service, to register the stream at (it must accept the test
+    /// secret's tokens). Default: `--grpc`.
+    #[arg(long)]
+    register_at: Option<SocketAddr>,
+    /// Also report the CPU each of these processes used in each phase.
+    #[arg(long, value_delimiter = ',')]
+    watch_pid: Vec<u32>,
+    #[command(flatten)]
+    plan: OverloadArgs,
+}
+
+/// The overload experiment's settings; unset values take the full run's
+/// defaults, or the smoke run's.
+#[derive(Debug, clap::Args)]
+struct OverloadArgs {
+    /// Seconds at the overload rate (20; smoke 1).
+    #[arg(long)]
+    overload_secs: Option<f64>,
+    /// The overload rate, as a multiple of the peak throughput (2).
+    #[arg(long)]
+    overload_factor: Option<f64>,
+    /// Seconds measured at half of peak before the overload (4; smoke 0.5).
+    #[arg(long)]
+    overload_baseline_secs: Option<f64>,
+    /// Seconds at half of peak after the overload (5; smoke 1).
+    #[arg(long)]
+    overload_recovery_secs: Option<f64>,
+    /// Requests the open-loop schedule may hold in flight (8192).
+    #[arg(long)]
+    overload_max_in_flight: Option<usize>,
+    /// Requests in flight (gRPC) or connections (HTTP) of the closed-loop
+    /// run that measures the peak (64, as in sections 1 and 2).
+    #[arg(long)]
+    overload_peak_concurrency: Option<usize>,
+    /// Offer multiples of this many requests per second instead of the
+    /// measured peak (A/B runs at one load; the criteria still use the
+    /// measured peak).
+    #[arg(long)]
+    overload_rate_base: Option<f64>,
+}
+
+impl OverloadArgs {
+    fn plan(self, smoke: bool) -> OverloadPlan {
+        let defaults = if smoke {
+            OverloadPlan::smoke()
+        } else {
+            OverloadPlan::full()
+        };
+        let seconds = |given: Option<f64>, default| given.map_or(default, Duration::from_secs_f64);
+        OverloadPlan {
+            overload_factor: self.overload_factor.unwrap_or(defaults.overload_factor),
+            overload: seconds(self.overload_secs, defaults.overload),
+            baseline: seconds(self.overload_baseline_secs, defaults.baseline),
+            recovery: seconds(self.overload_recovery_secs, defaults.recovery),
+            max_in_flight: self
+                .overload_max_in_flight
+                .unwrap_or(defaults.max_in_flight)
+                .max(1),
+            peak_concurrency: self
+                .overload_peak_concurrency
+                .unwrap_or(defaults.peak_concurrency)
+                .max(1),
+            rate_base: self.overload_rate_base.or(defaults.rate_base),
+            ..defaults
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,9 +204,19 @@ struct SuiteArgs {
     #[arg(long, default_value = "info")]
     server_log_filter: String,
     /// Run only these parts: sends (sections 1, 1b, 2, 5), fanout (4),
-    /// history (3); comma-separated. Default: all.
-    #[arg(long, value_delimiter = ',', value_parser = ["sends", "fanout", "history"])]
+    /// history (3), overload (6); comma-separated. Default: all.
+    #[arg(long, value_delimiter = ',', value_parser = ["sends", "fanout", "history", "overload"])]
     only: Option<Vec<String>>,
+    /// A setting for chat-service and http-edge in every part, as
+    /// KEY=VALUE (repeatable), e.g. `--server-env EDGE_MAX_IN_FLIGHT=64`.
+    #[arg(long, value_parser = key_value)]
+    server_env: Vec<(String, String)>,
+    #[command(flatten)]
+    overload: OverloadArgs,
+    /// The overload part's targets: grpc (chat-service direct), rest
+    /// (through http-edge); comma-separated. Default: both.
+    #[arg(long, value_delimiter = ',', value_parser = ["grpc", "rest"])]
+    overload_targets: Option<Vec<String>>,
     /// gRPC subscriber counts for the fan-out, comma-separated
     /// (100,1000,10000; smoke 20); 0 alone skips it.
     #[arg(long, value_delimiter = ',')]
@@ -142,7 +236,7 @@ struct SuiteArgs {
 }
 
 impl SuiteArgs {
-    fn config(self) -> SuiteConfig {
+    fn config(self: Box<Self>) -> SuiteConfig {
         let smoke = self.smoke;
         let pick = |full: f64, quick: f64| if smoke { quick } else { full };
         let sizes = self.history_sizes.unwrap_or_else(|| {
@@ -186,20 +280,47 @@ impl SuiteArgs {
                     drain: Duration::from_secs(10),
                 },
             },
+            overload: self.overload.plan(smoke),
+            overload_targets: self.overload_targets.map_or(
+                vec![suite::OVERLOAD_GRPC, suite::OVERLOAD_REST],
+                |targets| {
+                    targets
+                        .iter()
+                        .map(|target| {
+                            if target == "grpc" {
+                                suite::OVERLOAD_GRPC
+                            } else {
+                                suite::OVERLOAD_REST
+                            }
+                        })
+                        .collect()
+                },
+            ),
+            server_env: self.server_env,
             sections: self.only.map_or(
                 Sections {
                     sends: true,
                     fanout: true,
                     history: true,
+                    overload: true,
                 },
                 |only| Sections {
                     sends: only.iter().any(|part| part == "sends"),
                     fanout: only.iter().any(|part| part == "fanout"),
                     history: only.iter().any(|part| part == "history"),
+                    overload: only.iter().any(|part| part == "overload"),
                 },
             ),
             smoke,
         }
+    }
+}
+
+/// `KEY=VALUE`, for `--server-env`.
+fn key_value(given: &str) -> Result<(String, String), String> {
+    match given.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {given:?}")),
     }
 }
 
@@ -230,6 +351,7 @@ fn main() -> ExitCode {
             Command::ServeNoopGrpc { addr } => noop::grpc::run(addr).await.map(|()| true),
             Command::ServeNoopHttp { addr } => noop::http::run(addr).await.map(|()| true),
             Command::Load(args) => load_once(args).await.map(|()| true),
+            Command::Overload(args) => overload_once(args).await.map(|()| true),
         }
     });
     match outcome {
@@ -278,6 +400,35 @@ async fn load_once(args: LoadArgs) -> anyhow::Result<()> {
         _ => anyhow::bail!("--rate works with --grpc only"),
     };
     println!("{}", serde_json::to_string_pretty(&outcome)?);
+    Ok(())
+}
+
+async fn overload_once(args: OverloadOnceArgs) -> anyhow::Result<()> {
+    let register_at = args
+        .register_at
+        .or(args.grpc)
+        .ok_or_else(|| anyhow::anyhow!("--http needs --register-at"))?;
+    let stream_id = suite::register_stream(register_at).await?;
+    let target = match (args.grpc, args.http) {
+        (Some(grpc), _) => OverloadTarget::Grpc(grpc),
+        (None, Some(http)) => OverloadTarget::Http(HttpRequest {
+            addr: http,
+            path: format!("/api/v1/live-stream/{stream_id}/chat/messages").parse()?,
+            body: payload::rest_body().into(),
+            expect: http::StatusCode::CREATED,
+        }),
+        (None, None) => anyhow::bail!("give --grpc or --http"),
+    };
+    let watch: Vec<Watched> = args
+        .watch_pid
+        .iter()
+        .map(|&pid| Watched {
+            name: format!("pid {pid}"),
+            pid,
+        })
+        .collect();
+    let run = overload::run(&target, &stream_id, &args.plan.plan(false), &watch).await?;
+    println!("{}", serde_json::to_string_pretty(&run)?);
     Ok(())
 }
 

@@ -157,6 +157,29 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Clock ticks per second of `/proc/<pid>/stat`'s times (`USER_HZ`, 100 on
+/// every Linux the suite runs on).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time a process has used so far (user + system, all its threads), in
+/// seconds.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_cpu_ticks(&stat)
+        .map(|ticks| ticks as f64 / USER_HZ)
+        .context("unexpected /proc/<pid>/stat")
+}
+
+/// utime + stime: fields 14 and 15, counted after the command name, which
+/// is in parentheses and may itself hold spaces or parentheses.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
 /// A free port on 127.0.0.1 (bound, then released for the server to take).
 pub fn free_local_addr() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -194,6 +217,13 @@ mod tests {
         let status = "Name:\tchat-service\nVmPeak:\t  9000 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
         assert_eq!(parse_vm_rss(status), Some(12345 * 1024));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn cpu_time_is_user_plus_system_ticks() {
+        let stat = "4242 (chat (bench) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 37 0 0 20 0 9 0 1234 0 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(287));
+        assert_eq!(parse_cpu_ticks("4242 (short) S 1"), None);
     }
 
     #[test]

@@ -17,6 +17,10 @@ use crate::payload;
 /// Each request's deadline.
 const DEADLINE: Duration = Duration::from_secs(5);
 
+/// How much longer than the deadline the client waits before giving up by
+/// itself: the server's own DEADLINE_EXCEEDED should come first.
+const CLIENT_GRACE: Duration = Duration::from_millis(500);
+
 /// Sends to one stream as one of several users.
 pub struct GrpcSend {
     client: ChatServiceClient<Channel>,
@@ -50,6 +54,16 @@ impl GrpcSend {
 
     /// One send as user `user` (modulo the users prepared).
     pub async fn send(&self, user: usize) -> Result<usize, String> {
+        self.call(user)
+            .await
+            .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
+    }
+
+    /// One send as user `user`: the reply's size, or the status as tonic
+    /// gave it (the server's, or one tonic made for a transport failure).
+    /// The deadline travels to the server (`grpc-timeout`) and is also kept
+    /// here, so that a server that never answers cannot hold a request.
+    pub async fn call(&self, user: usize) -> Result<usize, tonic::Status> {
         let mut request = tonic::Request::new(pb::SendMessageRequest {
             stream_id: self.stream_id.clone(),
             content: payload::CONTENT.to_owned(),
@@ -59,9 +73,14 @@ impl GrpcSend {
             .metadata_mut()
             .insert("authorization", authorization.clone());
         request.set_timeout(DEADLINE);
-        match self.client.clone().send_message(request).await {
-            Ok(response) => Ok(response.get_ref().encoded_len()),
-            Err(status) => Err(format!("{:?}: {}", status.code(), status.message())),
+        let mut client = self.client.clone();
+        let call = client.send_message(request);
+        match tokio::time::timeout(DEADLINE + CLIENT_GRACE, call).await {
+            Ok(Ok(response)) => Ok(response.get_ref().encoded_len()),
+            Ok(Err(status)) => Err(status),
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                "no answer within {DEADLINE:?} (client side)"
+            ))),
         }
     }
 

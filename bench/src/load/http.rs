@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use super::Caller;
 
 /// Each request's deadline.
-const DEADLINE: Duration = Duration::from_secs(5);
+pub(super) const DEADLINE: Duration = Duration::from_secs(5);
 
 /// What every request of a run sends, and the status it expects.
 #[derive(Clone)]
@@ -27,6 +27,40 @@ pub struct HttpRequest {
     pub path: Uri,
     pub body: Bytes,
     pub expect: StatusCode,
+}
+
+impl HttpRequest {
+    /// The POST, as one user.
+    pub fn build(&self, host: &HeaderValue, authorization: &HeaderValue) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.path.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, host.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(AUTHORIZATION, authorization.clone());
+        request
+    }
+}
+
+/// What came back: any status, its headers and the whole body.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl HttpAnswer {
+    /// The body, if the status is `expect`; else an error naming the status
+    /// and the start of the body.
+    pub fn expect(self, expect: StatusCode) -> Result<Bytes, String> {
+        if self.status != expect {
+            let text = String::from_utf8_lossy(&self.body[..self.body.len().min(300)]).into_owned();
+            return Err(format!("HTTP {}: {text}", self.status));
+        }
+        Ok(self.body)
+    }
 }
 
 type Io = TokioIo<TcpStream>;
@@ -67,7 +101,7 @@ impl HttpSlot {
         Ok(Open { sender, connection })
     }
 
-    async fn send(&mut self) -> Result<Bytes, String> {
+    async fn send(&mut self) -> Result<HttpAnswer, String> {
         let mut open = match self.connection.take() {
             Some(open) => open,
             None => self
@@ -75,14 +109,7 @@ impl HttpSlot {
                 .await
                 .map_err(|error| format!("connect: {error}"))?,
         };
-        let mut request = Request::new(Full::new(self.request.body.clone()));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.request.path.clone();
-        let headers = request.headers_mut();
-        headers.insert(HOST, self.host.clone());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(AUTHORIZATION, self.authorization.clone());
-
+        let request = self.request.build(&self.host, &self.authorization);
         let sender = &mut open.sender;
         let exchange = async {
             sender
@@ -93,16 +120,15 @@ impl HttpSlot {
                 .send_request(request)
                 .await
                 .map_err(|error| format!("request: {error}"))?;
-            let status = response.status();
-            let body = response
-                .into_body()
+            let (parts, body) = response.into_parts();
+            let body = body
                 .collect()
                 .await
                 .map_err(|error| format!("body: {error}"))?
                 .to_bytes();
-            Ok::<_, String>((status, body))
+            Ok::<_, String>((parts.status, parts.headers, body))
         };
-        let (status, body) = tokio::select! {
+        let (status, headers, body) = tokio::select! {
             biased;
             exchange = exchange => exchange?,
             closed = &mut open.connection => {
@@ -114,15 +140,15 @@ impl HttpSlot {
         };
         // Kept only after a whole exchange: a failed one redials next time.
         self.connection = Some(open);
-        if status != self.request.expect {
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            return Err(format!("HTTP {status}: {text}"));
-        }
-        Ok(body)
+        Ok(HttpAnswer {
+            status,
+            headers,
+            body,
+        })
     }
 
-    /// One request within its deadline; the reply's body.
-    pub async fn exchange(&mut self) -> Result<Bytes, String> {
+    /// One request within its deadline, whatever its status.
+    async fn answer(&mut self) -> Result<HttpAnswer, String> {
         match tokio::time::timeout(DEADLINE, self.send()).await {
             Ok(result) => result,
             Err(_) => {
@@ -130,6 +156,13 @@ impl HttpSlot {
                 Err(format!("no answer within {DEADLINE:?}"))
             }
         }
+    }
+
+    /// One request within its deadline; the reply's body, if the status is
+    /// the one expected.
+    pub async fn exchange(&mut self) -> Result<Bytes, String> {
+        let answer = self.answer().await?;
+        answer.expect(self.request.expect)
     }
 }
 

@@ -7,24 +7,28 @@
 //! - [`open_loop`]: requests at a fixed rate whatever the answers do (wrk2's
 //!   model): the latency at a given throughput, measured from each request's
 //!   *intended* send time, so that a stall is not hidden by the generator
-//!   waiting for it (coordinated omission).
+//!   waiting for it (coordinated omission). Its pacer, [`schedule::paced`],
+//!   also runs schedules of several rates (the overload experiment).
 //!
 //! Both are bounded in time (warm-up + measured window) and in count
 //! ([`Plan::max_requests`]), and every request has its own deadline.
-//! Targets: [`grpc`] (SendMessage over one HTTP/2 connection) and [`http`]
-//! (HTTP/1.1, one keep-alive connection per slot).
+//! Targets: [`grpc`] (SendMessage over one HTTP/2 connection), [`http`]
+//! (HTTP/1.1, one keep-alive connection per slot) and [`pool`] (HTTP/1.1 for
+//! open-loop runs: a connection per request in flight).
 
 pub mod grpc;
 pub mod http;
+pub mod pool;
+pub mod schedule;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use crate::stats::{Latency, nanos};
+use schedule::Phase;
 
 /// How long a run lasts and how many requests it may send.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -162,13 +166,8 @@ pub async fn closed_loop<C: Caller>(callers: Vec<C>, plan: Plan) -> RunOutcome {
 }
 
 /// Sends `issue(i)` at `rate` per second for the plan's warm-up and measured
-/// window, at most `max_in_flight` at once. A request's latency runs from its
-/// intended send time to its answer, so time spent waiting for a free
-/// in-flight slot, or for a late pacer, counts against the target.
-///
-/// Pacing runs on a blocking thread with `std::thread::sleep` (tens of
-/// microseconds of slack) rather than tokio's millisecond timer, so that a
-/// rate of thousands per second is not sent in millisecond clumps.
+/// window, at most `max_in_flight` at once (see [`schedule::paced`]): the
+/// latency runs from each request's intended send time.
 pub async fn open_loop<F, Fut>(
     rate: f64,
     plan: Plan,
@@ -179,61 +178,35 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<usize, String>> + Send + 'static,
 {
-    anyhow::ensure!(rate > 0.0, "the open-loop rate must be positive");
-    let handle = tokio::runtime::Handle::current();
-    let period = Duration::from_secs_f64(1.0 / rate);
-    let in_flight = Arc::new(Semaphore::new(max_in_flight));
-    let record = Arc::new(Mutex::new(Recorder::default()));
-    let issue = Arc::new(issue);
-    let pacer = {
-        let record = record.clone();
-        let in_flight = in_flight.clone();
-        tokio::task::spawn_blocking(move || {
-            let start = Instant::now();
-            let measure_from = start + plan.warmup;
-            let end = measure_from + plan.measure;
-            let mut measured_sent = 0_u64;
-            for index in 0_u64.. {
-                let intended = start + period.mul_f64(index as f64);
-                if intended >= end || measured_sent >= plan.max_requests {
-                    break;
-                }
-                let now = Instant::now();
-                if intended > now {
-                    std::thread::sleep(intended - now);
-                }
-                let measured = intended >= measure_from;
-                measured_sent += u64::from(measured);
-                let Ok(permit) = handle.block_on(in_flight.clone().acquire_owned()) else {
-                    break;
-                };
-                let record = record.clone();
-                let issue = issue.clone();
-                handle.spawn(async move {
-                    let result = issue(index).await;
-                    let done = Instant::now();
-                    drop(permit);
-                    let mut record = record.lock().unwrap_or_else(PoisonError::into_inner);
-                    match result {
-                        Err(error) => record.error(error),
-                        Ok(bytes) if measured => {
-                            record.latencies.push(nanos(done - intended));
-                            record.reply_bytes = bytes;
-                        }
-                        Ok(_) => {}
-                    }
-                });
+    const MEASURED: usize = 1;
+    let phases = [
+        Phase {
+            rate,
+            length: plan.warmup,
+            max_requests: u64::MAX,
+        },
+        Phase {
+            rate,
+            length: plan.measure,
+            max_requests: plan.max_requests,
+        },
+    ];
+    let start = Instant::now();
+    let paced = schedule::paced(start, &phases, max_in_flight, issue).await?;
+    let mut record = Recorder::default();
+    for answered in paced.answers {
+        match answered.answer {
+            Err(error) => record.error(error),
+            Ok(bytes) if answered.phase == MEASURED => {
+                record.latencies.push(nanos(answered.latency));
+                record.reply_bytes = bytes;
             }
-            (measure_from, end)
-        })
-    };
-    let (measure_from, end) = pacer.await?;
-    // Every request has its own deadline, so the last ones answer soon.
-    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
-    let _drained = tokio::time::timeout(Duration::from_secs(30), in_flight.acquire_many(all)).await;
-    let mut record = std::mem::take(&mut *record.lock().unwrap_or_else(PoisonError::into_inner));
+            Ok(_) => {}
+        }
+    }
     // An open-loop run's window is the schedule's, not the last answer's.
-    record.last_done = Some(end.max(measure_from));
+    let measure_from = start + plan.warmup;
+    record.last_done = Some(measure_from + plan.measure);
     Ok(record.finish(measure_from, &plan))
 }
 

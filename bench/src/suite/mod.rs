@@ -11,11 +11,14 @@
 //!    no-op RPC at the same rate.
 //! 5. chat-service on the CQL database (fresh keyspace): the same sends and
 //!    half-peak run; the keyspace is dropped afterwards.
-//! 6. Newest-50 reads as a stream grows, on both stores, in this process.
+//! 6. Live fan-out (section 4), then newest-50 reads as a stream grows, on
+//!    both stores, in this process.
+//! 7. The overload experiment (section 6), in fresh processes.
 //!
 //! Memory is sampled from `/proc` while the top-concurrency runs go on.
 
 mod fanout;
+mod overload;
 mod results;
 mod runs;
 
@@ -34,6 +37,7 @@ use chat_service::storage::scylla::ScyllaStore;
 use http::StatusCode;
 
 pub use fanout::FanoutConfig;
+pub use overload::{OVERLOAD_GRPC, OVERLOAD_REST, OverloadPoint};
 pub use results::{FanoutMemory, FanoutPoint, HalfPeak, Memory, Point, Report};
 pub use runs::{
     Target, grpc_closed, grpc_open, http_closed, register_stream, register_stream_once,
@@ -43,6 +47,7 @@ use crate::history::{self, HistoryPlan, HistoryPoint};
 use crate::load::http::HttpRequest;
 use crate::load::{Plan, RunOutcome};
 use crate::machine::Machine;
+use crate::overload::OverloadPlan;
 use crate::payload;
 use crate::process::{Launch, Server, free_local_addr, rss_bytes, sibling_binary};
 
@@ -71,6 +76,12 @@ pub struct SuiteConfig {
     /// which makes the edge log one line per request).
     pub server_log_filter: String,
     pub fanout: FanoutConfig,
+    pub overload: OverloadPlan,
+    /// [`OVERLOAD_GRPC`], [`OVERLOAD_REST`] or both.
+    pub overload_targets: Vec<&'static str>,
+    /// Set for chat-service and http-edge in every part, on top of the
+    /// suite's own settings (`EDGE_MAX_IN_FLIGHT=64`, …).
+    pub server_env: Vec<(String, String)>,
     pub sections: Sections,
     pub smoke: bool,
 }
@@ -84,6 +95,8 @@ pub struct Sections {
     pub fanout: bool,
     /// Section 3.
     pub history: bool,
+    /// Section 6.
+    pub overload: bool,
 }
 
 struct Binaries {
@@ -176,6 +189,11 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
     } else {
         Vec::new()
     };
+    let overload = if sections.overload {
+        suite.overload().await?
+    } else {
+        Vec::new()
+    };
 
     Ok(Report {
         smoke: suite.config.smoke,
@@ -192,6 +210,9 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         history,
         fanout_plan: suite.config.fanout.plan,
         fanout,
+        overload_plan: suite.config.overload,
+        overload,
+        server_env: suite.config.server_env.clone(),
         memory: suite.memory.into_values().collect(),
         failures: suite.failures,
     })
@@ -437,6 +458,7 @@ impl Suite {
                 .into_iter()
                 .map(|(key, value)| (key.to_owned(), value)),
         );
+        env.extend(self.config.server_env.iter().cloned());
         Server::spawn(Launch {
             name,
             program: self.binaries.chat_service.clone(),
@@ -448,7 +470,7 @@ impl Suite {
     }
 
     fn spawn_edge(&self, name: &str, addr: SocketAddr, chat: SocketAddr) -> anyhow::Result<Server> {
-        let env = [
+        let mut env: BTreeMap<String, String> = [
             ("EDGE_HTTP_ADDR", addr.to_string()),
             ("EDGE_CHAT_SERVICE_URL", format!("http://{chat}")),
             ("RUST_LOG", self.config.server_log_filter.clone()),
@@ -456,6 +478,7 @@ impl Suite {
         .into_iter()
         .map(|(key, value)| (key.to_owned(), value))
         .collect();
+        env.extend(self.config.server_env.iter().cloned());
         Server::spawn(Launch {
             name,
             program: self.binaries.http_edge.clone(),

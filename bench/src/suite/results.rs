@@ -3,10 +3,12 @@
 
 use serde::Serialize;
 
+use super::OverloadPoint;
 use crate::fanout::{FanoutPlan, WindowOutcome};
 use crate::history::HistoryPoint;
 use crate::load::{Plan, RunOutcome};
 use crate::machine::Machine;
+use crate::overload::OverloadPlan;
 use crate::stats::{Latency, median};
 
 /// One target at one concurrency: every repeat, and their medians.
@@ -75,6 +77,10 @@ pub struct Report {
     pub history: Vec<HistoryPoint>,
     pub fanout_plan: FanoutPlan,
     pub fanout: Vec<FanoutPoint>,
+    pub overload_plan: OverloadPlan,
+    pub overload: Vec<OverloadPoint>,
+    /// Extra settings of chat-service and http-edge (`--server-env`).
+    pub server_env: Vec<(String, String)>,
     pub memory: Vec<Memory>,
     /// What went wrong; the run fails when this is not empty.
     pub failures: Vec<String>,

@@ -2,6 +2,8 @@
 //! `BENCHMARKS.md` are the same text. Every figure sits beside its ratio to
 //! the baseline measured in the same run; the targets close the report.
 
+mod overload;
+
 use std::fmt::Write as _;
 
 use crate::history::HistoryPoint;
@@ -33,6 +35,7 @@ pub fn render(report: &Report) -> String {
     history_table(&mut out, report);
     fanout_table(&mut out, report);
     memory_table(&mut out, report);
+    overload::table(&mut out, report);
     targets_table(&mut out, report);
     if !report.failures.is_empty() {
         let _ = writeln!(out, "\n### Failures\n");
@@ -92,6 +95,18 @@ fn header(out: &mut String, report: &Report) {
         report.plan.max_requests,
         report.burst_limit
     );
+    if !report.server_env.is_empty() {
+        let settings: Vec<String> = report
+            .server_env
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- extra settings of chat-service and http-edge: {}",
+            settings.join(" ")
+        );
+    }
 }
 
 fn grpc_table(out: &mut String, report: &Report) {
@@ -475,6 +490,7 @@ fn targets_table(out: &mut String, report: &Report) {
         per_subscriber.map(|bytes| format!("{:.1} KiB", bytes / 1024.0)),
         per_subscriber.map(|bytes| bytes < FANOUT_BYTES_PER_SUBSCRIBER),
     );
+    overload::targets(out, report);
     for memory in report
         .memory
         .iter()
