@@ -187,10 +187,11 @@ impl ApiError {
         let status = self.status_code().as_u16();
         match self {
             Self::Internal(_) => tracing::error!(status, error = %self, "request failed"),
-            Self::NotImplemented(_)
-            | Self::Unavailable(_)
-            | Self::Overloaded { .. }
-            | Self::GatewayTimeout(_) => {
+            // One line per shed request, at the level of other refusals: a
+            // WARN each would flood the log (and cost CPU) exactly when the
+            // edge is overloaded; the access line records the 503 anyway.
+            Self::Overloaded { .. } => tracing::info!(status, error = %self, "request shed"),
+            Self::NotImplemented(_) | Self::Unavailable(_) | Self::GatewayTimeout(_) => {
                 tracing::warn!(status, error = %self, "request failed");
             }
             _ => tracing::info!(status, error = %self, "request rejected"),
