@@ -61,10 +61,15 @@ pub const STREAM_SEND_BUFFER: usize = 64 * 1024;
 pub const INITIAL_STREAM_WINDOW: u32 = 64 * 1024;
 
 /// What a client may send on one connection before we read it: the bound on
-/// unread request bytes per connection. 1 MiB (hyper's default) lets a
-/// gateway's connection carry many small concurrent requests without
-/// waiting on the connection window.
-pub const INITIAL_CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// unread request bytes per connection. 2 MiB, twice hyper's default, for a
+/// measured reason: h2 closes a connection with GOAWAY ENHANCE_YOUR_CALM
+/// ("too_many_data_frames") once the small DATA frames it holds unread
+/// (charged ~190-220 B each for a short SendMessage) exceed half this
+/// window. At 1 MiB that was ~2,400 queued sends, below
+/// `CHAT_MAX_CONCURRENT_STREAMS` (2,500): an overloaded gateway's whole
+/// connection died (seen in the overload benchmark). At 2 MiB the budget is
+/// ~4,700 streams, above the cap.
+pub const INITIAL_CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
 
 /// HTTP/2 keep-alive: a PING this often, and a connection whose peer has
 /// not answered within the timeout is closed, so that dead peers (a
