@@ -102,6 +102,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(16..=65_536))]
     pub live_buffer: u64,
 
+    /// How long an idempotency key holds its message, in seconds: a retry
+    /// with the same key within this window returns the original message.
+    /// 24 h covers any client's retry schedule; at most 7 days, since every
+    /// keyed send keeps a copy of its message this long.
+    #[arg(long, env = "CHAT_IDEMPOTENCY_WINDOW_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub idempotency_window_secs: u64,
+
     #[command(flatten)]
     pub scylla: ScyllaConfig,
 
@@ -281,6 +289,10 @@ impl Config {
             poll_interval: Duration::from_millis(self.live_poll_ms),
             buffer: usize::try_from(self.live_buffer).unwrap_or(1_024),
         }
+    }
+
+    pub fn idempotency_window(&self) -> Duration {
+        Duration::from_secs(self.idempotency_window_secs)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

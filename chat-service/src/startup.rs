@@ -57,6 +57,7 @@ pub struct Application {
     store: SharedStore,
     authenticator: Authenticator,
     burst: BurstSettings,
+    idempotency_window: Duration,
     live: LiveSettings,
     shutdown_grace: Duration,
 }
@@ -87,6 +88,7 @@ impl Application {
             store,
             authenticator: Authenticator::new(verifier),
             burst: config.burst(),
+            idempotency_window: config.idempotency_window(),
             live: config.live(),
             shutdown_grace: config.shutdown_grace(),
         })
@@ -125,7 +127,7 @@ impl Application {
         let stopping = CancellationToken::new();
         let hub = Hub::new(self.store.clone(), self.live, stopping.clone());
         let chat_service = ChatServiceServer::with_interceptor(
-            ChatServiceImpl::new(Arc::clone(&hub), self.burst),
+            ChatServiceImpl::new(Arc::clone(&hub), self.burst, self.idempotency_window),
             self.authenticator.clone(),
         );
         let admin_service = ChatAdminServiceServer::with_interceptor(

@@ -16,6 +16,7 @@ mod subscribe_messages;
 mod unban_user;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use allmine_chat_proto::v1 as pb;
 use pb::chat_service_server::ChatService;
@@ -34,15 +35,18 @@ pub struct ChatServiceImpl {
     store: SharedStore,
     policy: SharedPolicy,
     hub: Arc<Hub>,
+    /// How long an idempotency key holds its message.
+    idempotency_window: Duration,
 }
 
 impl ChatServiceImpl {
-    pub fn new(hub: Arc<Hub>, burst: BurstSettings) -> Self {
+    pub fn new(hub: Arc<Hub>, burst: BurstSettings, idempotency_window: Duration) -> Self {
         let store = hub.store().clone();
         Self {
             policy: Arc::new(SendPolicy::new(store.clone(), burst)),
             store,
             hub,
+            idempotency_window,
         }
     }
 }

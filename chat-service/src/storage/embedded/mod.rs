@@ -19,11 +19,13 @@ use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use tokio::sync::{mpsc, oneshot};
 
+mod idempotency;
 mod state;
 
 use super::codec::{MESSAGE_KEY_LEN, decode_message, encode_message, message_key, position_key};
-use super::{MessageStore, PageStart, StorageError};
-use crate::domain::{ChatMessage, StreamId};
+use super::{IdempotencyStore, KeyedAppend, MessageStore, PageStart, StorageError};
+use crate::domain::{ChatMessage, IdempotencyKey, StreamId, UserId};
+use idempotency::{GroupClaims, IdempotencyKeyspaces, KeyClaim, Pruner};
 
 /// How many appends one journal sync may cover. Large enough that a burst
 /// shares one sync; small enough that one batch's latency stays short.
@@ -36,7 +38,9 @@ const QUEUE_CAPACITY: usize = 8192;
 struct PendingAppend {
     key: [u8; MESSAGE_KEY_LEN],
     value: Vec<u8>,
-    done: oneshot::Sender<Result<(), String>>,
+    /// Set for a keyed send: stored only if its key is free.
+    claim: Option<KeyClaim>,
+    done: oneshot::Sender<Result<KeyedAppend, String>>,
 }
 
 /// Chat messages in a fjall database under a data directory.
@@ -44,6 +48,7 @@ pub struct EmbeddedStore {
     database: Database,
     messages: Keyspace,
     state: state::StateKeyspaces,
+    idempotency: IdempotencyKeyspaces,
     // `Option` so that `Drop` can close the queue before joining the writer.
     queue: Option<mpsc::Sender<PendingAppend>>,
     writer: Option<JoinHandle<()>>,
@@ -66,6 +71,8 @@ impl EmbeddedStore {
             .map_err(|error| open_error(data_dir, error))?;
         let state =
             state::StateKeyspaces::open(&database).map_err(|error| open_error(data_dir, error))?;
+        let idempotency =
+            IdempotencyKeyspaces::open(&database).map_err(|error| open_error(data_dir, error))?;
 
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let writer_keyspace = messages.clone();
@@ -73,7 +80,8 @@ impl EmbeddedStore {
             .name("embedded-store-writer".into())
             .spawn({
                 let database = database.clone();
-                move || run_writer(database, writer_keyspace, receiver)
+                let idempotency = idempotency.clone();
+                move || run_writer(database, writer_keyspace, idempotency, receiver)
             })
             .map_err(|error| StorageError::Internal(format!("cannot start writer: {error}")))?;
 
@@ -81,6 +89,7 @@ impl EmbeddedStore {
             database,
             messages,
             state,
+            idempotency,
             queue: Some(queue),
             writer: Some(writer),
         })
@@ -95,8 +104,14 @@ fn open_error(data_dir: &Path, error: fjall::Error) -> StorageError {
 }
 
 /// The group-commit loop. Ends when the store is dropped (the queue closes).
-fn run_writer(database: Database, messages: Keyspace, mut receiver: mpsc::Receiver<PendingAppend>) {
+fn run_writer(
+    database: Database,
+    messages: Keyspace,
+    idempotency: IdempotencyKeyspaces,
+    mut receiver: mpsc::Receiver<PendingAppend>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut pruner = Pruner::new(idempotency.clone());
     while let Some(first) = receiver.blocking_recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -107,18 +122,85 @@ fn run_writer(database: Database, messages: Keyspace, mut receiver: mpsc::Receiv
         }
 
         let mut batch = database.batch().durability(Some(PersistMode::SyncAll));
-        for pending in &group {
-            batch.insert(&messages, pending.key.to_vec(), pending.value.as_slice());
+        // Keyed appends are decided here, in the one writer, and their key
+        // records join the message in the same batch: check and insert are
+        // atomic, and a crash keeps both or neither.
+        let mut claims = GroupClaims::new(&idempotency);
+        let decisions: Vec<Result<KeyedAppend, String>> = group
+            .iter()
+            .map(|pending| claims.decide(pending.claim.as_ref()))
+            .collect();
+        for (pending, decision) in group.iter().zip(&decisions) {
+            if decision == &Ok(KeyedAppend::Stored) {
+                batch.insert(&messages, pending.key.to_vec(), pending.value.as_slice());
+                if let Some(claim) = &pending.claim {
+                    claims.write(&mut batch, claim);
+                }
+            }
         }
         let outcome = batch.commit().map_err(|error| error.to_string());
         if let Err(error) = &outcome {
             tracing::error!(%error, group_size = group.len(), "embedded store commit failed");
         }
-        for pending in group.drain(..) {
+        for (pending, decision) in group.drain(..).zip(decisions) {
             // A send error means the caller gave up waiting; the data is
             // committed (or not) all the same.
-            let _ = pending.done.send(outcome.clone());
+            let _ = pending.done.send(outcome.clone().and_then(|()| decision));
         }
+        pruner.run_if_due(&database);
+    }
+}
+
+impl EmbeddedStore {
+    /// Hands one append to the writer and waits for its commit.
+    async fn write(
+        &self,
+        message: &ChatMessage,
+        claim: Option<KeyClaim>,
+    ) -> Result<KeyedAppend, StorageError> {
+        let queue = self
+            .queue
+            .as_ref()
+            .ok_or_else(|| StorageError::Unavailable("store is closing".into()))?;
+        let (done, committed) = oneshot::channel();
+        let pending = PendingAppend {
+            key: message_key(message),
+            value: encode_message(message),
+            claim,
+            done,
+        };
+        queue
+            .send(pending)
+            .await
+            .map_err(|_| StorageError::Unavailable("embedded store writer stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| StorageError::Unavailable("embedded store writer stopped".into()))?
+            .map_err(StorageError::Internal)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for EmbeddedStore {
+    async fn keyed_message(
+        &self,
+        stream: &StreamId,
+        user: &UserId,
+        key: &IdempotencyKey,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ChatMessage>, StorageError> {
+        self.idempotency
+            .message(stream, user, key, now.timestamp_millis())
+    }
+
+    async fn append_keyed(
+        &self,
+        message: &ChatMessage,
+        key: &IdempotencyKey,
+        window: std::time::Duration,
+    ) -> Result<KeyedAppend, StorageError> {
+        self.write(message, Some(KeyClaim::new(message, key, window)))
+            .await
     }
 }
 
@@ -136,24 +218,7 @@ impl Drop for EmbeddedStore {
 #[async_trait]
 impl MessageStore for EmbeddedStore {
     async fn append(&self, message: &ChatMessage) -> Result<(), StorageError> {
-        let queue = self
-            .queue
-            .as_ref()
-            .ok_or_else(|| StorageError::Unavailable("store is closing".into()))?;
-        let (done, committed) = oneshot::channel();
-        let pending = PendingAppend {
-            key: message_key(message),
-            value: encode_message(message),
-            done,
-        };
-        queue
-            .send(pending)
-            .await
-            .map_err(|_| StorageError::Unavailable("embedded store writer stopped".into()))?;
-        committed
-            .await
-            .map_err(|_| StorageError::Unavailable("embedded store writer stopped".into()))?
-            .map_err(StorageError::Internal)
+        self.write(message, None).await.map(|_| ())
     }
 
     async fn page(

@@ -22,6 +22,7 @@
 
 mod buckets;
 mod errors;
+mod idempotency;
 pub mod schema;
 mod settings;
 mod state;
@@ -60,6 +61,7 @@ pub struct ScyllaStore {
     session: Arc<Session>,
     statements: Statements,
     state_statements: state::StateStatements,
+    idempotency_statements: idempotency::IdempotencyStatements,
     keyspace: String,
     bucket_width_ms: i64,
     /// Seconds; 0 means no expiry (CQL's own meaning of TTL 0).
@@ -134,6 +136,8 @@ impl ScyllaStore {
         }
         let statements = Statements::prepare(&session, settings).await?;
         let state_statements = state::StateStatements::prepare(&session, settings).await?;
+        let idempotency_statements =
+            idempotency::IdempotencyStatements::prepare(&session, settings).await?;
         tracing::info!(
             keyspace = %settings.keyspace,
             nodes = ?settings.nodes,
@@ -144,6 +148,7 @@ impl ScyllaStore {
             session,
             statements,
             state_statements,
+            idempotency_statements,
             keyspace: settings.keyspace.clone(),
             bucket_width_ms: i64::try_from(settings.bucket_width.as_millis()).unwrap_or(i64::MAX),
             ttl_secs: settings
@@ -447,7 +452,7 @@ impl Statements {
                 format!(
                     "INSERT INTO {keyspace}.messages (stream_id, bucket, created_at, message_id, content, updated_at, \
                      sender_id, sender_username, sender_name, sender_surname, sender_photo, sender_availability) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"
                 ),
                 true,
             )
@@ -614,6 +619,10 @@ impl MessageStore for ScyllaStore {
             set_or_unset(photo),
             set_or_unset(sender.availability_status.as_deref()),
             self.ttl_secs,
+            // The creation time as write timestamp (µs): writing the same
+            // message again (a replayed keyed send completing an interrupted
+            // one) is then a true no-op, and never outlives a deletion.
+            created_ms.saturating_mul(1000),
         );
         self.session
             .execute_unpaged(&self.statements.insert_message, values)
