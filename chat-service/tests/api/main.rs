@@ -6,6 +6,7 @@ mod auth;
 mod durability;
 mod helpers;
 mod history;
+mod idempotency_contract;
 mod live;
 mod reflection_and_health;
 mod rules;

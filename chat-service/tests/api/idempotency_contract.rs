@@ -1,0 +1,213 @@
+//! The storage contract for idempotency keys (part of the storage contract
+//! suite): every store must pass these, instantiated once per backend.
+
+use std::time::Duration;
+
+use allmine_test_support::backends::{Backend, StoreFixture};
+use allmine_test_support::random_object_id;
+use chat_service::domain::{
+    ChatMessage, IdempotencyKey, MessageContent, ObjectIdGenerator, Sender, StreamId, UserId,
+    truncate_to_millis,
+};
+use chat_service::storage::{KeyedAppend, SharedStore};
+use chrono::Utc;
+
+allmine_test_support::for_each_backend!(
+    the_first_keyed_append_wins_and_later_ones_get_its_message,
+    a_stored_key_returns_its_original_message,
+    concurrent_appends_with_one_key_store_exactly_one_message,
+    the_same_key_from_another_user_or_in_another_stream_is_independent,
+    a_key_expires_after_its_window_and_is_then_free,
+    keys_survive_a_restart,
+);
+
+const WINDOW: Duration = Duration::from_secs(3_600);
+
+fn key(text: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(text).expect("valid key")
+}
+
+fn new_id<T>(parse: fn(&str) -> Result<T, chat_service::domain::ObjectIdError>) -> T {
+    parse(&random_object_id()).expect("id")
+}
+
+/// A message created now (keys expire relative to real time on every store).
+fn message(ids: &ObjectIdGenerator, stream: StreamId, user: UserId, text: &str) -> ChatMessage {
+    let now = truncate_to_millis(Utc::now());
+    ChatMessage {
+        id: ids.next(now).into(),
+        stream_id: stream,
+        content: MessageContent::parse(text).expect("valid content"),
+        sender: Sender::anonymous(user),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn keyed(
+    store: &SharedStore,
+    stream: StreamId,
+    user: UserId,
+    text: &str,
+) -> Option<ChatMessage> {
+    store
+        .keyed_message(&stream, &user, &key(text), Utc::now())
+        .await
+        .expect("lookup")
+}
+
+async fn the_first_keyed_append_wins_and_later_ones_get_its_message(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let (stream, user) = (new_id(StreamId::parse), new_id(UserId::parse));
+    let first = message(&ids, stream, user, "first");
+    let retry = message(&ids, stream, user, "first");
+
+    let stored = store.append_keyed(&first, &key("k-1"), WINDOW).await;
+    assert_eq!(stored.expect("append"), KeyedAppend::Stored);
+    let again = store.append_keyed(&retry, &key("k-1"), WINDOW).await;
+    assert_eq!(again.expect("append"), KeyedAppend::Existing(first.clone()));
+
+    assert_eq!(store.newest(&stream, 10).await.expect("read"), vec![first]);
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn a_stored_key_returns_its_original_message(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let (stream, user) = (new_id(StreamId::parse), new_id(UserId::parse));
+    assert_eq!(keyed(&store, stream, user, "k-2").await, None);
+
+    let sent = message(&ids, stream, user, "original");
+    store
+        .append_keyed(&sent, &key("k-2"), WINDOW)
+        .await
+        .expect("append");
+    assert_eq!(keyed(&store, stream, user, "k-2").await, Some(sent));
+    assert_eq!(keyed(&store, stream, user, "k-other").await, None);
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn concurrent_appends_with_one_key_store_exactly_one_message(backend: Backend) {
+    const SENDERS: usize = 16;
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let (stream, user) = (new_id(StreamId::parse), new_id(UserId::parse));
+    let attempts: Vec<ChatMessage> = (0..SENDERS)
+        .map(|_| message(&ids, stream, user, "once"))
+        .collect();
+
+    let outcomes = futures::future::join_all(attempts.iter().map(|attempt| {
+        let store = store.clone();
+        async move { store.append_keyed(attempt, &key("k-race"), WINDOW).await }
+    }))
+    .await;
+
+    let mut winners = Vec::new();
+    let mut answered = Vec::new();
+    for (attempt, outcome) in attempts.iter().zip(outcomes) {
+        match outcome.expect("append") {
+            KeyedAppend::Stored => {
+                winners.push(attempt.clone());
+                answered.push(attempt.clone());
+            }
+            KeyedAppend::Existing(original) => answered.push(original),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one append stores");
+    assert!(
+        answered.iter().all(|message| *message == winners[0]),
+        "every attempt is answered with the one stored message"
+    );
+    assert_eq!(store.newest(&stream, 100).await.expect("read"), winners);
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn the_same_key_from_another_user_or_in_another_stream_is_independent(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let (stream, other_stream) = (new_id(StreamId::parse), new_id(StreamId::parse));
+    let (user, other_user) = (new_id(UserId::parse), new_id(UserId::parse));
+    let sends = [
+        message(&ids, stream, user, "mine"),
+        message(&ids, stream, other_user, "theirs"),
+        message(&ids, other_stream, user, "mine elsewhere"),
+    ];
+    for sent in &sends {
+        let outcome = store.append_keyed(sent, &key("shared"), WINDOW).await;
+        assert_eq!(outcome.expect("append"), KeyedAppend::Stored);
+    }
+    for sent in &sends {
+        let found = keyed(&store, sent.stream_id, sent.sender.id, "shared").await;
+        assert_eq!(found.as_ref(), Some(sent));
+    }
+    assert_eq!(store.newest(&stream, 10).await.expect("read").len(), 2);
+    assert_eq!(
+        store.newest(&other_stream, 10).await.expect("read").len(),
+        1
+    );
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn a_key_expires_after_its_window_and_is_then_free(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let (stream, user) = (new_id(StreamId::parse), new_id(UserId::parse));
+    let window = Duration::from_secs(1);
+    let first = message(&ids, stream, user, "short-lived key");
+    store
+        .append_keyed(&first, &key("k-exp"), window)
+        .await
+        .expect("append");
+
+    // Hang detector only: the window is 1 s; CQL TTLs have second precision.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while keyed(&store, stream, user, "k-exp").await.is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the key never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let second = message(&ids, stream, user, "a new message");
+    let outcome = store.append_keyed(&second, &key("k-exp"), window).await;
+    assert_eq!(outcome.expect("append"), KeyedAppend::Stored);
+    assert_eq!(keyed(&store, stream, user, "k-exp").await, Some(second));
+    drop(store);
+    fixture.cleanup().await;
+}
+
+async fn keys_survive_a_restart(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let ids = ObjectIdGenerator::new();
+    let (stream, user) = (new_id(StreamId::parse), new_id(UserId::parse));
+    let sent = message(&ids, stream, user, "before restart");
+    {
+        let store = fixture.open().await;
+        store
+            .append_keyed(&sent, &key("k-restart"), WINDOW)
+            .await
+            .expect("append");
+    }
+    let reopened = fixture.open().await;
+    assert_eq!(
+        keyed(&reopened, stream, user, "k-restart").await,
+        Some(sent.clone())
+    );
+    let retry = message(&ids, stream, user, "before restart");
+    let outcome = reopened
+        .append_keyed(&retry, &key("k-restart"), WINDOW)
+        .await;
+    assert_eq!(outcome.expect("append"), KeyedAppend::Existing(sent));
+    drop(reopened);
+    fixture.cleanup().await;
+}
