@@ -7,6 +7,7 @@ mod durability;
 mod helpers;
 mod history;
 mod idempotency_contract;
+mod idempotent_send;
 mod live;
 mod reflection_and_health;
 mod rules;

@@ -239,3 +239,97 @@ pub(super) fn prune(
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{MessageContent, ObjectIdGenerator, Sender};
+    use crate::storage::IdempotencyStore;
+    use crate::storage::embedded::EmbeddedStore;
+
+    const T0_MS: i64 = 1_767_225_600_000;
+
+    fn message_at(ids: &ObjectIdGenerator, created_ms: i64) -> ChatMessage {
+        let created = chrono::DateTime::from_timestamp_millis(created_ms).expect("time");
+        ChatMessage {
+            id: ids.next(created).into(),
+            stream_id: StreamId::parse("64d15f9e2e6c8f4d5a123000").expect("id"),
+            content: MessageContent::parse("hi").expect("content"),
+            sender: Sender::anonymous(UserId::parse("64d15f9e2e6c8f4d5a123456").expect("id")),
+            created_at: created,
+            updated_at: created,
+        }
+    }
+
+    fn at(millis: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(millis).expect("time")
+    }
+
+    #[tokio::test]
+    async fn pruning_removes_expired_records_but_not_a_key_claimed_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path()).expect("store");
+        let ids = ObjectIdGenerator::new();
+        let key = IdempotencyKey::parse("k").expect("key");
+        let other = IdempotencyKey::parse("other").expect("key");
+        let second = Duration::from_secs(1);
+
+        let expired = message_at(&ids, T0_MS);
+        store
+            .append_keyed(&expired, &other, second)
+            .await
+            .expect("append");
+        store
+            .append_keyed(&expired, &key, second)
+            .await
+            .expect("append");
+        // After its window the key is free, and a new claim replaces the record.
+        let reclaimed = message_at(&ids, T0_MS + 10_000);
+        let outcome = store
+            .append_keyed(&reclaimed, &key, Duration::from_secs(3600))
+            .await
+            .expect("append");
+        assert_eq!(outcome, KeyedAppend::Stored);
+
+        let pruned =
+            prune(&store.database, &store.idempotency, T0_MS + 20_000, 100).expect("prune");
+        assert_eq!(pruned, 2, "both expired index entries");
+        let (stream, user) = (expired.stream_id, expired.sender.id);
+        let found = store
+            .keyed_message(&stream, &user, &key, at(T0_MS + 20_000))
+            .await;
+        assert_eq!(found.expect("read"), Some(reclaimed));
+        assert!(
+            store
+                .idempotency
+                .records
+                .get(record_key(&stream, &user, &other))
+                .expect("read")
+                .is_none()
+        );
+        let again = prune(&store.database, &store.idempotency, T0_MS + 20_000, 100).expect("prune");
+        assert_eq!(again, 0);
+    }
+
+    #[tokio::test]
+    async fn an_expired_record_is_not_returned() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path()).expect("store");
+        let ids = ObjectIdGenerator::new();
+        let key = IdempotencyKey::parse("k").expect("key");
+        let sent = message_at(&ids, T0_MS);
+        store
+            .append_keyed(&sent, &key, Duration::from_secs(60))
+            .await
+            .expect("append");
+        let (stream, user) = (sent.stream_id, sent.sender.id);
+        let within = store
+            .keyed_message(&stream, &user, &key, at(T0_MS + 59_999))
+            .await;
+        assert_eq!(within.expect("read"), Some(sent));
+        let after = store
+            .keyed_message(&stream, &user, &key, at(T0_MS + 60_000))
+            .await;
+        assert_eq!(after.expect("read"), None);
+    }
+}
