@@ -5,6 +5,7 @@ mod chat_rules;
 mod database_faults;
 mod helpers;
 mod hostile_clients;
+mod idempotent_send;
 mod live_events;
 mod reading;
 mod send_message;
