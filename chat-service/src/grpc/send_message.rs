@@ -35,7 +35,11 @@ impl TryFrom<pb::SendMessageRequest> for NewMessage {
     fn try_from(request: pb::SendMessageRequest) -> Result<Self, Self::Error> {
         let stream_id = StreamId::parse(&request.stream_id);
         let content = MessageContent::parse(&request.content);
-        let idempotency_key = idempotent::parse_key(request.idempotency_key.as_deref());
+        let idempotency_key = request
+            .idempotency_key
+            .as_deref()
+            .map(IdempotencyKey::parse)
+            .transpose();
         match (stream_id, content, idempotency_key) {
             (Ok(stream_id), Ok(content), Ok(idempotency_key)) => Ok(Self {
                 stream_id,

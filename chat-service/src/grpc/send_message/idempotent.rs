@@ -8,7 +8,7 @@ use tonic::Response;
 use tonic::metadata::MetadataValue;
 
 use super::NewMessage;
-use crate::domain::{ChatMessage, IdempotencyKey, UserId};
+use crate::domain::{ChatMessage, UserId};
 use crate::error::ChatError;
 use crate::storage::SharedStore;
 
@@ -48,12 +48,4 @@ pub(super) fn replay(
         MetadataValue::from_static("true"),
     );
     Ok(response)
-}
-
-/// Parses the optional key field.
-pub(super) fn parse_key(field: Option<&str>) -> Result<Option<IdempotencyKey>, String> {
-    field
-        .map(IdempotencyKey::parse)
-        .transpose()
-        .map_err(|error| error.to_string())
 }

@@ -148,8 +148,8 @@ impl<'a> GroupClaims<'a> {
             .get(&claim.record_key)
             .map_err(|error| format!("reading an idempotency key: {error}"))?;
         if let Some(value) = stored {
-            // An expired record is simply replaced.
-            if let Ok(KeyedAppend::Existing(message)) = existing(&value, claim.created_ms) {
+            // A live record answers; an expired one is simply replaced.
+            if let KeyedAppend::Existing(message) = existing(&value, claim.created_ms)? {
                 return Ok(KeyedAppend::Existing(message));
             }
         }
@@ -173,6 +173,8 @@ impl<'a> GroupClaims<'a> {
     }
 }
 
+/// `Existing` with the record's message if it is live at `now_ms`, else
+/// `Stored` (the key is free).
 fn existing(value: &[u8], now_ms: i64) -> Result<KeyedAppend, String> {
     match live_message(value, now_ms) {
         Ok(Some(message)) => Ok(KeyedAppend::Existing(message)),

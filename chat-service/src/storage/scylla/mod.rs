@@ -13,7 +13,8 @@
 //! buckets it has indexed, so a hot stream writes its index row once per
 //! bucket, not once per message. Only non-null columns are written: unknown
 //! sender fields are left unset (no tombstones). No LWT, counters or
-//! collections on the send path.
+//! collections on the send path, except one LWT for a send that carries an
+//! idempotency key (`idempotency.rs`).
 //!
 //! Reads of the newest N walk the index in window-end order and read whole
 //! buckets concurrently, a few at a time, stopping as soon as no remaining
