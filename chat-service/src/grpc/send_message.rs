@@ -133,7 +133,7 @@ pub(super) async fn handle(
         service.hub.notify(&message.stream_id);
         if let KeyedAppend::Existing(original) = stored? {
             // Another send with this key won the claim; nothing was stored.
-            return idempotent::replay(original, &new_message);
+            return idempotent::replay(*original, &new_message);
         }
         if let Some(keep_for) = verdict.slow_mode {
             // The message is durable and will be acknowledged: a failure

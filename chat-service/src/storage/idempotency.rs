@@ -20,8 +20,9 @@ pub enum KeyedAppend {
     /// The key was free: the message and its key record are stored.
     Stored,
     /// The key already had a message (another send won): that message is
-    /// returned and nothing new was stored.
-    Existing(ChatMessage),
+    /// returned and nothing new was stored. Boxed: the common answer,
+    /// `Stored`, stays small.
+    Existing(Box<ChatMessage>),
 }
 
 #[async_trait]

@@ -67,7 +67,10 @@ async fn the_first_keyed_append_wins_and_later_ones_get_its_message(backend: Bac
     let stored = store.append_keyed(&first, &key("k-1"), WINDOW).await;
     assert_eq!(stored.expect("append"), KeyedAppend::Stored);
     let again = store.append_keyed(&retry, &key("k-1"), WINDOW).await;
-    assert_eq!(again.expect("append"), KeyedAppend::Existing(first.clone()));
+    assert_eq!(
+        again.expect("append"),
+        KeyedAppend::Existing(Box::new(first.clone()))
+    );
 
     assert_eq!(store.newest(&stream, 10).await.expect("read"), vec![first]);
     drop(store);
@@ -116,7 +119,7 @@ async fn concurrent_appends_with_one_key_store_exactly_one_message(backend: Back
                 winners.push(attempt.clone());
                 answered.push(attempt.clone());
             }
-            KeyedAppend::Existing(original) => answered.push(original),
+            KeyedAppend::Existing(original) => answered.push(*original),
         }
     }
     assert_eq!(winners.len(), 1, "exactly one append stores");
@@ -207,7 +210,10 @@ async fn keys_survive_a_restart(backend: Backend) {
     let outcome = reopened
         .append_keyed(&retry, &key("k-restart"), WINDOW)
         .await;
-    assert_eq!(outcome.expect("append"), KeyedAppend::Existing(sent));
+    assert_eq!(
+        outcome.expect("append"),
+        KeyedAppend::Existing(Box::new(sent))
+    );
     drop(reopened);
     fixture.cleanup().await;
 }

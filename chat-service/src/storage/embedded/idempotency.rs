@@ -6,9 +6,9 @@
 //! message. A reader therefore sees both or neither, a crash keeps both or
 //! neither, and two concurrent sends with one key cannot both store.
 //!
-//! Records: `idempotency_keys`, keyed by stream id (12 bytes) + user id (12)
-//! + the key's text; the value is the record's expiry (ms, 8 bytes) then the
-//! whole message (the store's message encoding). Expiry is checked on read;
+//! Records: `idempotency_keys`, keyed by stream id (12 bytes), user id (12)
+//! and the key's text; the value is the record's expiry (ms, 8 bytes) then
+//! the whole message (the store's message encoding). Expiry is checked on read;
 //! `idempotency_expiry` (expiry ms, sortable, then the record key) lets the
 //! writer prune expired records in key order instead of scanning them all.
 
@@ -177,7 +177,7 @@ impl<'a> GroupClaims<'a> {
 /// `Stored` (the key is free).
 fn existing(value: &[u8], now_ms: i64) -> Result<KeyedAppend, String> {
     match live_message(value, now_ms) {
-        Ok(Some(message)) => Ok(KeyedAppend::Existing(message)),
+        Ok(Some(message)) => Ok(KeyedAppend::Existing(Box::new(message))),
         Ok(None) => Ok(KeyedAppend::Stored),
         Err(error) => Err(error.to_string()),
     }

@@ -145,7 +145,7 @@ fn run_writer(
         for (pending, decision) in group.drain(..).zip(decisions) {
             // A send error means the caller gave up waiting; the data is
             // committed (or not) all the same.
-            let _ = pending.done.send(outcome.clone().and_then(|()| decision));
+            let _ = pending.done.send(outcome.clone().and(decision));
         }
         pruner.run_if_due(&database);
     }

@@ -161,6 +161,6 @@ impl IdempotencyStore for ScyllaStore {
             // Our own claim, applied by an earlier attempt of this request.
             return Ok(KeyedAppend::Stored);
         }
-        Ok(KeyedAppend::Existing(existing))
+        Ok(KeyedAppend::Existing(Box::new(existing)))
     }
 }
