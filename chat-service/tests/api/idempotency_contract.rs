@@ -19,6 +19,7 @@ allmine_test_support::for_each_backend!(
     the_same_key_from_another_user_or_in_another_stream_is_independent,
     a_key_expires_after_its_window_and_is_then_free,
     keys_survive_a_restart,
+    a_deleted_message_stays_deleted_when_its_key_is_replayed,
 );
 
 const WINDOW: Duration = Duration::from_secs(3_600);
@@ -216,4 +217,111 @@ async fn keys_survive_a_restart(backend: Backend) {
     );
     drop(reopened);
     fixture.cleanup().await;
+}
+
+async fn a_deleted_message_stays_deleted_when_its_key_is_replayed(backend: Backend) {
+    let fixture = StoreFixture::new(backend);
+    let store = fixture.open().await;
+    let ids = ObjectIdGenerator::new();
+    let (stream, user) = (new_id(StreamId::parse), new_id(UserId::parse));
+    let sent = message(&ids, stream, user, "soon deleted");
+    store
+        .append_keyed(&sent, &key("k-deleted"), WINDOW)
+        .await
+        .expect("append");
+    store.delete(&sent).await.expect("delete");
+
+    // The replay answers what the first attempt answered...
+    assert_eq!(
+        keyed(&store, stream, user, "k-deleted").await,
+        Some(sent.clone())
+    );
+    let retry = message(&ids, stream, user, "soon deleted");
+    let outcome = store.append_keyed(&retry, &key("k-deleted"), WINDOW).await;
+    assert_eq!(
+        outcome.expect("append"),
+        KeyedAppend::Existing(Box::new(sent))
+    );
+    // ...and the message stays deleted.
+    assert_eq!(store.newest(&stream, 10).await.expect("read"), Vec::new());
+    drop(store);
+    fixture.cleanup().await;
+}
+
+/// ScyllaDB writes a key and its message separately: a send that died
+/// between the two (simulated by writing the key row alone) is completed by
+/// whoever finds the key, so a replayed message is always readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_scylla_a_key_whose_message_was_never_written_is_completed_by_the_retry() {
+    use allmine_test_support::backends::{scylla_nodes, scylla_settings};
+    use chat_service::storage::codec::encode_message;
+    use chat_service::storage::scylla::ScyllaStore;
+
+    let keyspace = format!("chat_test_{}", random_object_id());
+    let store = ScyllaStore::connect(&scylla_settings(&keyspace, Duration::from_secs(60)))
+        .await
+        .expect("a CQL database at CHAT_SCYLLA_NODES");
+    let session = ::scylla::client::session_builder::SessionBuilder::new()
+        .known_nodes(scylla_nodes())
+        .build()
+        .await
+        .expect("a CQL session");
+    let write_key_only = |message: &ChatMessage, key: &'static str| {
+        let session = &session;
+        let keyspace = &keyspace;
+        let values = (
+            message.stream_id.to_string(),
+            message.sender.id.to_string(),
+            key,
+            encode_message(message),
+        );
+        async move {
+            session
+                .query_unpaged(
+                    format!(
+                        "INSERT INTO {keyspace}.idempotency_keys \
+                         (stream_id, user_id, idempotency_key, message) VALUES (?, ?, ?, ?) USING TTL 3600"
+                    ),
+                    values,
+                )
+                .await
+                .expect("key row written");
+        }
+    };
+    let ids = ObjectIdGenerator::new();
+    let (stream, user) = (new_id(StreamId::parse), new_id(UserId::parse));
+    let store: SharedStore = std::sync::Arc::new(store);
+
+    // A retry that loses the claim to the interrupted send.
+    let interrupted = message(&ids, stream, user, "interrupted");
+    write_key_only(&interrupted, "k-half").await;
+    assert_eq!(store.newest(&stream, 10).await.expect("read"), Vec::new());
+    let retry = message(&ids, stream, user, "interrupted");
+    let outcome = store.append_keyed(&retry, &key("k-half"), WINDOW).await;
+    assert_eq!(
+        outcome.expect("append"),
+        KeyedAppend::Existing(Box::new(interrupted.clone()))
+    );
+    assert_eq!(
+        store.newest(&stream, 10).await.expect("read"),
+        vec![interrupted]
+    );
+
+    // A retry answered by the lookup before the rules.
+    let other_stream = new_id(StreamId::parse);
+    let interrupted = message(&ids, other_stream, user, "interrupted too");
+    write_key_only(&interrupted, "k-half-2").await;
+    assert_eq!(
+        keyed(&store, other_stream, user, "k-half-2").await,
+        Some(interrupted.clone())
+    );
+    assert_eq!(
+        store.newest(&other_stream, 10).await.expect("read"),
+        vec![interrupted]
+    );
+
+    session
+        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
+        .await
+        .expect("keyspace dropped");
 }
