@@ -325,3 +325,46 @@ async fn on_scylla_a_key_whose_message_was_never_written_is_completed_by_the_ret
         .await
         .expect("keyspace dropped");
 }
+
+/// With message retention (`CHAT_SCYLLA_TTL_SECS`) shorter than the
+/// idempotency window, a retry after the message expired answers the
+/// original but does not write it back into history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_scylla_a_replay_after_retention_does_not_bring_the_message_back() {
+    use allmine_test_support::backends::scylla_settings;
+    use chat_service::storage::scylla::ScyllaStore;
+
+    let keyspace = format!("chat_test_{}", random_object_id());
+    let mut settings = scylla_settings(&keyspace, Duration::from_secs(60));
+    settings.ttl = Some(Duration::from_secs(2));
+    let store: SharedStore = std::sync::Arc::new(
+        ScyllaStore::connect(&settings)
+            .await
+            .expect("a CQL database at CHAT_SCYLLA_NODES"),
+    );
+    let ids = ObjectIdGenerator::new();
+    let (stream, user) = (new_id(StreamId::parse), new_id(UserId::parse));
+    let sent = message(&ids, stream, user, "short retention");
+    store
+        .append_keyed(&sent, &key("k-retention"), WINDOW)
+        .await
+        .expect("append");
+
+    // Hang detector only: retention is 2 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !store.newest(&stream, 10).await.expect("read").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the message never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(keyed(&store, stream, user, "k-retention").await, Some(sent));
+    assert_eq!(store.newest(&stream, 10).await.expect("read"), Vec::new());
+
+    let scylla_store = ScyllaStore::connect(&settings).await.expect("connect");
+    scylla_store
+        .drop_keyspace()
+        .await
+        .expect("keyspace dropped");
+}

@@ -13,7 +13,9 @@
 //! before answering: the message insert is an idempotent upsert with the
 //! message's creation time as its write timestamp, so rewriting an existing
 //! message changes nothing, and a moderator's later deletion (a tombstone
-//! with a later timestamp) still wins over the rewrite.
+//! with a later timestamp) still wins over the rewrite. The rewrite carries
+//! what is left of the message's retention TTL (none once it has passed), so
+//! it never outlives the original either.
 
 use std::time::Duration;
 
@@ -100,7 +102,7 @@ impl IdempotencyStore for ScyllaStore {
         };
         let message = decode_message(&bytes)?;
         // Completes a send interrupted between its key and its message.
-        self.append(&message).await?;
+        self.complete_message(&message).await?;
         Ok(Some(message))
     }
 
@@ -156,7 +158,7 @@ impl IdempotencyStore for ScyllaStore {
         let existing = decode_message(existing_bytes)?;
         // Completes the winner's send if it was interrupted (or is still
         // under way: the rewrite is the same row either way).
-        self.append(&existing).await?;
+        self.complete_message(&existing).await?;
         if existing.id == message.id {
             // Our own claim, applied by an earlier attempt of this request.
             return Ok(KeyedAppend::Stored);
