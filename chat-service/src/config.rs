@@ -139,6 +139,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_subscriptions_per_user: u32,
 
+    /// How long an idempotency key holds its message, in seconds: a retry
+    /// with the same key within this window returns the original message.
+    /// 24 h covers any client's retry schedule; at most 7 days, since every
+    /// keyed send keeps a copy of its message this long.
+    #[arg(long, env = "CHAT_IDEMPOTENCY_WINDOW_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub idempotency_window_secs: u64,
+
     #[command(flatten)]
     pub scylla: ScyllaConfig,
 
@@ -341,6 +349,10 @@ impl Config {
             per_connection: self.max_subscriptions_per_connection as usize,
             per_user: self.max_subscriptions_per_user as usize,
         }
+    }
+
+    pub fn idempotency_window(&self) -> Duration {
+        Duration::from_secs(self.idempotency_window_secs)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -254,6 +254,7 @@ async fn concurrent_sends_through_a_full_disk_lose_no_acknowledged_message() {
                         SendMessageRequest {
                             stream_id: stream.clone(),
                             content: content.clone(),
+                            idempotency_key: None,
                         },
                         &format!("Bearer {}", TokenBuilder::new().build()),
                     );

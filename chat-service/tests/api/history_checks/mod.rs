@@ -246,6 +246,7 @@ async fn send_until_ok(
             SendMessageRequest {
                 stream_id: stream.to_owned(),
                 content: content.to_owned(),
+                idempotency_key: None,
             },
             &token,
         );
