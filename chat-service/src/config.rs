@@ -429,6 +429,7 @@ mod tests {
                 "max_subscriptions_per_user",
                 "CHAT_MAX_SUBSCRIPTIONS_PER_USER",
             ),
+            ("idempotency_window_secs", "CHAT_IDEMPOTENCY_WINDOW_SECS"),
             ("nodes", "CHAT_SCYLLA_NODES"),
             ("keyspace", "CHAT_SCYLLA_KEYSPACE"),
             ("replication", "CHAT_SCYLLA_REPLICATION"),
