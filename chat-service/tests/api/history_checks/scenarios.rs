@@ -116,7 +116,7 @@ async fn kill_9_with_idempotent_retries(backend: Backend) {
     };
     let summary = kill_9_scenario("kill -9, retries with keys", backend, spec).await;
     assert_eq!(
-        summary.unknown, 0,
+        summary.ended_unknown, 0,
         "every keyed send ends with a definite answer once retried"
     );
 }
