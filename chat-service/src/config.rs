@@ -139,6 +139,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_subscriptions_per_user: u32,
 
+    /// How long an idempotency key holds its message, in seconds: a retry
+    /// with the same key within this window returns the original message.
+    /// 24 h covers any client's retry schedule; at most 7 days, since every
+    /// keyed send keeps a copy of its message this long.
+    #[arg(long, env = "CHAT_IDEMPOTENCY_WINDOW_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub idempotency_window_secs: u64,
+
     #[command(flatten)]
     pub scylla: ScyllaConfig,
 
@@ -343,6 +351,10 @@ impl Config {
         }
     }
 
+    pub fn idempotency_window(&self) -> Duration {
+        Duration::from_secs(self.idempotency_window_secs)
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
@@ -417,6 +429,7 @@ mod tests {
                 "max_subscriptions_per_user",
                 "CHAT_MAX_SUBSCRIPTIONS_PER_USER",
             ),
+            ("idempotency_window_secs", "CHAT_IDEMPOTENCY_WINDOW_SECS"),
             ("nodes", "CHAT_SCYLLA_NODES"),
             ("keyspace", "CHAT_SCYLLA_KEYSPACE"),
             ("replication", "CHAT_SCYLLA_REPLICATION"),

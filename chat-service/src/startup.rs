@@ -62,6 +62,7 @@ pub struct Application {
     store: SharedStore,
     authenticator: Authenticator,
     burst: BurstSettings,
+    idempotency_window: Duration,
     live: LiveSettings,
     transport: TransportSettings,
     load_shed: LoadShedSettings,
@@ -95,6 +96,7 @@ impl Application {
             store,
             authenticator: Authenticator::new(verifier),
             burst: config.burst(),
+            idempotency_window: config.idempotency_window(),
             live: config.live(),
             transport: config.transport(),
             load_shed: config.load_shed(),
@@ -136,7 +138,12 @@ impl Application {
         let stopping = CancellationToken::new();
         let hub = Hub::new(self.store.clone(), self.live, stopping.clone());
         let chat_service = ChatServiceServer::with_interceptor(
-            ChatServiceImpl::new(Arc::clone(&hub), self.burst, self.subscription_caps),
+            ChatServiceImpl::new(
+                Arc::clone(&hub),
+                self.burst,
+                self.subscription_caps,
+                self.idempotency_window,
+            ),
             self.authenticator.clone(),
         );
         let admin_service = ChatAdminServiceServer::with_interceptor(

@@ -184,6 +184,47 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     }
 }
 
+/// The optional `Idempotency-Key` header of a send: 1 to
+/// [`MAX_IDEMPOTENCY_KEY_LEN`] visible ASCII characters, at most once; else a
+/// 400 naming the header. chat-service checks the same rule on the gRPC
+/// field; checking it here keeps the envelope in the client's terms (the
+/// header, not the field) and spares chat-service a call it would refuse.
+#[derive(Debug, Default)]
+pub struct IdempotencyKey(pub Option<String>);
+
+/// The header's name.
+pub const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
+
+/// The longest key chat-service accepts.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all(&IDEMPOTENCY_KEY).iter();
+        let Some(value) = values.next() else {
+            return Ok(Self(None));
+        };
+        if values.next().is_some() {
+            return Err(ApiError::Validation(vec![
+                "Idempotency-Key header must be given at most once".to_owned(),
+            ]));
+        }
+        let bytes = value.as_bytes();
+        if bytes.is_empty()
+            || bytes.len() > MAX_IDEMPOTENCY_KEY_LEN
+            || !bytes.iter().all(u8::is_ascii_graphic)
+        {
+            return Err(ApiError::Validation(vec![format!(
+                "Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+            )]));
+        }
+        // Visible ASCII: always valid UTF-8.
+        Ok(Self(Some(String::from_utf8_lossy(bytes).into_owned())))
+    }
+}
+
 /// A JSON body: `Content-Type: application/json` (else 415), at most
 /// [`MAX_BODY_BYTES`] (else 413), and valid for `T` (else 400 naming the
 /// problem and, when known, the field).

@@ -32,7 +32,7 @@ use std::{
 };
 
 use allmine_chat_proto::{
-    CHAT_SERVICE_NAME,
+    CHAT_SERVICE_NAME, IDEMPOTENT_REPLAYED_METADATA,
     v1::{
         Ban, BanUserRequest, ChatEvent, ChatMessage, DeleteMessageRequest, ListMessagesRequest,
         ListMessagesResponse, ModeratorRequest, SendMessageRequest, Stream,
@@ -51,9 +51,21 @@ use tonic_health::pb::{
 };
 
 use crate::{
-    config::Limits, dto::history::LIST_MESSAGES_REST_NAMES, error::ApiError, extract::BearerToken,
+    config::Limits,
+    dto::{SEND_MESSAGE_REST_NAMES, history::LIST_MESSAGES_REST_NAMES},
+    error::ApiError,
+    extract::BearerToken,
     request_id::RequestId,
 };
+
+/// What `SendMessage` answered: the message, and whether it is the replay of
+/// an earlier send with the same idempotency key (chat-service's
+/// `idempotent-replayed` response metadata).
+#[derive(Debug)]
+pub struct SentMessage {
+    pub message: ChatMessage,
+    pub replayed: bool,
+}
 
 /// How often the channel pings chat-service while calls are open, and how
 /// long it waits for the answer. Subscriptions have no deadline, so without
@@ -168,17 +180,31 @@ impl ChatClient {
     // and the deadline. The generated stub takes `&mut self`; cloning it only
     // clones the channel handle.
 
-    /// Calls `SendMessage`.
+    /// Calls `SendMessage`. A violation on `idempotency_key` is reported as
+    /// one on the `Idempotency-Key` header, which the client knows.
     pub async fn send_message(
         &self,
         request: SendMessageRequest,
         token: &BearerToken,
         request_id: &RequestId,
-    ) -> Result<ChatMessage, ApiError> {
+    ) -> Result<SentMessage, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
         let mut chat = self.chat.clone();
-        self.call(async move { Ok(chat.send_message(request).await?.into_inner()) })
-            .await
+        self.call(async move {
+            let response = chat
+                .send_message(request)
+                .await
+                .map_err(|status| ApiError::from_status(status, SEND_MESSAGE_REST_NAMES))?;
+            let replayed = response
+                .metadata()
+                .get(IDEMPOTENT_REPLAYED_METADATA)
+                .is_some_and(|value| value == "true");
+            Ok(SentMessage {
+                message: response.into_inner(),
+                replayed,
+            })
+        })
+        .await
     }
 
     /// Calls `ListMessages`. A violation on `page_size` is reported as one on

@@ -143,6 +143,7 @@ impl Slot {
                 let mut request = tonic::Request::new(pb::SendMessageRequest {
                     stream_id: stream_id.clone(),
                     content: payload::CONTENT.to_owned(),
+                    idempotency_key: None,
                 });
                 request
                     .metadata_mut()

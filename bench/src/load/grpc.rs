@@ -67,6 +67,7 @@ impl GrpcSend {
         let mut request = tonic::Request::new(pb::SendMessageRequest {
             stream_id: self.stream_id.clone(),
             content: payload::CONTENT.to_owned(),
+            idempotency_key: None,
         });
         let authorization = &self.authorizations[user % self.authorizations.len()];
         request

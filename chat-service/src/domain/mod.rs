@@ -6,6 +6,7 @@ mod characters;
 mod content;
 mod cursor;
 mod event;
+mod idempotency_key;
 mod ids;
 mod message;
 mod moderation;
@@ -16,6 +17,7 @@ mod stream;
 pub use content::{ContentError, MAX_CONTENT_CHARS, MessageContent};
 pub use cursor::{Cursor, CursorError, Position};
 pub use event::{ModerationEvent, ModerationKind, StreamEvent};
+pub use idempotency_key::{IdempotencyKey, IdempotencyKeyError, MAX_IDEMPOTENCY_KEY_LEN};
 pub use ids::{MessageId, StreamId, UserId};
 pub use message::{ChatMessage, ProfilePhoto, Sender, truncate_to_millis};
 pub use moderation::{

@@ -16,6 +16,7 @@ mod subscribe_messages;
 mod unban_user;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use allmine_chat_proto::v1 as pb;
 use pb::chat_service_server::ChatService;
@@ -36,16 +37,24 @@ pub struct ChatServiceImpl {
     policy: SharedPolicy,
     hub: Arc<Hub>,
     subscriptions: Arc<SubscriptionLimits>,
+    /// How long an idempotency key holds its message.
+    idempotency_window: Duration,
 }
 
 impl ChatServiceImpl {
-    pub fn new(hub: Arc<Hub>, burst: BurstSettings, subscriptions: SubscriptionCaps) -> Self {
+    pub fn new(
+        hub: Arc<Hub>,
+        burst: BurstSettings,
+        subscriptions: SubscriptionCaps,
+        idempotency_window: Duration,
+    ) -> Self {
         let store = hub.store().clone();
         Self {
             policy: Arc::new(SendPolicy::new(store.clone(), burst)),
             store,
             hub,
             subscriptions: SubscriptionLimits::new(subscriptions),
+            idempotency_window,
         }
     }
 }

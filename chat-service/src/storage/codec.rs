@@ -40,7 +40,7 @@ pub fn key_position(key: &[u8]) -> Option<Position> {
 
 /// Millis as 8 big-endian bytes with the sign bit flipped, so that byte order
 /// equals numeric order for times before 1970 too.
-fn sortable_millis(millis: i64) -> [u8; 8] {
+pub fn sortable_millis(millis: i64) -> [u8; 8] {
     ((millis as u64) ^ (1 << 63)).to_be_bytes()
 }
 

@@ -22,15 +22,19 @@ use crate::domain::{
 
 pub mod codec;
 pub mod embedded;
+pub mod idempotency;
 pub mod scylla;
+
+pub use idempotency::{IdempotencyStore, KeyedAppend};
 
 /// A shareable handle on whichever store the configuration chose.
 pub type SharedStore = Arc<dyn ChatStore>;
 
-/// Everything chat-service keeps: messages and the chat state around them.
-pub trait ChatStore: MessageStore + ChatStateStore {}
+/// Everything chat-service keeps: messages, the chat state around them and
+/// the keys of idempotent sends.
+pub trait ChatStore: MessageStore + ChatStateStore + IdempotencyStore {}
 
-impl<T: MessageStore + ChatStateStore> ChatStore for T {}
+impl<T: MessageStore + ChatStateStore + IdempotencyStore> ChatStore for T {}
 
 /// Where chat messages live.
 #[async_trait]

@@ -18,6 +18,7 @@ async fn send_with_authorization(
     let message = SendMessageRequest {
         stream_id: stream.into(),
         content: "hello".into(),
+        idempotency_key: None,
     };
     let request = match authorization {
         Some(value) => authorized(message, value),

@@ -28,6 +28,7 @@ fn send_wave(
                 SendMessageRequest {
                     stream_id: stream.to_owned(),
                     content: format!("durable {index}"),
+                    idempotency_key: None,
                 },
                 &format!("Bearer {}", TokenBuilder::new().build()),
             );
@@ -89,6 +90,7 @@ async fn acknowledged_messages_survive_kill_9() {
         SendMessageRequest {
             stream_id: stream.clone(),
             content: "after restart".into(),
+            idempotency_key: None,
         },
         &format!("Bearer {}", TokenBuilder::new().build()),
     );

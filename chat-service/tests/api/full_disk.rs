@@ -254,6 +254,7 @@ async fn concurrent_sends_through_a_full_disk_lose_no_acknowledged_message() {
                         SendMessageRequest {
                             stream_id: stream.clone(),
                             content: content.clone(),
+                            idempotency_key: None,
                         },
                         &format!("Bearer {}", TokenBuilder::new().build()),
                     );
@@ -302,4 +303,124 @@ async fn concurrent_sends_through_a_full_disk_lose_no_acknowledged_message() {
     history.check(&service, &stream).await;
     drop(history);
     service.stop().await;
+}
+
+/// Idempotency keys through a failed write and the reopen (no reserve):
+/// a key claimed before the fault still holds its original message after
+/// it, and the send that failed, retried with its key, ends stored exactly
+/// once (whether or not its failed attempt reached the disk).
+#[tokio::test]
+async fn idempotency_keys_hold_through_a_failed_write_and_the_reopen() {
+    use chat_service::domain::{
+        ChatMessage, IdempotencyKey, MessageContent, ObjectIdGenerator, Sender, StreamId, UserId,
+        truncate_to_millis,
+    };
+    use chat_service::storage::{KeyedAppend, StorageError};
+
+    let Some(tmpfs) = Tmpfs::mount("16m") else {
+        return;
+    };
+    let store: SharedStore = Arc::new(
+        EmbeddedStore::open_with_reserve(&tmpfs.path().join("data"), Reserve::Bytes(0))
+            .expect("store opens on the tmpfs"),
+    );
+    let window = Duration::from_secs(3_600);
+    let ids = ObjectIdGenerator::new();
+    let stream = StreamId::parse(&allmine_test_support::random_object_id()).expect("id");
+    let user = UserId::parse(&allmine_test_support::random_object_id()).expect("id");
+    let message = |text: &str| {
+        let now = truncate_to_millis(chrono::Utc::now());
+        ChatMessage {
+            id: ids.next(now).into(),
+            stream_id: stream,
+            content: MessageContent::parse(text).expect("content"),
+            sender: Sender::anonymous(user),
+            created_at: now,
+            updated_at: now,
+        }
+    };
+    let key = |n: usize| IdempotencyKey::parse(&format!("key-{n}")).expect("key");
+    let padding = "x".repeat(400);
+
+    let before = message("before the fault");
+    let stored = store.append_keyed(&before, &key(0), window).await;
+    assert_eq!(stored.expect("disk has room"), KeyedAppend::Stored);
+
+    let filler = tmpfs.fill();
+    let mut failed = None;
+    for n in 1..200 {
+        let attempt = message(&format!("send {n} {padding}"));
+        match store.append_keyed(&attempt, &key(n), window).await {
+            Ok(outcome) => assert_eq!(outcome, KeyedAppend::Stored),
+            Err(StorageError::Unavailable(_)) => {
+                failed = Some((n, attempt));
+                break;
+            }
+            Err(other) => panic!("a failed write is UNAVAILABLE, got {other:?}"),
+        }
+    }
+    let (failed_n, failed_attempt) = failed.expect("the disk filled up within 200 sends");
+    std::fs::remove_file(filler).expect("free the space");
+
+    // The retry of the failed send, with its key, until the store reopened
+    // (bounded: 30 s, far beyond the first 0.5 s back-off).
+    let mut retried = None;
+    for _ in 0..300 {
+        let _ = store.check_health().await;
+        match store
+            .append_keyed(&failed_attempt, &key(failed_n), window)
+            .await
+        {
+            Ok(outcome) => {
+                retried = Some(outcome);
+                break;
+            }
+            Err(StorageError::Unavailable(_)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(other) => panic!("retry: {other:?}"),
+        }
+    }
+    let retried = retried.expect("the store reopened within 30 s");
+    assert!(
+        retried == KeyedAppend::Stored
+            || retried == KeyedAppend::Existing(Box::new(failed_attempt.clone())),
+        "the retry stores the message or finds its first attempt: {retried:?}"
+    );
+
+    // The key claimed before the fault still answers with its message.
+    let replay = store
+        .append_keyed(&message("before the fault"), &key(0), window)
+        .await;
+    assert_eq!(
+        replay.expect("append"),
+        KeyedAppend::Existing(Box::new(before.clone()))
+    );
+    // Concurrent sends with one new key after the reopen store one message.
+    let racers: Vec<ChatMessage> = (0..8).map(|_| message("after the reopen")).collect();
+    let shared_key = key(1_000);
+    let outcomes = futures::future::join_all(
+        racers
+            .iter()
+            .map(|racer| store.append_keyed(racer, &shared_key, window)),
+    )
+    .await;
+    let stored_count = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(KeyedAppend::Stored)))
+        .count();
+    assert_eq!(stored_count, 1, "{outcomes:?}");
+
+    let history = store.newest(&stream, 10_000).await.expect("read");
+    let copies = |id: &chat_service::domain::MessageId| {
+        history.iter().filter(|stored| &stored.id == id).count()
+    };
+    assert_eq!(copies(&before.id), 1);
+    assert_eq!(copies(&failed_attempt.id), 1, "the failed send, retried");
+    let after = history
+        .iter()
+        .filter(|stored| stored.content.as_str() == "after the reopen")
+        .count();
+    assert_eq!(after, 1);
+    drop(store);
 }

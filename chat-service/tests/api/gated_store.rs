@@ -8,9 +8,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_service::domain::{
-    Ban, ChatMessage, ModerationEvent, Position, StreamChat, StreamId, UserId, UserProfile,
+    Ban, ChatMessage, IdempotencyKey, ModerationEvent, Position, StreamChat, StreamId, UserId,
+    UserProfile,
 };
-use chat_service::storage::{ChatStateStore, MessageStore, PageStart, SharedStore, StorageError};
+use chat_service::storage::{
+    ChatStateStore, IdempotencyStore, KeyedAppend, MessageStore, PageStart, SharedStore,
+    StorageError,
+};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
@@ -157,5 +161,28 @@ impl ChatStateStore for GatedStore {
         limit: usize,
     ) -> Result<Vec<ModerationEvent>, StorageError> {
         self.inner.events_after(stream, after, limit).await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for GatedStore {
+    async fn keyed_message(
+        &self,
+        stream: &StreamId,
+        user: &UserId,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ChatMessage>, StorageError> {
+        self.inner.keyed_message(stream, user, key, now).await
+    }
+
+    async fn append_keyed(
+        &self,
+        message: &ChatMessage,
+        key: &IdempotencyKey,
+        window: std::time::Duration,
+    ) -> Result<KeyedAppend, StorageError> {
+        self.gate.pass().await;
+        self.inner.append_keyed(message, key, window).await
     }
 }

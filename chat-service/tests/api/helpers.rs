@@ -129,6 +129,7 @@ impl TestService {
             SendMessageRequest {
                 stream_id: stream_id.into(),
                 content: content.into(),
+                idempotency_key: None,
             },
             &format!("Bearer {token}"),
         );

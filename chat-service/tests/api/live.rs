@@ -328,6 +328,7 @@ async fn a_slow_subscriber_gets_a_gap_and_senders_are_not_held_up(backend: Backe
                 pb::SendMessageRequest {
                     stream_id: stream.clone(),
                     content: format!("flood {}", batch * 50 + index),
+                    idempotency_key: None,
                 },
                 &format!("Bearer {sender}"),
             );

@@ -9,6 +9,8 @@ mod gated_store;
 mod helpers;
 mod history;
 mod history_checks;
+mod idempotency_contract;
+mod idempotent_send;
 mod limits;
 mod live;
 mod raw_h2;

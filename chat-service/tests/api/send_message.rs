@@ -183,6 +183,7 @@ async fn concurrent_sends_are_all_stored(backend: Backend) {
                 allmine_chat_proto::v1::SendMessageRequest {
                     stream_id: stream,
                     content: format!("concurrent {index}"),
+                    idempotency_key: None,
                 },
                 &format!("Bearer {}", TokenBuilder::new().build()),
             );

@@ -234,6 +234,7 @@ async fn the_binary_warns_at_start_about_a_cut_journal_tail() {
                 SendMessageRequest {
                     stream_id: stream.clone(),
                     content: format!("acknowledged {n}"),
+                    idempotency_key: None,
                 },
                 &format!("Bearer {}", TokenBuilder::new().build()),
             ))

@@ -116,6 +116,7 @@ async fn a_busy_subscription_ends_when_its_token_expires_and_delivers_nothing_af
                 pb::SendMessageRequest {
                     stream_id: sender_stream.clone(),
                     content: format!("message {index}"),
+                    idempotency_key: None,
                 },
                 &format!("Bearer {sender}"),
             );

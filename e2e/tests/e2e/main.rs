@@ -6,6 +6,7 @@ mod database_faults;
 mod full_disk;
 mod helpers;
 mod hostile_clients;
+mod idempotent_send;
 mod live_events;
 mod reading;
 mod send_message;

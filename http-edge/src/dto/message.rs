@@ -19,6 +19,10 @@ pub struct SendMessageBody {
     pub content: String,
 }
 
+/// `SendMessage`'s request fields that the REST call carries elsewhere, by
+/// their REST names: the key travels in the `Idempotency-Key` header.
+pub const SEND_MESSAGE_REST_NAMES: &[(&str, &str)] = &[("idempotency_key", "Idempotency-Key")];
+
 /// A chat message as the public API shows it, in the response of "send
 /// message" and in the pages of "list messages" alike.
 ///

@@ -24,7 +24,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 pub use ban::{BanJson, BanUserBody};
 pub use events::{ChatEventData, SubscribeQuery};
 pub use history::{ListMessagesQuery, MessagePageJson};
-pub use message::{ChatMessageJson, ProfilePhotoJson, SendMessageBody, SenderJson};
+pub use message::{
+    ChatMessageJson, ProfilePhotoJson, SEND_MESSAGE_REST_NAMES, SendMessageBody, SenderJson,
+};
 pub use stream::StreamJson;
 
 /// RFC 3339 in UTC with milliseconds, the API's one time format:

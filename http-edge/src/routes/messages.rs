@@ -1,6 +1,8 @@
 //! A stream's chat messages, `/api/v1/live-stream/{streamId}/chat/messages`:
 //!
-//! - `POST`: send a message (201 and the message);
+//! - `POST`: send a message (201 and the message); with an `Idempotency-Key`
+//!   header, a retry returns the original message with
+//!   `Idempotent-Replayed: true` instead of sending it twice;
 //! - `GET ?limit=&before=&after=`: read the history, one page at a time (200,
 //!   `{"items": [...], "nextCursor": ...}`);
 //!
@@ -11,38 +13,57 @@
 //!   (403, 404, ...).
 
 use allmine_chat_proto::v1::{DeleteMessageRequest, ListMessagesRequest, SendMessageRequest};
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
+};
 use serde::Deserialize;
 
 use crate::{
     dto::{ChatMessageJson, ListMessagesQuery, MessagePageJson, SendMessageBody},
     error::ApiError,
-    extract::{ApiJson, ApiPath, ApiQuery, BearerToken},
+    extract::{ApiJson, ApiPath, ApiQuery, BearerToken, IdempotencyKey},
     grpc::ChatClient,
     request_id::RequestId,
 };
+
+/// The response header that marks a replayed send.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Parses, calls `SendMessage`, maps the answer.
 ///
 /// The token is extracted first, so that a request without one is a 401
 /// whatever its body. The stream id comes from the path only (the body cannot
-/// carry one) and is passed as-is: chat-service validates it.
+/// carry one) and is passed as-is: chat-service validates it. A replay is
+/// 201 with the original body too: the client's first attempt would have
+/// seen exactly that.
 pub async fn send_message(
     State(chat): State<ChatClient>,
     request_id: RequestId,
     token: BearerToken,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     ApiPath(stream_id): ApiPath<String>,
     ApiJson(body): ApiJson<SendMessageBody>,
-) -> Result<(StatusCode, Json<ChatMessageJson>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<ChatMessageJson>), ApiError> {
     // On the request's span (see `request_id`), so that every line logged for
     // this request, its final status included, names the stream.
     tracing::Span::current().record("stream_id", stream_id.as_str());
     let request = SendMessageRequest {
         stream_id,
         content: body.content,
+        idempotency_key,
     };
-    let message = chat.send_message(request, &token, &request_id).await?;
-    Ok((StatusCode::CREATED, Json(ChatMessageJson::from(message))))
+    let sent = chat.send_message(request, &token, &request_id).await?;
+    let mut headers = HeaderMap::new();
+    if sent.replayed {
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        Json(ChatMessageJson::from(sent.message)),
+    ))
 }
 
 /// Parses, calls `ListMessages`, maps the page.

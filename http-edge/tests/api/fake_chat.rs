@@ -113,6 +113,8 @@ pub struct Script {
     remove_moderator: Slot<ModeratorRequest, Stream>,
     /// Applies to every RPC.
     delay: Option<Duration>,
+    /// Response metadata of every successful unary reply.
+    reply_metadata: Vec<(&'static str, &'static str)>,
     /// Subscription streams not yet dropped by the server.
     open_subscriptions: usize,
 }
@@ -184,9 +186,10 @@ impl FakeChat {
         request: Request<R::Request>,
     ) -> Result<Response<R::Reply>, Status> {
         let (metadata, _extensions, message) = request.into_parts();
-        let (reply, delay) = {
+        let (reply, delay, reply_metadata) = {
             let mut script = lock(&self.script);
             let delay = script.delay;
+            let reply_metadata = script.reply_metadata.clone();
             let slot = R::slot(&mut script);
             let reply = slot
                 .scripted
@@ -196,12 +199,20 @@ impl FakeChat {
                 request: message,
                 metadata,
             });
-            (reply, delay)
+            (reply, delay, reply_metadata)
         };
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
-        reply.map(Response::new)
+        reply.map(|reply| {
+            let mut response = Response::new(reply);
+            for (key, value) in reply_metadata {
+                response
+                    .metadata_mut()
+                    .insert(key, tonic::metadata::MetadataValue::from_static(value));
+            }
+            response
+        })
     }
 }
 
@@ -341,6 +352,7 @@ impl FakeChatServer {
             add_moderator: Slot::new(echo_added_moderator),
             remove_moderator: Slot::new(echo_removed_moderator),
             delay: None,
+            reply_metadata: Vec::new(),
             open_subscriptions: 0,
         }));
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -397,6 +409,11 @@ impl FakeChatServer {
     /// Answers every `SendMessage` with this error.
     pub fn fail_with(&self, status: Status) {
         self.fail::<rpc::SendMessage>(status);
+    }
+
+    /// Adds this metadata to every successful reply.
+    pub fn reply_metadata(&self, key: &'static str, value: &'static str) {
+        lock(&self.script).reply_metadata.push((key, value));
     }
 
     /// Sleeps this long before answering any call.

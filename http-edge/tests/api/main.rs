@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod history;
 mod hostile;
+mod idempotency;
 mod lifecycle;
 mod moderators;
 mod raw;

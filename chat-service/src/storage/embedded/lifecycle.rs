@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use rand::RngCore;
 
+use super::idempotency::IdempotencyKeyspaces;
 use super::integrity::{ACKNOWLEDGED_KEY, AcknowledgedRecord, JournalTails, RecoveryReport};
 use super::space::{self, Reserve};
 use super::state::StateKeyspaces;
@@ -56,6 +57,7 @@ pub(super) struct Handles {
     pub(super) database: Database,
     pub(super) messages: Keyspace,
     pub(super) state: StateKeyspaces,
+    pub(super) idempotency: IdempotencyKeyspaces,
     pub(super) integrity: Keyspace,
     /// Acknowledged writes: recovered at open, then counted on by the
     /// writer thread (its only writer).
@@ -80,6 +82,8 @@ impl Handles {
         let integrity = keyspace("integrity")?;
         let state =
             StateKeyspaces::open(&database).map_err(|error| open_error(&database_dir, error))?;
+        let idempotency = IdempotencyKeyspaces::open(&database)
+            .map_err(|error| open_error(&database_dir, error))?;
         let recovered = integrity
             .get(ACKNOWLEDGED_KEY)
             .map_err(|error| open_error(&database_dir, error))?
@@ -94,6 +98,7 @@ impl Handles {
             database,
             messages,
             state,
+            idempotency,
             integrity,
             acknowledged: AtomicU64::new(recovered),
         };
@@ -103,7 +108,7 @@ impl Handles {
 
 impl Handles {
     /// Every keyspace the store uses.
-    pub(super) fn all_keyspaces(&self) -> [&Keyspace; 7] {
+    pub(super) fn all_keyspaces(&self) -> [&Keyspace; 9] {
         [
             &self.messages,
             &self.state.events,
@@ -111,6 +116,8 @@ impl Handles {
             &self.state.bans,
             &self.state.last_sent,
             &self.state.profiles,
+            &self.idempotency.records,
+            &self.idempotency.expiry,
             &self.integrity,
         ]
     }

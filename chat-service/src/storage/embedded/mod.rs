@@ -7,7 +7,9 @@
 //!
 //! Durability: every durable write goes through one writer thread that
 //! commits waiting writes as one batch with one journal sync (`writer`), and
-//! answers only after that sync. Faults: a full disk or a failed write makes
+//! answers only after that sync. A keyed send's key record is decided and
+//! written by that writer in the same batch as its message (`idempotency`).
+//! Faults: a full disk or a failed write makes
 //! the store refuse writes with UNAVAILABLE and report unhealthy until it has
 //! reopened its database (`lifecycle`, `space`). Integrity: each open reports
 //! at WARN what fjall discarded from damaged journal tails and whether
@@ -24,6 +26,7 @@ use async_trait::async_trait;
 use fjall::PersistMode;
 use tokio::sync::{mpsc, oneshot};
 
+mod idempotency;
 mod integrity;
 mod lifecycle;
 mod space;
@@ -36,8 +39,9 @@ pub use space::{DEFAULT_MIN_FREE_BYTES, Reserve};
 pub use verify::Verification;
 
 use super::codec::{MESSAGE_KEY_LEN, decode_message, encode_message, message_key, position_key};
-use super::{MessageStore, PageStart, StorageError};
-use crate::domain::{ChatMessage, StreamId};
+use super::{IdempotencyStore, KeyedAppend, MessageStore, PageStart, StorageError};
+use crate::domain::{ChatMessage, IdempotencyKey, StreamId, UserId};
+use idempotency::KeyClaim;
 use lifecycle::Lifecycle;
 use state::read_error;
 use writer::{Job, Target, Write};
@@ -117,15 +121,24 @@ impl EmbeddedStore {
         key: Vec<u8>,
         value: Option<Vec<u8>>,
     ) -> Result<(), StorageError> {
+        self.submit(Write { target, key, value }, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Hands one write (with the key it claims, for a keyed send) to the
+    /// writer thread and waits for its commit.
+    async fn submit(
+        &self,
+        write: Write,
+        claim: Option<KeyClaim>,
+    ) -> Result<KeyedAppend, StorageError> {
         let queue = self
             .queue
             .as_ref()
             .ok_or_else(|| StorageError::Unavailable("store is closing".into()))?;
         let (done, committed) = oneshot::channel();
-        let job = Job::Write {
-            write: Write { target, key, value },
-            done,
-        };
+        let job = Job::Write { write, claim, done };
         queue
             .send(job)
             .await
@@ -141,6 +154,37 @@ impl EmbeddedStore {
             // A full queue means writes are coming: they try the reopen.
             let _ = queue.try_send(Job::Heal);
         }
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for EmbeddedStore {
+    async fn keyed_message(
+        &self,
+        stream: &StreamId,
+        user: &UserId,
+        key: &IdempotencyKey,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ChatMessage>, StorageError> {
+        let handles = self.lifecycle.handles()?;
+        handles
+            .idempotency
+            .message(stream, user, key, now.timestamp_millis())
+    }
+
+    async fn append_keyed(
+        &self,
+        message: &ChatMessage,
+        key: &IdempotencyKey,
+        window: std::time::Duration,
+    ) -> Result<KeyedAppend, StorageError> {
+        let write = Write {
+            target: Target::Messages,
+            key: message_key(message).to_vec(),
+            value: Some(encode_message(message)),
+        };
+        self.submit(write, Some(KeyClaim::new(message, key, window)))
+            .await
     }
 }
 

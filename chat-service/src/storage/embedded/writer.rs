@@ -8,6 +8,12 @@
 //! paying ~0.15 ms each. Admin writes (streams, bans, profiles, moderation
 //! events, deletions) go through the same queue: they are rare, and one
 //! writer means a reopen never races a commit.
+//!
+//! Keyed sends are decided here too: a claim (`idempotency::KeyClaim`) rides
+//! with its message, is checked against the keys in the database open at
+//! commit time and the keys claimed earlier in the same group, and its record
+//! joins the message in the same batch. So concurrent sends with one key
+//! store exactly one message, and a crash or a reopen keeps both or neither.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,9 +21,10 @@ use std::sync::atomic::Ordering;
 use fjall::{Keyspace, PersistMode};
 use tokio::sync::{mpsc, oneshot};
 
+use super::idempotency::{GroupClaims, KeyClaim, Pruner};
 use super::integrity::ACKNOWLEDGED_KEY;
 use super::lifecycle::{Handles, Lifecycle};
-use crate::storage::StorageError;
+use crate::storage::{KeyedAppend, StorageError};
 
 /// How many writes one journal sync may cover. Large enough that a burst
 /// shares one sync; small enough that one batch's latency stays short.
@@ -67,19 +74,40 @@ impl Write {
 pub(super) enum Job {
     Write {
         write: Write,
-        done: oneshot::Sender<Result<(), StorageError>>,
+        /// Set for a keyed send: the write is made only if its key is free;
+        /// otherwise the answer is the message that holds the key.
+        claim: Option<KeyClaim>,
+        done: oneshot::Sender<Result<KeyedAppend, StorageError>>,
     },
     /// The health check saw a fault: reopen if it is time.
     Heal,
 }
 
+/// A write waiting in the current group.
+struct Pending {
+    write: Write,
+    claim: Option<KeyClaim>,
+    done: oneshot::Sender<Result<KeyedAppend, StorageError>>,
+}
+
+impl Pending {
+    fn size(&self) -> u64 {
+        self.write.size() + self.claim.as_ref().map_or(0, KeyClaim::size)
+    }
+}
+
+/// Each write's answer, once the group's commit succeeded: `Stored`, the
+/// message that already holds its key, or why its key could not be decided.
+type Decisions = Vec<Result<KeyedAppend, String>>;
+
 /// The group-commit loop. Ends when the store is dropped (the queue closes).
 pub(super) fn run(lifecycle: Arc<Lifecycle>, mut receiver: mpsc::Receiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut pruner = Pruner::new();
     while let Some(first) = receiver.blocking_recv() {
         let mut heal_requested = false;
         let mut take = |job: Job, group: &mut Vec<_>| match job {
-            Job::Write { write, done } => group.push((write, done)),
+            Job::Write { write, claim, done } => group.push(Pending { write, claim, done }),
             Job::Heal => heal_requested = true,
         };
         take(first, &mut group);
@@ -96,46 +124,68 @@ pub(super) fn run(lifecycle: Arc<Lifecycle>, mut receiver: mpsc::Receiver<Job>) 
             continue;
         }
 
-        let outcome = commit(&lifecycle, &group);
-        for (_, done) in group.drain(..) {
-            // A send error means the caller gave up waiting; the data is
-            // committed (or not) all the same.
-            let _ = done.send(
-                outcome
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|error| StorageError::Unavailable(error.clone())),
-            );
+        match commit(&lifecycle, &group) {
+            Ok(decisions) => {
+                for (pending, decision) in group.drain(..).zip(decisions) {
+                    // A send error means the caller gave up waiting; the
+                    // data is committed all the same.
+                    let _ = pending.done.send(decision.map_err(StorageError::Internal));
+                }
+            }
+            Err(error) => {
+                for pending in group.drain(..) {
+                    let _ = pending
+                        .done
+                        .send(Err(StorageError::Unavailable(error.clone())));
+                }
+            }
         }
+        pruner.run_if_due(&lifecycle);
     }
 }
 
 /// Commits one group with a journal sync; the error is the client-safe
 /// reason kept in the logs (it becomes UNAVAILABLE).
-fn commit(
-    lifecycle: &Lifecycle,
-    group: &[(Write, oneshot::Sender<Result<(), StorageError>>)],
-) -> Result<(), String> {
+fn commit(lifecycle: &Lifecycle, group: &[Pending]) -> Result<Decisions, String> {
     lifecycle.heal().map_err(|error| error.to_string())?;
-    let incoming: u64 = group.iter().map(|(write, _)| write.size()).sum();
+    let incoming: u64 = group.iter().map(Pending::size).sum();
     lifecycle
         .reserve()
         .check(lifecycle.data_dir(), incoming)
         .map_err(|error| error.to_string())?;
     let handles = lifecycle.handles().map_err(|error| error.to_string())?;
 
-    let acknowledged = handles.acknowledged.load(Ordering::Relaxed) + group.len() as u64;
+    // Keys are checked in the database open now (after any reopen), so a
+    // claim committed before a fault still holds its key afterwards.
+    let mut claims = GroupClaims::new(&handles.idempotency);
+    let decisions: Decisions = group
+        .iter()
+        .map(|pending| claims.decide(pending.claim.as_ref()))
+        .collect();
     let mut batch = handles
         .database
         .batch()
         .durability(Some(PersistMode::SyncAll));
-    for (write, _) in group {
+    let mut written = 0u64;
+    for (pending, decision) in group.iter().zip(&decisions) {
+        if decision != &Ok(KeyedAppend::Stored) {
+            continue;
+        }
+        let write = &pending.write;
         let keyspace = write.target.keyspace(&handles);
         match &write.value {
             Some(value) => batch.insert(keyspace, write.key.as_slice(), value.as_slice()),
             None => batch.remove(keyspace, write.key.as_slice()),
         }
+        if let Some(claim) = &pending.claim {
+            claims.write(&mut batch, claim);
+        }
+        written += 1;
     }
+    // Replays store nothing, so they are not counted; a group of replays
+    // still commits (the unchanged count, with a sync) so that no answer goes
+    // out before a journal sync.
+    let acknowledged = handles.acknowledged.load(Ordering::Relaxed) + written;
     batch.insert(
         &handles.integrity,
         ACKNOWLEDGED_KEY,
@@ -145,7 +195,7 @@ fn commit(
         Ok(()) => {
             handles.acknowledged.store(acknowledged, Ordering::Relaxed);
             lifecycle.acknowledge(acknowledged);
-            Ok(())
+            Ok(decisions)
         }
         Err(error) => {
             tracing::error!(%error, group_size = group.len(), "embedded store commit failed");

@@ -13,7 +13,8 @@
 //! buckets it has indexed, so a hot stream writes its index row once per
 //! bucket, not once per message. Only non-null columns are written: unknown
 //! sender fields are left unset (no tombstones). No LWT, counters or
-//! collections on the send path.
+//! collections on the send path, except one LWT for a send that carries an
+//! idempotency key (`idempotency.rs`).
 //!
 //! Reads of the newest N walk the index in window-end order and read whole
 //! buckets concurrently, a few at a time, stopping as soon as no remaining
@@ -22,6 +23,7 @@
 
 mod buckets;
 mod errors;
+mod idempotency;
 pub mod schema;
 mod settings;
 mod state;
@@ -60,6 +62,7 @@ pub struct ScyllaStore {
     session: Arc<Session>,
     statements: Statements,
     state_statements: state::StateStatements,
+    idempotency_statements: idempotency::IdempotencyStatements,
     keyspace: String,
     bucket_width_ms: i64,
     /// Seconds; 0 means no expiry (CQL's own meaning of TTL 0).
@@ -134,6 +137,8 @@ impl ScyllaStore {
         }
         let statements = Statements::prepare(&session, settings).await?;
         let state_statements = state::StateStatements::prepare(&session, settings).await?;
+        let idempotency_statements =
+            idempotency::IdempotencyStatements::prepare(&session, settings).await?;
         tracing::info!(
             keyspace = %settings.keyspace,
             nodes = ?settings.nodes,
@@ -144,6 +149,7 @@ impl ScyllaStore {
             session,
             statements,
             state_statements,
+            idempotency_statements,
             keyspace: settings.keyspace.clone(),
             bucket_width_ms: i64::try_from(settings.bucket_width.as_millis()).unwrap_or(i64::MAX),
             ttl_secs: settings
@@ -151,6 +157,68 @@ impl ScyllaStore {
                 .map_or(0, |ttl| i32::try_from(ttl.as_secs()).unwrap_or(i32::MAX)),
             indexed_buckets: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Writes `message` (and its bucket's index row) with this TTL
+    /// (seconds, 0: none).
+    async fn insert_message(
+        &self,
+        message: &ChatMessage,
+        ttl_secs: i32,
+    ) -> Result<(), StorageError> {
+        let created_ms = message.created_at.timestamp_millis();
+        let bucket = Bucket::containing(created_ms, self.bucket_width_ms);
+        self.index_bucket(&message.stream_id, bucket).await?;
+
+        let sender = &message.sender;
+        let photo = sender
+            .profile_photo
+            .clone()
+            .map(|photo| pb::ProfilePhoto::from(photo).encode_to_vec());
+        let values = (
+            message.stream_id.to_string(),
+            bucket.start_ms,
+            CqlTimestamp(created_ms),
+            message.id.to_string(),
+            message.content.as_str(),
+            CqlTimestamp(message.updated_at.timestamp_millis()),
+            sender.id.to_string(),
+            set_or_unset(sender.username.as_deref()),
+            set_or_unset(sender.name.as_deref()),
+            set_or_unset(sender.surname.as_deref()),
+            set_or_unset(photo),
+            set_or_unset(sender.availability_status.as_deref()),
+            ttl_secs,
+            // The creation time as write timestamp (µs): writing the same
+            // message again (a replayed keyed send completing an interrupted
+            // one) is then a true no-op, and never outlives a deletion.
+            created_ms.saturating_mul(1000),
+        );
+        self.session
+            .execute_unpaged(&self.statements.insert_message, values)
+            .await
+            .map_err(|error| errors::execution("storing a message", error))?;
+        Ok(())
+    }
+
+    /// Writes `message` again, as found in an idempotency key, so that it
+    /// expires when the original does; a message already past retention is
+    /// not brought back.
+    async fn complete_message(&self, message: &ChatMessage) -> Result<(), StorageError> {
+        if self.ttl_secs == 0 {
+            return self.insert_message(message, 0).await;
+        }
+        // Whole seconds left, rounded down: CQL expiry has second precision,
+        // and the rewrite must never outlive the original.
+        let age_ms = (chrono::Utc::now() - message.created_at)
+            .num_milliseconds()
+            .max(0);
+        let left_secs = (i64::from(self.ttl_secs) * 1000 - age_ms) / 1000;
+        if left_secs <= 0 {
+            return Ok(());
+        }
+        let ttl_secs = i32::try_from(left_secs).unwrap_or(i32::MAX);
+        self.insert_message(message, ttl_secs).await
     }
 
     /// Drops this store's keyspace and everything in it. For tests and
@@ -447,7 +515,7 @@ impl Statements {
                 format!(
                     "INSERT INTO {keyspace}.messages (stream_id, bucket, created_at, message_id, content, updated_at, \
                      sender_id, sender_username, sender_name, sender_surname, sender_photo, sender_availability) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"
                 ),
                 true,
             )
@@ -591,35 +659,7 @@ fn set_or_unset<T>(value: Option<T>) -> MaybeUnset<T> {
 #[async_trait]
 impl MessageStore for ScyllaStore {
     async fn append(&self, message: &ChatMessage) -> Result<(), StorageError> {
-        let created_ms = message.created_at.timestamp_millis();
-        let bucket = Bucket::containing(created_ms, self.bucket_width_ms);
-        self.index_bucket(&message.stream_id, bucket).await?;
-
-        let sender = &message.sender;
-        let photo = sender
-            .profile_photo
-            .clone()
-            .map(|photo| pb::ProfilePhoto::from(photo).encode_to_vec());
-        let values = (
-            message.stream_id.to_string(),
-            bucket.start_ms,
-            CqlTimestamp(created_ms),
-            message.id.to_string(),
-            message.content.as_str(),
-            CqlTimestamp(message.updated_at.timestamp_millis()),
-            sender.id.to_string(),
-            set_or_unset(sender.username.as_deref()),
-            set_or_unset(sender.name.as_deref()),
-            set_or_unset(sender.surname.as_deref()),
-            set_or_unset(photo),
-            set_or_unset(sender.availability_status.as_deref()),
-            self.ttl_secs,
-        );
-        self.session
-            .execute_unpaged(&self.statements.insert_message, values)
-            .await
-            .map_err(|error| errors::execution("storing a message", error))?;
-        Ok(())
+        self.insert_message(message, self.ttl_secs).await
     }
 
     async fn page(

@@ -172,6 +172,19 @@ pub fn statements(keyspace: &str, replication: &Replication) -> Vec<String> {
     availability_status text
 )"
         ),
+        // Idempotent sends: one row per (stream, user, key) holding the
+        // original message (protobuf), written with `IF NOT EXISTS` and a TTL
+        // equal to the idempotency window, so the table holds one window of
+        // keyed sends at most.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.idempotency_keys (
+    stream_id text,
+    user_id text,
+    idempotency_key text,
+    message blob,
+    PRIMARY KEY ((stream_id, user_id, idempotency_key))
+)"
+        ),
     ]
 }
 

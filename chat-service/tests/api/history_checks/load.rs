@@ -218,6 +218,7 @@ impl Sender {
         let mut message = SendMessageRequest {
             stream_id: self.stream.clone(),
             content: content.to_owned(),
+            idempotency_key: None,
         };
         if let Some(key) = key {
             hooks::set_idempotency_key(&mut message, key);

@@ -24,7 +24,7 @@ use allmine_test_support::service_process::ServiceProcess;
 use allmine_test_support::{TokenBuilder, random_object_id};
 use tonic::transport::Channel;
 
-use allmine_test_support::history::{Observed, Send, Verdict, check, check_same_order};
+use allmine_test_support::history::{Observed, Outcome, Send, Verdict, check, check_same_order};
 
 use self::load::{Load, LoadSpec, Recorder};
 use crate::helpers::authorized;
@@ -198,6 +198,11 @@ pub struct Summary {
     pub unknown: usize,
     /// Unknown sends that were stored after all.
     pub unknown_stored: usize,
+    /// Unknown sends whose last attempt is unknown too (no retry gave a
+    /// definite answer). At most `unknown`: a retry refused by validation (the
+    /// run's over-long sends) ends definite, yet the send stays unknown,
+    /// since an earlier attempt is not judged by a later refusal.
+    pub ended_unknown: usize,
     /// How often the live subscriber had to resume.
     pub live_resumes: usize,
 }
@@ -210,6 +215,7 @@ impl Summary {
             refused: 0,
             unknown: 0,
             unknown_stored: 0,
+            ended_unknown: 0,
             live_resumes,
         };
         for send in sends {
@@ -218,6 +224,9 @@ impl Summary {
                 Verdict::Refused => summary.refused += 1,
                 Verdict::Indeterminate => {
                     summary.unknown += 1;
+                    if matches!(send.attempts.last(), Some(Outcome::Unknown { .. })) {
+                        summary.ended_unknown += 1;
+                    }
                     if history
                         .iter()
                         .any(|message| message.content == send.content)
@@ -246,6 +255,7 @@ async fn send_until_ok(
             SendMessageRequest {
                 stream_id: stream.to_owned(),
                 content: content.to_owned(),
+                idempotency_key: None,
             },
             &token,
         );

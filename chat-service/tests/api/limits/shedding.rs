@@ -41,6 +41,7 @@ async fn over_the_in_flight_limit_calls_are_shed_with_a_retry_delay_and_probes_s
             pb::SendMessageRequest {
                 stream_id: stream.clone(),
                 content: "held".into(),
+                idempotency_key: None,
             },
             &format!("Bearer {}", TokenBuilder::new().build()),
         );
@@ -55,6 +56,7 @@ async fn over_the_in_flight_limit_calls_are_shed_with_a_retry_delay_and_probes_s
             pb::SendMessageRequest {
                 stream_id: stream.clone(),
                 content: format!("shed {index}"),
+                idempotency_key: None,
             },
             &format!("Bearer {}", TokenBuilder::new().build()),
         );

@@ -183,6 +183,7 @@ async fn a_subscriber_that_stops_reading_gets_what_was_buffered_then_a_gap_and_o
                 pb::SendMessageRequest {
                     stream_id: stream.clone(),
                     content: format!("flood {} {filler}", batch * BATCH + index),
+                    idempotency_key: None,
                 },
                 &format!("Bearer {sender}"),
             );

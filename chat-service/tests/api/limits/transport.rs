@@ -48,6 +48,7 @@ async fn a_flood_of_reset_calls_does_not_close_the_connection_it_shares() {
             &pb::SendMessageRequest {
                 stream_id: stream.clone(),
                 content: "still here".into(),
+                idempotency_key: None,
             },
         ),
     )
@@ -173,6 +174,7 @@ async fn oversized_headers_cost_only_their_own_call_or_connection() {
     let send = pb::SendMessageRequest {
         stream_id: stream.clone(),
         content: "hello".into(),
+        idempotency_key: None,
     };
 
     // Up to 8 KiB (what http-edge forwards) the call reaches chat-service,
