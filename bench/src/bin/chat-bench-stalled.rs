@@ -181,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
         let mut request = tonic::Request::new(pb::SendMessageRequest {
             stream_id: stream_id.clone(),
             content: format!("{index:05} {}", "é".repeat(490)),
+            idempotency_key: None,
         });
         request
             .metadata_mut()
