@@ -35,17 +35,35 @@ pub fn replacement(written: &[u8]) -> Option<Vec<u8>> {
         _ => return None,
     };
     error.log();
+    Some(closing_response(&error))
+}
+
+/// `error` as a whole HTTP/1.1 response written straight to a socket, for
+/// answers given outside the router: its status, the envelope, a fresh
+/// request id, `Retry-After` when the error has one, and `connection:
+/// close`.
+pub fn closing_response(error: &ApiError) -> Vec<u8> {
+    let status = error.status_code();
     let body = error.envelope_json();
     let reason = status.canonical_reason().unwrap_or("Error");
+    let retry_after = error
+        .retry_after()
+        .map(|delay| {
+            format!(
+                "retry-after: {}\r\n",
+                crate::error::retry_after_seconds(delay)
+            )
+        })
+        .unwrap_or_default();
     let mut response = format!(
-        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry_after}x-request-id: {}\r\nconnection: close\r\n\r\n",
         status.as_u16(),
         body.len(),
         RequestId::generate(),
     )
     .into_bytes();
     response.extend_from_slice(&body);
-    Some(response)
+    response
 }
 
 /// The head in `written` if it is a whole HTTP/1.1 4xx response head

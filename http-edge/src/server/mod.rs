@@ -194,15 +194,9 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
         reasons: vec!["The edge has too many open connections; retry later".to_owned()],
         retry_after: Duration::from_secs(1),
     };
-    let body = error.envelope_json();
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nx-request-id: {}\r\nconnection: close\r\n\r\n",
-        body.len(),
-        crate::request_id::RequestId::generate(),
-    );
+    let response = automatic_response::closing_response(&error);
     let write = async {
-        stream.write_all(response.as_bytes()).await?;
-        stream.write_all(&body).await?;
+        stream.write_all(&response).await?;
         stream.shutdown().await?;
         // Until the client closes (or the second is up), so that what it
         // still sends does not reset the connection under the answer.
