@@ -13,7 +13,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
     fake_chat::{Subscription, documented_message, message_event},
-    helpers::{STREAM_ID, TOKEN, events_path, expect_error, message_path, spawn_app_with},
+    helpers::{STREAM_ID, TOKEN, TestApp, events_path, expect_error, message_path, spawn_app_with},
     raw::{self, HANG},
 };
 
@@ -184,31 +184,27 @@ async fn connections_over_the_cap_get_503_and_open_ones_keep_working() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// `GET` the event stream of [`STREAM_ID`] with a valid token.
+async fn open_events(app: &TestApp) -> reqwest::Response {
+    app.edge
+        .call(
+            reqwest::Method::GET,
+            &events_path(STREAM_ID, ""),
+            None,
+            Some(TOKEN),
+        )
+        .await
+}
+
 #[tokio::test]
 async fn event_streams_over_the_cap_get_503_with_retry_after() {
     let app = spawn_app_with(|config| config.limits.max_event_streams = 1).await;
     app.chat
         .reply::<crate::fake_chat::rpc::SubscribeMessages>(Subscription::open(vec![]));
-    let first = app
-        .edge
-        .call(
-            reqwest::Method::GET,
-            &events_path(STREAM_ID, ""),
-            None,
-            Some(TOKEN),
-        )
-        .await;
+    let first = open_events(&app).await;
     assert_eq!(first.status().as_u16(), 200);
 
-    let second = app
-        .edge
-        .call(
-            reqwest::Method::GET,
-            &events_path(STREAM_ID, ""),
-            None,
-            Some(TOKEN),
-        )
-        .await;
+    let second = open_events(&app).await;
 
     let reply = expect_error(second, 503, "Service unavailable").await;
     assert!(reply.headers.get("retry-after").is_some());
@@ -221,15 +217,7 @@ async fn event_streams_over_the_cap_get_503_with_retry_after() {
     drop(first);
     let mut reopened = None;
     for _ in 0..50 {
-        let again = app
-            .edge
-            .call(
-                reqwest::Method::GET,
-                &events_path(STREAM_ID, ""),
-                None,
-                Some(TOKEN),
-            )
-            .await;
+        let again = open_events(&app).await;
         if again.status().as_u16() == 200 {
             reopened = Some(again);
             break;
