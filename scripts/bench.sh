@@ -49,7 +49,14 @@ cql_port=${first_node##*:}
 
 if [ "$mode" = smoke ]; then
   say "building (debug) for the smoke run"
-  cargo build --locked -p allmine-chat-bench -p chat-service -p http-edge --bins
+  if [ "${BENCH_SMOKE_BUILD:-}" = all-targets ]; then
+    # From scripts/test.sh, right after `cargo test --workspace`: the same
+    # feature set as the tests (dev-dependencies unify features), so the
+    # binaries reuse every compiled dependency instead of a second copy.
+    cargo build --locked --workspace --all-targets
+  else
+    cargo build --locked -p allmine-chat-bench -p chat-service -p http-edge --bins
+  fi
   BIN=$REPO/target/debug
 else
   say "building (release)"

@@ -51,6 +51,10 @@ if [ "$(id -u)" = 0 ]; then
   export CHAT_REQUIRE_TMPFS=1
 fi
 
+# One build, no incremental cache: CI builds from scratch, where the cache
+# only costs disk (it doubled target/ and ran a CI machine out of space).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
 cargo test --workspace --locked "$@"
 
 # Last, for the whole suite only (no arguments): a few seconds of the
@@ -59,7 +63,7 @@ cargo test --workspace --locked "$@"
 # here only when the run fails.
 if [ $# -eq 0 ]; then
   mkdir -p target/bench
-  if ! scripts/bench.sh --smoke >target/bench/smoke-run.log 2>&1; then
+  if ! BENCH_SMOKE_BUILD=all-targets scripts/bench.sh --smoke >target/bench/smoke-run.log 2>&1; then
     cat target/bench/smoke-run.log >&2
     say "the benchmark smoke run failed (scripts/bench.sh --smoke)"
     exit 1
