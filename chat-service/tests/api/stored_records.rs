@@ -15,7 +15,7 @@ use chat_service::domain::{
     ModerationKind, ObjectId, ProfilePhoto, Sender, SlowMode, StreamChat, StreamId, UserId,
     UserProfile,
 };
-use chat_service::storage::SharedStore;
+use chat_service::storage::{SharedStore, StorageError};
 use chrono::{DateTime, Utc};
 
 /// 2026-01-01T00:00:00Z, the fixture's epoch.
@@ -259,46 +259,56 @@ async fn write_fixture() {
         .build()
         .await
         .expect("session");
-    let keyspace = fixture.keyspace();
-    let blobs = |cql: String| {
-        let session = &session;
-        async move {
-            let rows = session
-                .query_unpaged(cql, ())
-                .await
-                .expect("query")
-                .into_rows_result()
-                .expect("rows");
-            rows.rows::<(String, Option<Vec<u8>>)>()
-                .expect("typed rows")
-                .filter_map(|row| {
-                    let (id, blob) = row.expect("row");
-                    blob.map(|blob| (id, hex(&blob)))
-                })
-                .collect::<BTreeMap<_, _>>()
-        }
-    };
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "written_by": "commit ecfb292: records are the public protobuf messages",
-        "messages.sender_photo": blobs(format!(
-            "SELECT message_id, sender_photo FROM {keyspace}.messages"
-        )).await,
-        "user_profiles.profile_photo": blobs(format!(
-            "SELECT user_id, profile_photo FROM {keyspace}.user_profiles"
-        )).await,
-        "stream_events.event": blobs(format!(
-            "SELECT event_id, event FROM {keyspace}.stream_events"
-        )).await,
-        "idempotency_keys.message": blobs(format!(
-            "SELECT idempotency_key, message FROM {keyspace}.idempotency_keys"
-        )).await,
     });
+    for (column, blobs) in blob_columns(&session, fixture.keyspace()).await {
+        let blobs: BTreeMap<String, String> = blobs
+            .into_iter()
+            .map(|(id, blob)| (id, hex(&blob)))
+            .collect();
+        json[column] = serde_json::json!(blobs);
+    }
     std::fs::write(
         target.join("scylla-blobs.json"),
         serde_json::to_string_pretty(&json).expect("json") + "\n",
     )
     .expect("write json");
     fixture.cleanup().await;
+}
+
+/// The ScyllaDB columns that hold records, each as row id to bytes.
+const BLOB_COLUMNS: [(&str, &str, &str); 4] = [
+    ("messages.sender_photo", "messages", "message_id, sender_photo"),
+    ("user_profiles.profile_photo", "user_profiles", "user_id, profile_photo"),
+    ("stream_events.event", "stream_events", "event_id, event"),
+    ("idempotency_keys.message", "idempotency_keys", "idempotency_key, message"),
+];
+
+/// Every non-null record in `keyspace`'s [`BLOB_COLUMNS`], by column.
+async fn blob_columns(
+    session: &scylla::client::session::Session,
+    keyspace: &str,
+) -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
+    let mut columns = BTreeMap::new();
+    for (column, table, selection) in BLOB_COLUMNS {
+        let rows = session
+            .query_unpaged(format!("SELECT {selection} FROM {keyspace}.{table}"), ())
+            .await
+            .expect("query")
+            .into_rows_result()
+            .expect("rows");
+        let blobs = rows
+            .rows::<(String, Option<Vec<u8>>)>()
+            .expect("typed rows")
+            .filter_map(|row| {
+                let (id, blob) = row.expect("row");
+                blob.map(|blob| (id, blob))
+            })
+            .collect();
+        columns.insert(column, blobs);
+    }
+    columns
 }
 
 /// A copy of the fixture's embedded data directory (opening a store writes
@@ -350,16 +360,16 @@ async fn assert_reads_contents(store: &SharedStore, contents: &Contents) {
             .expect("keyed message"),
         Some(keyed.clone())
     );
-    let during_timeout = at(BASE_MS + 10_000);
-    for ban in [&contents.timeout, &contents.permanent_ban] {
-        assert_eq!(
-            store
-                .active_ban(&stream, &ban.user_id, during_timeout)
-                .await
-                .expect("ban"),
-            Some(ban.clone())
-        );
-    }
+    // The timeout only on the embedded store: ScyllaDB expires a timeout's
+    // row with it (a TTL from the real clock), so the fixture's is gone.
+    let permanent = &contents.permanent_ban;
+    assert_eq!(
+        store
+            .active_ban(&stream, &permanent.user_id, at(BASE_MS + 10_000))
+            .await
+            .expect("ban"),
+        Some(permanent.clone())
+    );
     let before_all = chat_service::domain::Position {
         created_ms: BASE_MS,
         id: ObjectId::from_bytes([0; 12]),
@@ -386,6 +396,14 @@ async fn an_embedded_data_dir_of_the_previous_release_reads_the_same() {
     let store: SharedStore = embedded.clone();
     let contents = contents();
     assert_reads_contents(&store, &contents).await;
+    let timeout = &contents.timeout;
+    assert_eq!(
+        store
+            .active_ban(&contents.stream.id, &timeout.user_id, at(BASE_MS + 10_000))
+            .await
+            .expect("timeout"),
+        Some(timeout.clone())
+    );
     let (user, sent_at) = contents.last_sent;
     assert_eq!(
         store
@@ -451,6 +469,11 @@ impl ScyllaWithOldBlobs {
             .expect("session");
         let with = Self { fixture, session };
         with.put_old_blobs(contents).await;
+        // Every record column now holds exactly the old release's bytes
+        // (an UPDATE with a wrong key would have added a row instead).
+        for (column, blobs) in blob_columns(&with.session, with.fixture.keyspace()).await {
+            assert_eq!(blobs, scylla_blobs(column), "{column}");
+        }
         with
     }
 
@@ -541,6 +564,99 @@ async fn scylla_blobs_of_the_previous_release_read_the_same() {
     let with = ScyllaWithOldBlobs::new(&contents).await;
     let store: SharedStore = Arc::new(with.fixture.open_scylla().await);
     assert_reads_contents(&store, &contents).await;
+    drop(store);
+    with.fixture.cleanup().await;
+}
+
+/// `record` as a later release might write it: version 2 (tag 15, varint)
+/// added to bytes that this build would otherwise read.
+fn as_version_2(record: &[u8]) -> Vec<u8> {
+    let mut bytes = record.to_vec();
+    bytes.extend_from_slice(&[0x78, 0x02]);
+    bytes
+}
+
+fn assert_refused_as_newer(outcome: Result<impl std::fmt::Debug, StorageError>) {
+    match outcome {
+        Err(StorageError::Corrupt(reason)) => assert!(reason.contains("version 2"), "{reason}"),
+        other => panic!("a record of a newer version was read: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_record_of_a_newer_version_is_refused_as_corruption() {
+    use chat_service::storage::embedded::EmbeddedStore;
+    use fjall::{Database, KeyspaceCreateOptions, PersistMode};
+
+    let contents = contents();
+    let directory = copy_of_embedded_fixture();
+    {
+        // Rewrites two records behind the store's back, as a later release
+        // would have written them.
+        let database = Database::builder(directory.path().join("fjall"))
+            .open()
+            .expect("open the fixture's database");
+        for (keyspace, key) in [
+            ("streams", contents.stream.id.as_bytes().to_vec()),
+            ("profiles", contents.profile.user_id.as_bytes().to_vec()),
+        ] {
+            let keyspace = database
+                .keyspace(keyspace, KeyspaceCreateOptions::default)
+                .expect("keyspace");
+            let record = keyspace.get(&key).expect("read").expect("a record");
+            keyspace
+                .insert(&key, as_version_2(&record))
+                .expect("rewrite");
+        }
+        database.persist(PersistMode::SyncAll).expect("persist");
+    }
+    let store: SharedStore =
+        std::sync::Arc::new(EmbeddedStore::open(directory.path()).expect("open"));
+    assert_refused_as_newer(store.stream(&contents.stream.id).await);
+    assert_refused_as_newer(store.profile(&contents.profile.user_id).await);
+    // The other records still read.
+    assert_eq!(
+        store.newest(&contents.stream.id, 10).await.expect("page").len(),
+        contents.messages.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scylla_record_of_a_newer_version_is_refused_as_corruption() {
+    use std::sync::Arc;
+
+    let contents = contents();
+    let with = ScyllaWithOldBlobs::new(&contents).await;
+    let keyspace = with.fixture.keyspace();
+    let user = contents.profile.user_id;
+    let photo = &scylla_blobs("user_profiles.profile_photo")[&user.to_string()];
+    with.execute(
+        format!("UPDATE {keyspace}.user_profiles SET profile_photo = ? WHERE user_id = ?"),
+        (as_version_2(photo), user.to_string()),
+    )
+    .await;
+    let event = &contents.events[0];
+    let blob = &scylla_blobs("stream_events.event")[&event.id.to_string()];
+    with.execute(
+        format!(
+            "UPDATE {keyspace}.stream_events SET event = ? \
+             WHERE stream_id = ? AND created_at = ? AND event_id = ?"
+        ),
+        (
+            as_version_2(blob),
+            contents.stream.id.to_string(),
+            scylla::value::CqlTimestamp(event.created_at.timestamp_millis()),
+            event.id.to_string(),
+        ),
+    )
+    .await;
+    let store: SharedStore = Arc::new(with.fixture.open_scylla().await);
+    assert_refused_as_newer(store.profile(&user).await);
+    let before_all = chat_service::domain::Position {
+        created_ms: BASE_MS,
+        id: ObjectId::from_bytes([0; 12]),
+    };
+    assert_refused_as_newer(store.events_after(&contents.stream.id, before_all, 10).await);
     drop(store);
     with.fixture.cleanup().await;
 }
