@@ -18,7 +18,7 @@ mod reflection_and_health;
 mod rules;
 mod send_message;
 mod state_contract;
-mod stored_records;
 mod storage_contract;
 mod store_damage;
+mod stored_records;
 mod token_lifetime;

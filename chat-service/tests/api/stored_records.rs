@@ -70,9 +70,7 @@ fn photo() -> ProfilePhoto {
             ("80".into(), "https://cdn.example.com/u/1-80.jpg".into()),
         ]),
         // Sub-millisecond on purpose: photo times keep nanoseconds.
-        created_at: Some(
-            DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("valid time"),
-        ),
+        created_at: Some(DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("valid time")),
         updated_at: None,
     }
 }
@@ -101,7 +99,12 @@ fn contents() -> Contents {
     };
     let messages = vec![
         message(1, BASE_MS + 1_000, "hello", profile.to_sender()),
-        message(2, BASE_MS + 1_000, "same millisecond", Sender::anonymous(owner)),
+        message(
+            2,
+            BASE_MS + 1_000,
+            "same millisecond",
+            Sender::anonymous(owner),
+        ),
         message(3, BASE_MS + 2_500, "¡ünïcödé! 🎉", profile.to_sender()),
     ];
     let keyed = (
@@ -240,7 +243,10 @@ async fn write_fixture() {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|extension| extension == "jnl") {
             let content = std::fs::read(&path).expect("journal");
-            let end = content.iter().rposition(|byte| *byte != 0).map_or(0, |last| last + 1);
+            let end = content
+                .iter()
+                .rposition(|byte| *byte != 0)
+                .map_or(0, |last| last + 1);
             std::fs::write(&path, &content[..end]).expect("trim journal");
         }
     }
@@ -250,10 +256,8 @@ async fn write_fixture() {
     // CQL caps TTLs at 20 years; the blob does not depend on the window.
     write_contents(&store, &contents, Duration::from_secs(86_400)).await;
     drop(store);
-    let settings = allmine_test_support::backends::scylla_settings(
-        fixture.keyspace(),
-        fixture.bucket_width,
-    );
+    let settings =
+        allmine_test_support::backends::scylla_settings(fixture.keyspace(), fixture.bucket_width);
     let session = scylla::client::session_builder::SessionBuilder::new()
         .known_nodes(&settings.nodes)
         .build()
@@ -279,10 +283,22 @@ async fn write_fixture() {
 
 /// The ScyllaDB columns that hold records, each as row id to bytes.
 const BLOB_COLUMNS: [(&str, &str, &str); 4] = [
-    ("messages.sender_photo", "messages", "message_id, sender_photo"),
-    ("user_profiles.profile_photo", "user_profiles", "user_id, profile_photo"),
+    (
+        "messages.sender_photo",
+        "messages",
+        "message_id, sender_photo",
+    ),
+    (
+        "user_profiles.profile_photo",
+        "user_profiles",
+        "user_id, profile_photo",
+    ),
     ("stream_events.event", "stream_events", "event_id, event"),
-    ("idempotency_keys.message", "idempotency_keys", "idempotency_key, message"),
+    (
+        "idempotency_keys.message",
+        "idempotency_keys",
+        "idempotency_key, message",
+    ),
 ];
 
 /// Every non-null record in `keyspace`'s [`BLOB_COLUMNS`], by column.
@@ -490,7 +506,9 @@ impl ScyllaWithOldBlobs {
         let rows = self
             .session
             .query_unpaged(
-                format!("SELECT stream_id, bucket, created_at, message_id FROM {keyspace}.messages"),
+                format!(
+                    "SELECT stream_id, bucket, created_at, message_id FROM {keyspace}.messages"
+                ),
                 (),
             )
             .await
@@ -616,7 +634,11 @@ async fn an_embedded_record_of_a_newer_version_is_refused_as_corruption() {
     assert_refused_as_newer(store.profile(&contents.profile.user_id).await);
     // The other records still read.
     assert_eq!(
-        store.newest(&contents.stream.id, 10).await.expect("page").len(),
+        store
+            .newest(&contents.stream.id, 10)
+            .await
+            .expect("page")
+            .len(),
         contents.messages.len()
     );
 }
@@ -656,7 +678,51 @@ async fn a_scylla_record_of_a_newer_version_is_refused_as_corruption() {
         created_ms: BASE_MS,
         id: ObjectId::from_bytes([0; 12]),
     };
-    assert_refused_as_newer(store.events_after(&contents.stream.id, before_all, 10).await);
+    assert_refused_as_newer(
+        store
+            .events_after(&contents.stream.id, before_all, 10)
+            .await,
+    );
     drop(store);
     with.fixture.cleanup().await;
+}
+
+/// The other direction, for a rollback: the previous release decoded
+/// records as the public messages, which skip the version's tag, so it
+/// reads what this release writes.
+#[test]
+fn the_previous_release_decodes_a_message_this_one_writes() {
+    use allmine_chat_proto::v1 as pb;
+    use chat_service::storage::codec::encode_message;
+    use prost::Message;
+
+    let contents = contents();
+    let message = &contents.messages[0];
+    let decoded = pb::ChatMessage::decode(encode_message(message).as_slice()).expect("decodes");
+    let sender = decoded.sender.expect("sender");
+    let photo = sender.profile_photo.expect("photo");
+    let expected_photo = message.sender.profile_photo.as_ref().expect("photo");
+    assert_eq!(
+        (
+            decoded.id,
+            decoded.stream_id,
+            decoded.content,
+            decoded.created_at.map(|at| (at.seconds, at.nanos)),
+        ),
+        (
+            message.id.to_string(),
+            message.stream_id.to_string(),
+            message.content.as_str().to_owned(),
+            Some((message.created_at.timestamp(), 0)),
+        )
+    );
+    assert_eq!(
+        (sender.id, sender.username, photo.url, photo.variants.len()),
+        (
+            message.sender.id.to_string(),
+            message.sender.username.clone(),
+            expected_photo.url.clone(),
+            expected_photo.variants.len()
+        )
+    );
 }

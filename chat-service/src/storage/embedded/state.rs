@@ -186,12 +186,8 @@ impl ChatStateStore for EmbeddedStore {
 
     async fn append_event(&self, event: &ModerationEvent) -> Result<(), StorageError> {
         let key = position_key(&event.stream_id, &event.position()).to_vec();
-        self.write(
-            Target::Events,
-            key,
-            Some(event.kind.encode_record()),
-        )
-        .await
+        self.write(Target::Events, key, Some(event.kind.encode_record()))
+            .await
     }
 
     async fn events_after(

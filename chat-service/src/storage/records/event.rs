@@ -70,11 +70,9 @@ impl Record for ModerationKind {
                 user_id: user_id.to_string(),
                 expires_at: expires_at.map(TimeRecord::new),
             }),
-            Self::ChatStateChanged(state) => {
-                EventKind::ChatStateChanged(ChatStateChangedRecord {
-                    state: chat_state_number(*state),
-                })
-            }
+            Self::ChatStateChanged(state) => EventKind::ChatStateChanged(ChatStateChangedRecord {
+                state: chat_state_number(*state),
+            }),
         };
         EventRecord {
             kind: Some(kind),

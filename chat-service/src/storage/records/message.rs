@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use prost::Message;
 
 use super::{RECORD_VERSION, Record, RecordError, TimeRecord, invalid, required_time};
-use crate::domain::{ChatMessage, MessageContent, MessageId, ProfilePhoto, Sender, StreamId, UserId};
+use crate::domain::{
+    ChatMessage, MessageContent, MessageId, ProfilePhoto, Sender, StreamId, UserId,
+};
 
 /// Tags as `allmine.chat.v1.ChatMessage` had them; its tag 7 (the cursor)
 /// was never stored: it is derived from the key.

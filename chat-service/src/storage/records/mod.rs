@@ -111,7 +111,10 @@ impl TimeRecord {
     }
 }
 
-fn required_time(field: &'static str, at: Option<TimeRecord>) -> Result<DateTime<Utc>, RecordError> {
+fn required_time(
+    field: &'static str,
+    at: Option<TimeRecord>,
+) -> Result<DateTime<Utc>, RecordError> {
     at.and_then(TimeRecord::date_time)
         .ok_or_else(|| invalid(field, "missing or out of range"))
 }

@@ -232,10 +232,14 @@ fn equal_photos_encode_to_equal_bytes_whatever_their_insertion_order() {
     let mut forward = photo();
     let mut backward = photo();
     for size in sizes {
-        forward.variants.insert(size.into(), format!("https://cdn/{size}"));
+        forward
+            .variants
+            .insert(size.into(), format!("https://cdn/{size}"));
     }
     for size in sizes.iter().rev() {
-        backward.variants.insert((*size).into(), format!("https://cdn/{size}"));
+        backward
+            .variants
+            .insert((*size).into(), format!("https://cdn/{size}"));
     }
     assert_eq!(forward.encode_record(), backward.encode_record());
 }
