@@ -1,11 +1,8 @@
-//! How a message is laid out as bytes: the record encoding (protobuf, through
-//! the contract's own `ChatMessage`, so the format is versioned and gains
-//! fields compatibly) and the sort keys of the embedded store.
-
-use allmine_chat_proto::v1 as pb;
-use prost::Message;
+//! How a message is laid out as bytes: its record (the store's own,
+//! versioned: `records`) and the sort keys of the embedded store.
 
 use super::StorageError;
+use super::records::Record;
 use crate::domain::{ChatMessage, ObjectId, Position, StreamId};
 
 /// Length of a message key: stream id (12) + creation millis (8) + message id (12).
@@ -44,18 +41,15 @@ pub fn sortable_millis(millis: i64) -> [u8; 8] {
     ((millis as u64) ^ (1 << 63)).to_be_bytes()
 }
 
+/// A message's record (its cursor is not stored: the key says it).
 pub fn encode_message(message: &ChatMessage) -> Vec<u8> {
-    let mut record = pb::ChatMessage::from(message.clone());
-    // Derived from the key; not worth storing twice.
-    record.cursor.clear();
-    record.encode_to_vec()
+    message.encode_record()
 }
 
+/// The message in a record written by [`encode_message`] of this or an
+/// earlier release.
 pub fn decode_message(bytes: &[u8]) -> Result<ChatMessage, StorageError> {
-    let record = pb::ChatMessage::decode(bytes)
-        .map_err(|error| StorageError::Corrupt(format!("undecodable message record: {error}")))?;
-    ChatMessage::try_from(record)
-        .map_err(|error| StorageError::Corrupt(format!("invalid message record: {error}")))
+    ChatMessage::decode_record(bytes)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use crate::domain::{
 pub mod codec;
 pub mod embedded;
 pub mod idempotency;
+mod records;
 pub mod scylla;
 
 pub use idempotency::{IdempotencyStore, KeyedAppend};

@@ -20,4 +20,5 @@ mod send_message;
 mod state_contract;
 mod storage_contract;
 mod store_damage;
+mod stored_records;
 mod token_lifetime;

@@ -1,5 +1,5 @@
 //! Chat state in the embedded store: one fjall keyspace per kind of record,
-//! protobuf-encoded with the contract's own messages.
+//! each value the store's own versioned record (`storage::records`).
 //!
 //! Admin writes go through the writer thread and commit with a journal sync
 //! (they are rare, and must survive a crash like messages do). Slow-mode
@@ -8,19 +8,19 @@
 
 use std::time::Duration;
 
-use allmine_chat_proto::v1 as pb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
-use prost::Message;
 
 use super::EmbeddedStore;
 use super::writer::Target;
 use std::ops::Bound;
 
-use crate::convert::{decode_moderation_kind, encode_moderation_kind};
-use crate::domain::{Ban, ModerationEvent, Position, StreamChat, StreamId, UserId, UserProfile};
+use crate::domain::{
+    Ban, ModerationEvent, ModerationKind, Position, StreamChat, StreamId, UserId, UserProfile,
+};
 use crate::storage::codec::{key_position, position_key};
+use crate::storage::records::Record;
 use crate::storage::{ChatStateStore, StorageError};
 
 pub(super) struct StateKeyspaces {
@@ -93,7 +93,7 @@ impl EmbeddedStore {
 #[async_trait]
 impl ChatStateStore for EmbeddedStore {
     async fn put_stream(&self, stream: &StreamChat) -> Result<(), StorageError> {
-        let value = pb::Stream::from(stream.clone()).encode_to_vec();
+        let value = stream.encode_record();
         self.write(Target::Streams, stream.id.as_bytes().to_vec(), Some(value))
             .await
     }
@@ -102,15 +102,11 @@ impl ChatStateStore for EmbeddedStore {
         let Some(bytes) = self.get(|state| &state.streams, stream.as_bytes()).await? else {
             return Ok(None);
         };
-        let record =
-            pb::Stream::decode(bytes.as_slice()).map_err(|error| corrupt("stream", error))?;
-        StreamChat::try_from(record)
-            .map(Some)
-            .map_err(|error| corrupt("stream", error))
+        StreamChat::decode_record(&bytes).map(Some)
     }
 
     async fn put_ban(&self, ban: &Ban) -> Result<(), StorageError> {
-        let value = pb::Ban::from(ban.clone()).encode_to_vec();
+        let value = ban.encode_record();
         let key = pair_key(&ban.stream_id, &ban.user_id).to_vec();
         self.write(Target::Bans, key, Some(value)).await
     }
@@ -132,8 +128,7 @@ impl ChatStateStore for EmbeddedStore {
         else {
             return Ok(None);
         };
-        let record = pb::Ban::decode(bytes.as_slice()).map_err(|error| corrupt("ban", error))?;
-        let ban = Ban::try_from(record).map_err(|error| corrupt("ban", error))?;
+        let ban = Ban::decode_record(&bytes)?;
         // Expired timeouts stay on disk until the next ban or unban of the
         // user replaces them; they are simply not active.
         Ok(ban.is_active(now).then_some(ban))
@@ -180,7 +175,7 @@ impl ChatStateStore for EmbeddedStore {
     }
 
     async fn put_profile(&self, profile: &UserProfile) -> Result<(), StorageError> {
-        let value = pb::UserProfile::from(profile.clone()).encode_to_vec();
+        let value = profile.encode_record();
         self.write(
             Target::Profiles,
             profile.user_id.as_bytes().to_vec(),
@@ -191,12 +186,8 @@ impl ChatStateStore for EmbeddedStore {
 
     async fn append_event(&self, event: &ModerationEvent) -> Result<(), StorageError> {
         let key = position_key(&event.stream_id, &event.position()).to_vec();
-        self.write(
-            Target::Events,
-            key,
-            Some(encode_moderation_kind(&event.kind)),
-        )
-        .await
+        self.write(Target::Events, key, Some(event.kind.encode_record()))
+            .await
     }
 
     async fn events_after(
@@ -224,8 +215,7 @@ impl ChatStateStore for EmbeddedStore {
                         stream_id: stream,
                         created_at: DateTime::from_timestamp_millis(position.created_ms)
                             .ok_or_else(|| corrupt("event", "time out of range"))?,
-                        kind: decode_moderation_kind(&value)
-                            .map_err(|error| corrupt("event", error))?,
+                        kind: ModerationKind::decode_record(&value)?,
                     })
                 })
                 .collect()
@@ -238,10 +228,6 @@ impl ChatStateStore for EmbeddedStore {
         let Some(bytes) = self.get(|state| &state.profiles, user.as_bytes()).await? else {
             return Ok(None);
         };
-        let record =
-            pb::UserProfile::decode(bytes.as_slice()).map_err(|error| corrupt("profile", error))?;
-        UserProfile::try_from(record)
-            .map(Some)
-            .map_err(|error| corrupt("profile", error))
+        UserProfile::decode_record(&bytes).map(Some)
     }
 }

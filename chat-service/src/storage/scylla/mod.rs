@@ -32,10 +32,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use allmine_chat_proto::v1 as pb;
 use async_trait::async_trait;
 use futures::future::try_join_all;
-use prost::Message;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::prepared::PreparedStatement;
@@ -45,6 +43,7 @@ pub use buckets::{Bucket, DEFAULT_BUCKET, MAX_BUCKET};
 pub use schema::Replication;
 pub use settings::{ConsistencyLevel, ScyllaSettings};
 
+use super::records::Record;
 use super::{MessageStore, PageStart, StorageError};
 use crate::domain::{
     ChatMessage, MessageContent, MessageId, Position, ProfilePhoto, Sender, StreamId, UserId,
@@ -171,10 +170,7 @@ impl ScyllaStore {
         self.index_bucket(&message.stream_id, bucket).await?;
 
         let sender = &message.sender;
-        let photo = sender
-            .profile_photo
-            .clone()
-            .map(|photo| pb::ProfilePhoto::from(photo).encode_to_vec());
+        let photo = sender.profile_photo.as_ref().map(Record::encode_record);
         let values = (
             message.stream_id.to_string(),
             bucket.start_ms,
@@ -626,12 +622,9 @@ fn decode_row(stream: StreamId, row: MessageRow) -> Result<ChatMessage, StorageE
         availability,
     ) = row;
     let corrupt = |what: &str| StorageError::Corrupt(format!("message row: invalid {what}"));
-    let profile_photo = match photo {
-        Some(bytes) => Some(ProfilePhoto::from(
-            pb::ProfilePhoto::decode(bytes.as_slice()).map_err(|_| corrupt("sender_photo"))?,
-        )),
-        None => None,
-    };
+    let profile_photo = photo
+        .map(|bytes| ProfilePhoto::decode_record(&bytes))
+        .transpose()?;
     Ok(ChatMessage {
         id: MessageId::parse(&id).map_err(|_| corrupt("message_id"))?,
         stream_id: stream,

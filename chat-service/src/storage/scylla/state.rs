@@ -8,20 +8,18 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use allmine_chat_proto::v1 as pb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use prost::Message;
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
 use super::{ScyllaSettings, ScyllaStore, errors};
-use crate::convert::{decode_moderation_kind, encode_moderation_kind};
 use crate::domain::{
-    Ban, ChatState, ModerationEvent, ObjectId, Position, ProfilePhoto, SlowMode, StreamChat,
-    StreamId, UserId, UserProfile,
+    Ban, ChatState, ModerationEvent, ModerationKind, ObjectId, Position, ProfilePhoto, SlowMode,
+    StreamChat, StreamId, UserId, UserProfile,
 };
+use crate::storage::records::Record;
 use crate::storage::{ChatStateStore, StorageError};
 
 pub(super) struct StateStatements {
@@ -344,10 +342,7 @@ impl ChatStateStore for ScyllaStore {
     }
 
     async fn put_profile(&self, profile: &UserProfile) -> Result<(), StorageError> {
-        let photo = profile
-            .profile_photo
-            .clone()
-            .map(|photo| pb::ProfilePhoto::from(photo).encode_to_vec());
+        let photo = profile.profile_photo.as_ref().map(Record::encode_record);
         let values = (
             profile.user_id.to_string(),
             profile.username.as_deref(),
@@ -369,7 +364,7 @@ impl ChatStateStore for ScyllaStore {
             event.stream_id.to_string(),
             millis(event.created_at),
             event.id.to_string(),
-            encode_moderation_kind(&event.kind),
+            event.kind.encode_record(),
         );
         self.execute("storing an event", &self.state_statements.put_event, values)
             .await
@@ -404,8 +399,7 @@ impl ChatStateStore for ScyllaStore {
                     id: ObjectId::parse(&id).map_err(|_| corrupt("stream_events.event_id"))?,
                     stream_id: *stream,
                     created_at: date_time("stream_events.created_at", created_at)?,
-                    kind: decode_moderation_kind(&event)
-                        .map_err(|_| corrupt("stream_events.event"))?,
+                    kind: ModerationKind::decode_record(&event)?,
                 })
             })
             .collect()
@@ -423,11 +417,7 @@ impl ChatStateStore for ScyllaStore {
             return Ok(None);
         };
         let profile_photo = photo
-            .map(|bytes| {
-                pb::ProfilePhoto::decode(bytes.as_slice())
-                    .map(ProfilePhoto::from)
-                    .map_err(|_| corrupt("user_profiles.profile_photo"))
-            })
+            .map(|bytes| ProfilePhoto::decode_record(&bytes))
             .transpose()?;
         Ok(Some(UserProfile {
             user_id: *user,
