@@ -225,10 +225,12 @@
     source.addEventListener("open", () => {
       state.reconnectDelay = 1000;
       setStatus("live", "Live");
-      // Without a cursor the stream starts "from now": read the newest page
-      // again once it is open, so that nothing sent in between is missed
-      // (duplicates are dropped by id).
-      if (!after) {
+      // Without a cursor (none from the history page, no event seen yet) the
+      // stream starts "from now": read the newest page again once it is
+      // open, so that nothing sent in between is missed (duplicates are
+      // dropped by id). Once an event was seen, the browser resumes by
+      // itself with Last-Event-ID.
+      if (!afterCursor && !state.lastEventId) {
         api(`${streamPath("messages")}?limit=${PAGE_SIZE}`).then(
           (page) => (page.items || []).slice().reverse().forEach((m) => render(m, { announce: false })),
           () => {},

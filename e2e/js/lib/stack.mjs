@@ -121,6 +121,8 @@ export class Stack {
     stack.serviceToken = await stack.token({ username: "stream-service", roles: "service" });
     const transport = createGrpcTransport({ baseUrl: `http://${stack.grpcAddr}` });
     stack.admin = createClient(stack.registry.getService("allmine.chat.v1.ChatAdminService"), transport);
+    // ChatService over native gRPC: for acting while the edge is down.
+    stack.chat = createClient(stack.registry.getService("allmine.chat.v1.ChatService"), transport);
     return stack;
   }
 
