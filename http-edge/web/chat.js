@@ -531,10 +531,16 @@
 
   // ------------------------------------------------------------ refusals
 
+  // The reasons this page words on its own; any other (a status-level
+  // reason such as TOO_MANY_REQUESTS, given when chat-service named none)
+  // leaves the English text to tell.
+  const SPECIFIC_REASONS = new Set(["SLOW_MODE", "BURST_LIMIT", "BANNED", "CHAT_CLOSED", "STREAM_ENDED"]);
+
   function reasonOf(error) {
     if (!(error instanceof Refusal)) return "NETWORK";
-    if (error.reason) return error.reason;
-    // Older edges: the reason only in the English text.
+    if (SPECIFIC_REASONS.has(error.reason)) return error.reason;
+    // No specific Allmine-Error-Reason (an older edge or chat-service): the
+    // reason is only in the English text.
     const text = error.errors.join(" ").toLowerCase();
     if (error.status === 429 && text.includes("slow mode")) return "SLOW_MODE";
     if (error.status === 429) return "BURST_LIMIT";

@@ -124,6 +124,15 @@ describe("the web chat page in Chromium", () => {
     const bobPage = pages[1];
     await bobPage.reload();
     await live(bobPage);
+    // Where history items carry their cursor (issue 17), the page subscribes
+    // after the newest one instead of "from now" plus a second read.
+    const newest = await (
+      await stack.rest(bob, "GET", `/api/v1/live-stream/${streamId}/chat/messages?limit=1`)
+    ).json();
+    if (newest.items[0].cursor) {
+      const opened = requested.filter((url) => url.includes("/chat/events?") && url.includes(bob.token));
+      assert.equal(new URL(opened.at(-1)).searchParams.get("after"), newest.items[0].cursor);
+    }
     await exactlyOnce(bobPage, "Herkese selam!");
     await exactlyOnce(bobPage, "Selam Alice");
     await type(alicePage, "after the reload");
@@ -260,6 +269,22 @@ describe("the web chat page in Chromium", () => {
     await exactlyOnce(pages[0], "hello from another origin");
     await type(pages[0], "welcome, other origin");
     await exactlyOnce(davePage, "welcome, other origin");
+
+    // The same page on an origin the edge does not list gets nothing: the
+    // browser blocks the responses, and the page says it cannot load.
+    const unlisted = await startOtherOrigin();
+    try {
+      unlisted.edgeUrl = stack.edgeUrl;
+      const context = await browser.newContext();
+      pages.push(await context.newPage());
+      const page = pages[pages.length - 1];
+      await page.goto(`${unlisted.origin}/#stream=${streamId}&token=${dave.token}`);
+      await page.locator('#status[data-state="error"]').waitFor({ timeout: WAIT_MS });
+      assert.match(await page.locator("#status").textContent(), /^Could not load the chat/);
+      assert.equal(await page.locator("#messages li.message").count(), 0);
+    } finally {
+      await unlisted.close();
+    }
   });
 
   test("the token travels only in headers and in the event stream's access_token", () => {
