@@ -416,7 +416,29 @@
     text.textContent = message.content;
     body.append(meta, text);
     item.append(body);
+    if (isMine(message)) {
+      // A sender may delete their own messages (moderators use their tools).
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "delete";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete your message “${message.content.slice(0, 40)}”`);
+      remove.addEventListener("click", () => deleteMessage(message._id, remove));
+      item.append(remove);
+    }
     return item;
+  }
+
+  async function deleteMessage(id, button) {
+    button.disabled = true;
+    try {
+      await api(streamPath(`messages/${encodeURIComponent(id)}`), { method: "DELETE" });
+      removeMessage(id);
+      ui.content.focus();
+    } catch (error) {
+      button.disabled = false;
+      showNotice(describeFailure(error, "delete the message"));
+    }
   }
 
   // Live messages arrive in order and go last: the loop usually stops at

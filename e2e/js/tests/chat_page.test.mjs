@@ -155,7 +155,7 @@ describe("the web chat page in Chromium", () => {
     await exactlyOnce(bobPage, "and after it came back");
   });
 
-  test("a deletion by the owner disappears from every page", async () => {
+  test("a deletion, by the owner or by the sender, disappears from every page", async () => {
     const [alicePage, bobPage] = pages;
     await type(alicePage, "this one will be deleted");
     await shows(bobPage, "this one will be deleted");
@@ -170,6 +170,15 @@ describe("the web chat page in Chromium", () => {
     await message(bobPage, "this one will be deleted").waitFor({ state: "detached", timeout: WAIT_MS });
     await message(alicePage, "this one will be deleted").waitFor({ state: "detached", timeout: WAIT_MS });
     await exactlyOnce(bobPage, "and after it came back");
+
+    // A sender deletes their own message with its button (and only theirs
+    // have one).
+    await type(alicePage, "oops, wrong chat");
+    await shows(bobPage, "oops, wrong chat");
+    assert.equal(await message(bobPage, "oops, wrong chat").locator("button.delete").count(), 0);
+    await message(alicePage, "oops, wrong chat").getByRole("button", { name: /^Delete your message/ }).click();
+    await message(bobPage, "oops, wrong chat").waitFor({ state: "detached", timeout: WAIT_MS });
+    await message(alicePage, "oops, wrong chat").waitFor({ state: "detached", timeout: WAIT_MS });
   });
 
   test("scroll-back loads older pages until the start of the chat", async () => {
