@@ -45,7 +45,18 @@ else
   cargo build --locked -p chat-service -p http-edge --bins
 fi
 
+# The servers' logs of this run (e2e/js/lib/stack.mjs writes them).
+rm -rf target/web-tests
 cd e2e/js
 npm ci --no-audit --no-fund --loglevel=error
-# One file at a time: each starts its own chat-service and edge.
-node --test --test-concurrency=1 tests/
+# One file at a time: each starts its own chat-service and edge. The
+# timeout only detects a hang (each wait inside a test has its own).
+if ! node --test --test-concurrency=1 --test-timeout=300000 tests/; then
+  for log in "$REPO"/target/web-tests/*.log; do
+    [ -e "$log" ] || continue
+    say "last lines of $(basename "$log"):"
+    tail -n 30 "$log" >&2
+  done
+  say "failed; screenshots in target/browser-screenshots/, logs in target/web-tests/"
+  exit 1
+fi

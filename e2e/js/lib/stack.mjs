@@ -9,6 +9,7 @@
 
 import { spawn, execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createWriteStream, mkdirSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -26,6 +27,9 @@ const run = promisify(execFile);
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const BIN_DIR = process.env.ALLMINE_BIN_DIR || path.join(REPO, "target", "debug");
 const START_TIMEOUT_MS = 60_000;
+// Every process's log, whole, for a failed run to show (scripts/web_tests.sh
+// prints their tails).
+export const LOG_DIR = path.join(REPO, "target", "web-tests");
 
 /** A random 24-hex-digit ObjectId, as stream and user ids are. */
 export function objectId() {
@@ -57,6 +61,10 @@ function startProcess(name, env, addressPattern) {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const log = [];
+  mkdirSync(LOG_DIR, { recursive: true });
+  const file = createWriteStream(path.join(LOG_DIR, `${name}-${child.pid}.log`));
+  child.stdout.pipe(file);
+  child.stderr.pipe(file);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
