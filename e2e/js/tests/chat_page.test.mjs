@@ -249,6 +249,48 @@ describe("the web chat page in Chromium", () => {
     assert.equal(await message(page, "can I still talk?").count(), 0);
   });
 
+  test("closing and reopening the chat shows on the page as it happens", async () => {
+    const stream = await stack.stream(owner);
+    const page = await openChat(bob, { stream });
+    await stack.admin.setChatOpen({ streamId: stream, open: false }, stack.asService());
+    await page.waitForFunction(
+      () => document.querySelector("#notice").textContent === "The chat is closed right now.",
+      null,
+      { timeout: WAIT_MS },
+    );
+    assert.equal(await page.locator("#send").isDisabled(), true);
+    await stack.admin.setChatOpen({ streamId: stream, open: true }, stack.asService());
+    await page.locator("#notice").waitFor({ state: "hidden", timeout: WAIT_MS });
+    await type(page, "open again");
+    await exactlyOnce(page, "open again");
+  });
+
+  test("an expired token is told in words, not as an error code", async () => {
+    const expired = { token: await stack.token({ sub: bob.id, username: "bob", ttl: -3600 }) };
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    pages.push(page);
+    await page.goto(`${stack.edgeUrl}/#stream=${streamId}&token=${expired.token}`);
+    await page.locator('#status[data-state="error"]').waitFor({ timeout: WAIT_MS });
+    assert.equal(
+      await page.locator("#status").textContent(),
+      "Could not load the chat: your sign-in has expired or is not valid. Open the chat with a new link.",
+    );
+  });
+
+  test("without a stream and a token the page asks for them, with labelled fields", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    pages.push(page);
+    await page.goto(`${stack.edgeUrl}/`);
+    await page.getByLabel("Stream id").fill(streamId);
+    await page.getByLabel("Access token").fill(bob.token);
+    await page.getByRole("button", { name: "Join" }).click();
+    await live(page);
+    await exactlyOnce(page, "after the reload");
+    assert.ok(new URL(page.url()).hash.includes(`stream=${streamId}`));
+  });
+
   test("a page on another origin sends and listens through CORS", async (t) => {
     const preflight = await fetch(`${stack.edgeUrl}/api/v1/live-stream/${streamId}/chat/messages`, {
       method: "OPTIONS",
