@@ -321,6 +321,23 @@ describe("the web chat page in Chromium", () => {
     await type(pages[0], "welcome, other origin");
     await exactlyOnce(davePage, "welcome, other origin");
 
+    // A refusal's body and Retry-After are readable across origins too: the
+    // countdown starts from the server's delay, not from a fallback.
+    await stack.slowMode(streamId, 60);
+    try {
+      // Slow mode counts from the first send after it is turned on.
+      await type(davePage, "first under slow mode");
+      await exactlyOnce(davePage, "first under slow mode");
+      await type(davePage, "too soon, from afar");
+      const notice = davePage.locator("#notice");
+      await notice.waitFor({ timeout: WAIT_MS });
+      assert.match(await notice.textContent(), /^Slow mode is on\. You can send again in \d+ s\.$/);
+      const seconds = Number(await notice.locator(".countdown").textContent());
+      assert.ok(seconds > 5, `countdown ${seconds} s, from Retry-After`);
+    } finally {
+      await stack.slowMode(streamId, 0);
+    }
+
     // The same page on an origin the edge does not list gets nothing: the
     // browser blocks the responses, and the page says it cannot load.
     const unlisted = await startOtherOrigin();
