@@ -86,9 +86,14 @@ cat <<READY
 
 Allmine live chat is running.
   REST (http-edge):     $edge_url        (health: $edge_url/healthz, readiness: $edge_url/readyz)
+  Web chat page:        $edge_url/       (open the link with a token below)
   gRPC (chat-service):  $CHAT_GRPC_ADDR  (reflection on; try: grpcurl -plaintext $CHAT_GRPC_ADDR list)
   Data directory:       $CHAT_DATA_DIR
   Demo stream:          $stream_id (registered, chat open, owner $owner_id)
+
+Web chat page (the token rides in the URL fragment, never sent to a server):
+  $edge_url/#stream=$stream_id&token=$viewer_token
+  As the owner: $edge_url/#stream=$stream_id&token=$owner_token
 
 Development tokens (24 h):
   TOKEN=$viewer_token

@@ -57,6 +57,13 @@ export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 cargo test --workspace --locked "$@"
 
+# For the whole suite only (no arguments): the web chat page in headless
+# Chromium and gRPC-Web through a real client (scripts/web_tests.sh, which
+# installs Debian's chromium and the pinned npm packages when missing).
+if [ $# -eq 0 ]; then
+  WEB_TESTS_BUILD=all-targets scripts/web_tests.sh || { say "the browser and gRPC-Web tests failed (scripts/web_tests.sh)"; exit 1; }
+fi
+
 # Last, for the whole suite only (no arguments): a few seconds of the
 # benchmark suite with tiny counts (scripts/bench.sh --smoke), so that it
 # cannot rot. Its meaningless table goes to target/bench/smoke/ and is shown

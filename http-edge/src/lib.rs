@@ -46,6 +46,8 @@
 //!   and a tracing span.
 //! - [`grpc`]: the lazily connecting, self-reconnecting chat-service client,
 //!   with a deadline on every unary call (a subscription has none).
+//! - [`web`]: the web chat page at `/` and its assets under `/app/`,
+//!   embedded in the binary (plain HTML, CSS and JavaScript from `web/`).
 //! - [`dto`]: the documented JSON shapes, one file per resource (message,
 //!   history page, ban, stream, live events), and their conversions from the
 //!   proto messages.
@@ -64,6 +66,7 @@ pub mod routes;
 pub mod server;
 pub mod startup;
 pub mod telemetry;
+pub mod web;
 
 pub use config::Config;
 pub use error::ApiError;

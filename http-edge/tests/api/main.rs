@@ -23,3 +23,4 @@ mod rejections;
 mod request_id;
 mod send_message;
 mod sse;
+mod web_page;

@@ -275,7 +275,7 @@ async fn a_body_just_under_16_kib_is_forwarded() {
 async fn an_unknown_path_is_404() {
     let app = spawn_app().await;
     for path in [
-        "/",
+        "/app",
         "/api/v1/live-stream",
         "/api/v1/live-stream/x/chat/message",
         "/api/v2/nothing",
