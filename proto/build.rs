@@ -4,20 +4,26 @@
 
 use std::{env, fs, path::PathBuf};
 
-use prost::Message;
-
 const PROTOS: &[&str] = &["proto/allmine/chat/v1/chat.proto"];
 const INCLUDES: &[&str] = &["proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
 
-    let descriptors = protox::compile(PROTOS, INCLUDES)?;
+    let mut compiler = protox::Compiler::new(INCLUDES)?;
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(PROTOS)?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    // Encoded by protox itself, not through prost-types' `FileDescriptorSet`,
+    // which drops extension options: the embedded set keeps each RPC's
+    // `google.api.http` rule (http-edge's contract test reads them).
     fs::write(
         out_dir.join("chat_descriptor.bin"),
-        descriptors.encode_to_vec(),
+        compiler.encode_file_descriptor_set(),
     )?;
+    let descriptors = compiler.file_descriptor_set();
 
     tonic_prost_build::configure()
         .build_client(true)

@@ -50,9 +50,9 @@ cql_port=${first_node##*:}
 if [ "$mode" = smoke ]; then
   say "building (debug) for the smoke run"
   if [ "${BENCH_SMOKE_BUILD:-}" = all-targets ]; then
-    # From scripts/test.sh, right after `cargo test --workspace`: the same
-    # feature set as the tests (dev-dependencies unify features), so the
-    # binaries reuse every compiled dependency instead of a second copy.
+    # From scripts/test.sh, which built exactly this before its tests: the
+    # same feature set as the tests (dev-dependencies unify features), so
+    # this is a no-op instead of a second copy of every dependency.
     cargo build --locked --workspace --all-targets
   else
     cargo build --locked -p allmine-chat-bench -p chat-service -p http-edge --bins
@@ -65,7 +65,10 @@ else
 fi
 
 if [ "$no_cassandra" = false ]; then
-  if python3 scripts/cassandra/cql_ping.py --host "$cql_host" --port "$cql_port" --timeout 3 --quiet; then
+  # chatctl (built above with the servers) checks readiness, here and in
+  # scripts/cassandra.sh.
+  export CHATCTL=$BIN/chatctl
+  if "$CHATCTL" cql-ping --nodes "$first_node" --timeout 3 --quiet; then
     say "using the CQL database at $first_node"
   else
     if [ "$cql_host" != "127.0.0.1" ] && [ "$cql_host" != "localhost" ]; then

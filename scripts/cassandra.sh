@@ -24,6 +24,8 @@
 #   CASSANDRA_JVM_OPTS       extra JVM options, whitespace separated
 #   CASSANDRA_MVN_OPTS       extra mvn options for fetch, whitespace separated (e.g. -o)
 #   JAVA                     java binary (default: java on PATH, Java 17)
+#   CHATCTL                  the chatctl binary, whose `cql-ping` is the readiness check
+#                            (default: <repo>/target/debug/chatctl; scripts/test.sh builds it)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -44,12 +46,13 @@ START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-180}
 HEAP=${CASSANDRA_HEAP:-1G}
 JAVA=${JAVA:-java}
 STOP_TIMEOUT=30
+CHATCTL=${CHATCTL:-$REPO/target/debug/chatctl}
 
 log() { echo "cassandra: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-cql_ping() { # extra args passed to cql_ping.py; prints the first column of the first row
-  python3 "$CONF_SRC/cql_ping.py" --host "$HOST" --port "$PORT" "$@"
+cql_ping() { # extra args go to `chatctl cql-ping`; prints the node's release_version
+  "$CHATCTL" cql-ping --nodes "$HOST:$PORT" "$@"
 }
 
 # The fetch marker records what was fetched, so a version bump in pom.xml refetches.
@@ -114,14 +117,8 @@ pid_gone() {
   [[ $(awk '/^State:/{print $2}' <<<"$status") == Z && $(awk '/^Threads:/{print $2}' <<<"$status") -le 1 ]]
 }
 
-port_open() { # true if something accepts TCP connections on $1
-  python3 - "$HOST" "$1" <<'EOF' 2>/dev/null
-import socket, sys
-try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
-except OSError:
-    sys.exit(1)
-EOF
+port_open() { # true if something accepts TCP connections on $1 (bash's /dev/tcp)
+  timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
 }
 
 show_log_tail() {
@@ -136,9 +133,10 @@ show_log_tail() {
   fi
 }
 
-# Ready = a CQL session (OPTIONS->SUPPORTED, STARTUP->READY) answers a query on system.local and
-# then one on system_schema: the native port opens at the very end of startup, but we want proof
-# that queries are actually served. Fails early if the pid we started dies.
+# Ready = a driver session (the `scylla` driver, as chat-service connects) answers a query on
+# system.local and then one on system_schema (`chatctl cql-ping`): the native port opens at the
+# very end of startup, but we want proof that queries are actually served. Fails early if the pid
+# we started dies.
 wait_ready() {
   local pid=${1:-} deadline=$((SECONDS + START_TIMEOUT)) start=$SECONDS version
   while :; do
@@ -147,8 +145,7 @@ wait_ready() {
       show_log_tail
       return 1
     fi
-    if version=$(cql_ping --timeout 3 2>/dev/null) &&
-       cql_ping --timeout 5 --quiet --query "SELECT keyspace_name FROM system_schema.keyspaces"; then
+    if version=$(cql_ping --timeout 5 2>/dev/null); then
       log "ready on $HOST:$PORT after $((SECONDS - start)) s (release_version $version${pid:+, pid $pid})"
       return 0
     fi
@@ -174,7 +171,14 @@ render_yaml() {
 
 require_tools() {
   command -v "$JAVA" >/dev/null || die "java not found"
-  command -v python3 >/dev/null || die "python3 not found (used for the CQL readiness check)"
+  require_chatctl
+}
+
+# Not built here: this script also runs inside `cargo test` (the fault tests), where a nested
+# cargo build would wait for the build directory's lock that the outer cargo holds.
+require_chatctl() {
+  [[ -x $CHATCTL ]] ||
+    die "$CHATCTL not found (it runs the CQL readiness check): run \`cargo build --locked -p chat-service --bin chatctl\` or set CHATCTL"
 }
 
 require_ports_free() {
@@ -378,6 +382,7 @@ cmd_stop() {
 }
 
 cmd_status() {
+  require_chatctl
   local version pid; pid=$(running_pid)
   if version=$(cql_ping --timeout 3 2>/dev/null); then
     log "up on $HOST:$PORT (release_version $version${pid:+, pid $pid})"
@@ -388,6 +393,7 @@ cmd_status() {
 }
 
 cmd_wait() {
+  require_chatctl
   wait_ready "$(running_pid)"
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one run command (README): builds and starts chat-service (embedded
 # store, no other server needed) and http-edge together in the foreground,
-# then prints the URLs, a working dev token and ready-to-paste commands.
+# then prints the URLs, working dev tokens (`chatctl token`) and
+# ready-to-paste commands.
 # Ctrl-C stops both cleanly.
 #
 # Environment: everything chat-service and http-edge read (CHAT_*, EDGE_*;
@@ -23,7 +24,8 @@ export RUST_LOG=${RUST_LOG:-info}
 if [ -z "${CHAT_JWT_SECRET:-}" ] && [ -z "${CHAT_JWT_PUBLIC_KEY_FILE:-}" ]; then
   mkdir -p .cache
   if [ ! -s .cache/dev-jwt-secret ]; then
-    python3 -c 'import secrets; print(secrets.token_hex(32))' > .cache/dev-jwt-secret
+    # 32 random bytes as 64 hex digits.
+    od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > .cache/dev-jwt-secret
   fi
   CHAT_JWT_SECRET=$(cat .cache/dev-jwt-secret)
   export CHAT_JWT_SECRET
@@ -73,9 +75,11 @@ stream_id=64d15f9e2e6c8f4d5a123000
 owner_id=64d15f9e2e6c8f4d5a123456
 owner_token="" viewer_token="" service_token=""
 if [ -n "${CHAT_JWT_SECRET:-}" ]; then
-  owner_token=$(python3 scripts/dev_token.py --secret "$CHAT_JWT_SECRET" --sub "$owner_id" --username streamer --name Stream --surname Owner)
-  viewer_token=$(python3 scripts/dev_token.py --secret "$CHAT_JWT_SECRET")
-  service_token=$(python3 scripts/dev_token.py --secret "$CHAT_JWT_SECRET" --username stream-service --roles service)
+  # chatctl reads the secret from CHAT_JWT_SECRET (exported above), never
+  # from the command line, where `ps` would show it.
+  owner_token=$("$BIN/chatctl" token --sub "$owner_id" --username streamer --name Stream --surname Owner)
+  viewer_token=$("$BIN/chatctl" token)
+  service_token=$("$BIN/chatctl" token --username stream-service --roles service)
   CHATCTL_URL=http://$CHAT_GRPC_ADDR CHATCTL_TOKEN=$service_token \
     "$BIN/chatctl" register-stream --stream "$stream_id" --owner "$owner_id" >/dev/null
 else
@@ -117,7 +121,7 @@ As the owner, time a user out for 60 s:
     -d '{"userId": "<user id>", "durationSeconds": 60, "reason": "spam"}'
 
 Admin (as the stream service): target/debug/chatctl --token "\$SERVICE_TOKEN" slow-mode --stream $stream_id --seconds 10
-Mint other tokens: scripts/dev_token.py --secret "\$(cat .cache/dev-jwt-secret)" --username alice
+Mint other tokens: CHAT_JWT_SECRET="\$(cat .cache/dev-jwt-secret)" target/debug/chatctl token --username alice
 Press Ctrl-C to stop both services.
 READY
 

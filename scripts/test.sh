@@ -2,6 +2,12 @@
 # The one test command (README, and .ci/run): every test of the workspace,
 # against both stores.
 #
+# In order, failing fast: `cargo fmt --check`; one build of every target
+# (the tests, chatctl for the CQL check below and the benchmark smoke run all
+# use it: one feature set, one copy of each dependency); clippy with
+# warnings denied; the proto checks (scripts/proto-check.sh: buf lint and
+# breaking); then the tests. Arguments go to `cargo test` only.
+#
 # ScyllaDB tests need a CQL database. When one answers at CHAT_SCYLLA_NODES
 # (default 127.0.0.1:9042) it is used; otherwise a single-node Cassandra 5 is
 # assembled from Maven Central and started here (scripts/cassandra.sh), and
@@ -23,9 +29,19 @@ need() {
   command -v "$1" >/dev/null 2>&1 || { say "missing '$1': $2"; exit 1; }
 }
 need cargo "install Rust (rustup) first"
-need python3 "needed for the CQL readiness check"
 
-if python3 scripts/cassandra/cql_ping.py --host "$cql_host" --port "$cql_port" --timeout 3 --quiet; then
+# One build, no incremental cache: CI builds from scratch, where the cache
+# only costs disk (it doubled target/ and ran a CI machine out of space).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
+cargo fmt --all --check || { say "cargo fmt --check failed: run \`cargo fmt --all\`"; exit 1; }
+cargo build --locked --workspace --all-targets
+cargo clippy --workspace --all-targets --locked -- -D warnings
+scripts/proto-check.sh
+
+# chatctl, just built, is the readiness check here and in scripts/cassandra.sh.
+export CHATCTL=$REPO/target/debug/chatctl
+if "$CHATCTL" cql-ping --nodes "$first_node" --timeout 3 --quiet; then
   say "using the CQL database at $first_node"
 else
   need java "Java 17 runs the test Cassandra"
@@ -51,11 +67,10 @@ if [ "$(id -u)" = 0 ]; then
   export CHAT_REQUIRE_TMPFS=1
 fi
 
-# One build, no incremental cache: CI builds from scratch, where the cache
-# only costs disk (it doubled target/ and ran a CI machine out of space).
-export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
-
-cargo test --workspace --locked "$@"
+# No `--workspace`: next to it cargo ignores a `-p` among the arguments and
+# tests everything. At this virtual workspace's root, no `-p` already means
+# every member.
+cargo test --locked "$@"
 
 # For the whole suite only (no arguments): the web chat page in headless
 # Chromium and gRPC-Web through a real client (scripts/web_tests.sh, which

@@ -40,6 +40,24 @@ pub const BAN_PATH: &str = "/api/v1/live-stream/{streamId}/chat/bans/{userId}";
 /// One moderator: `PUT` appoints, `DELETE` removes.
 pub const MODERATOR_PATH: &str = "/api/v1/live-stream/{streamId}/chat/moderators/{userId}";
 
+/// Every route of [`router`], as (method, path template). The contract test
+/// (`tests/api/contract`) checks this list against the router (each path's
+/// `Allow`) and against the proto's `google.api.http` rules, both ways.
+pub fn routes() -> Vec<(Method, &'static str)> {
+    vec![
+        (Method::GET, MESSAGES_PATH),
+        (Method::POST, MESSAGES_PATH),
+        (Method::DELETE, MESSAGE_PATH),
+        (Method::GET, EVENTS_PATH),
+        (Method::POST, BANS_PATH),
+        (Method::DELETE, BAN_PATH),
+        (Method::PUT, MODERATOR_PATH),
+        (Method::DELETE, MODERATOR_PATH),
+        (Method::GET, "/healthz"),
+        (Method::GET, "/readyz"),
+    ]
+}
+
 /// Builds the whole HTTP surface around a chat-service client; `shutdown`
 /// ends the open event streams when the edge stops; `limits` bound what one
 /// request may hold.

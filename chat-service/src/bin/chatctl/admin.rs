@@ -1,38 +1,14 @@
-//! chatctl: a small operator tool for `allmine.chat.v1.ChatAdminService`,
-//! as other Allmine services would call it. It needs a token with the
-//! `service` role.
-//!
-//! ```text
-//! chatctl --token "$SERVICE_TOKEN" register-stream --stream <id> --owner <user id>
-//! chatctl --token "$SERVICE_TOKEN" slow-mode --stream <id> --seconds 10
-//! ```
+//! The admin commands: one call of `allmine.chat.v1.ChatAdminService` each,
+//! with a `service` token, printing the stream it returns.
 
 use allmine_chat_proto::v1 as pb;
 use allmine_chat_proto::v1::chat_admin_service_client::ChatAdminServiceClient;
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "chatctl",
-    about = "Calls the chat admin service (ChatAdminService)"
-)]
-struct Cli {
-    /// Address of the admin service (CHAT_ADMIN_GRPC_ADDR, or the main port).
-    #[arg(long, env = "CHATCTL_URL", default_value = "http://127.0.0.1:50051")]
-    url: String,
-
-    /// A JWT whose `roles` include `service`.
-    #[arg(long, env = "CHATCTL_TOKEN", hide_env_values = true)]
-    token: String,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
 #[derive(Debug, Subcommand)]
-enum Command {
+pub enum AdminCommand {
     /// Registers a stream and its owner (idempotent for the same owner).
     RegisterStream {
         #[arg(long)]
@@ -69,27 +45,16 @@ enum Command {
     },
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(stream) => {
-            print_stream(&stream);
-            std::process::ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("chatctl: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(cli: Cli) -> Result<pb::Stream, Box<dyn std::error::Error>> {
-    let channel = Channel::from_shared(cli.url)?.connect().await?;
+/// Calls the admin service at `url` with `token` and prints the stream it
+/// returns.
+pub async fn run(url: &str, token: Option<&str>, command: AdminCommand) -> crate::Outcome {
+    let token =
+        token.ok_or("admin commands need --token (or CHATCTL_TOKEN) with the service role")?;
+    let channel = Channel::from_shared(url.to_owned())?.connect().await?;
     let mut client = ChatAdminServiceClient::new(channel);
-    let authorization: MetadataValue<Ascii> = format!("Bearer {}", cli.token).parse()?;
-    let stream = match cli.command {
-        Command::RegisterStream { stream, owner } => {
+    let authorization: MetadataValue<Ascii> = format!("Bearer {token}").parse()?;
+    let stream = match command {
+        AdminCommand::RegisterStream { stream, owner } => {
             let message = pb::RegisterStreamRequest {
                 stream_id: stream,
                 owner_id: owner,
@@ -98,7 +63,7 @@ async fn run(cli: Cli) -> Result<pb::Stream, Box<dyn std::error::Error>> {
                 .register_stream(with_token(&authorization, message))
                 .await?
         }
-        Command::Open { stream } => {
+        AdminCommand::Open { stream } => {
             let message = pb::SetChatOpenRequest {
                 stream_id: stream,
                 open: true,
@@ -107,7 +72,7 @@ async fn run(cli: Cli) -> Result<pb::Stream, Box<dyn std::error::Error>> {
                 .set_chat_open(with_token(&authorization, message))
                 .await?
         }
-        Command::Close { stream } => {
+        AdminCommand::Close { stream } => {
             let message = pb::SetChatOpenRequest {
                 stream_id: stream,
                 open: false,
@@ -116,13 +81,13 @@ async fn run(cli: Cli) -> Result<pb::Stream, Box<dyn std::error::Error>> {
                 .set_chat_open(with_token(&authorization, message))
                 .await?
         }
-        Command::End { stream } => {
+        AdminCommand::End { stream } => {
             let message = pb::EndStreamRequest { stream_id: stream };
             client
                 .end_stream(with_token(&authorization, message))
                 .await?
         }
-        Command::SlowMode { stream, seconds } => {
+        AdminCommand::SlowMode { stream, seconds } => {
             let message = pb::UpdateStreamSettingsRequest {
                 stream_id: stream,
                 slow_mode_seconds: Some(seconds),
@@ -131,14 +96,15 @@ async fn run(cli: Cli) -> Result<pb::Stream, Box<dyn std::error::Error>> {
                 .update_stream_settings(with_token(&authorization, message))
                 .await?
         }
-        Command::Get { stream } => {
+        AdminCommand::Get { stream } => {
             let message = pb::GetStreamRequest { stream_id: stream };
             client
                 .get_stream(with_token(&authorization, message))
                 .await?
         }
     };
-    Ok(stream.into_inner())
+    print_stream(&stream.into_inner());
+    Ok(())
 }
 
 /// `message` with the `authorization` metadata set.
