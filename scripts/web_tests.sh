@@ -25,7 +25,6 @@ need() {
 }
 need node "Node.js 20 or later runs the tests"
 need npm "npm installs their pinned packages"
-need python3 "scripts/dev_token.py mints the test tokens"
 
 if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -167,15 +167,15 @@ export class Stack {
   }
 
   /**
-   * An HS256 token from the project's token builder (scripts/dev_token.py).
+   * An HS256 token from the project's own minting tool (`chatctl token`).
    * @param {{sub?: string, username?: string, name?: string, surname?: string, roles?: string}} claims
    */
   async token(claims = {}) {
-    const args = [path.join(REPO, "scripts", "dev_token.py"), "--secret", this.secret];
+    const args = ["token", "--secret", this.secret];
     for (const [name, value] of Object.entries(claims)) {
       if (value !== undefined) args.push(`--${name}`, String(value));
     }
-    const { stdout } = await run("python3", args);
+    const { stdout } = await run(path.join(BIN_DIR, "chatctl"), args);
     return stdout.trim();
   }
 
