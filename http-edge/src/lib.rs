@@ -49,8 +49,11 @@
 //! - [`dto`]: the documented JSON shapes, one file per resource (message,
 //!   history page, ban, stream, live events), and their conversions from the
 //!   proto messages.
-//! - [`error`]: [`ApiError`], its single mapping to the envelope, and the
-//!   single mapping from `tonic::Status` (codes and rich error details).
+//! - [`error`]: [`ApiError`], its single mapping to the envelope (and the
+//!   `Allmine-Error-Reason` header), and the single mapping from
+//!   `tonic::Status` (codes and rich error details).
+//! - [`rate_limit`]: chat-service's send quota as the IETF `RateLimit-*`
+//!   header fields.
 
 pub mod config;
 pub mod dto;
@@ -59,6 +62,7 @@ pub mod event_stream;
 pub mod extract;
 pub mod grpc;
 pub mod limits;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod server;

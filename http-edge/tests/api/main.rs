@@ -19,6 +19,7 @@ mod idempotency;
 mod lifecycle;
 mod moderators;
 mod raw;
+mod refusal_reasons;
 mod rejections;
 mod request_id;
 mod send_message;
