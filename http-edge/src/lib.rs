@@ -42,6 +42,8 @@
 //!   HTTP/2 settings), and hyper's own refusals rewritten into the envelope.
 //! - [`limits`]: request-level bounds (target and header sizes, the body
 //!   read deadline).
+//! - [`cors`]: cross-origin access for browser apps
+//!   (`EDGE_CORS_ALLOWED_ORIGINS`), off unless configured.
 //! - [`request_id`]: the middleware that gives each request an `x-request-id`
 //!   and a tracing span.
 //! - [`grpc`]: the lazily connecting, self-reconnecting chat-service client,
@@ -56,6 +58,7 @@
 //!   header fields.
 
 pub mod config;
+pub mod cors;
 pub mod dto;
 pub mod error;
 pub mod event_stream;

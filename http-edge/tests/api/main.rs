@@ -7,6 +7,7 @@
 
 mod availability;
 mod bans;
+mod cors;
 mod delete_message;
 mod events;
 mod fake_chat;
