@@ -32,6 +32,8 @@ enum Rest {
     Header(&'static str),
     /// Not shown over REST.
     Hidden,
+    /// Shown only inside this message's JSON (elsewhere hidden).
+    ShownUnder(&'static str),
 }
 
 /// One deliberate difference between a proto field and its REST name.
@@ -79,8 +81,9 @@ const REST_NAMES: &[RestName] = &[
     RestName {
         message: "allmine.chat.v1.ChatMessage",
         field: "cursor",
-        rest: Rest::Hidden,
-        why: "a page's `nextCursor` and an event's SSE `id:` are the cursors REST shows",
+        rest: Rest::ShownUnder("allmine.chat.v1.ListMessagesResponse"),
+        why: "history items carry it (join live after the newest item); the 201 body and the \
+              SSE `message` data keep the documented message shape, the SSE `id:` is the cursor",
     },
     RestName {
         message: "allmine.chat.v1.SendMessageRequest",
@@ -118,7 +121,7 @@ fn the_table_names_real_fields_and_agrees_with_the_edges_error_mapping() {
                 Rest::Query(rest) | Rest::Header(rest) => {
                     Some((name.field.to_owned(), rest.to_owned()))
                 }
-                Rest::Key(_) | Rest::Hidden => None,
+                Rest::Key(_) | Rest::Hidden | Rest::ShownUnder(_) => None,
             })
             .collect()
     };
@@ -164,7 +167,9 @@ fn requests_use_the_json_names_or_the_tables() {
                         Some(Rest::Key(key)) => {
                             body.insert(key.to_owned(), json_sample(&field.kind));
                         }
-                        Some(Rest::Header(_) | Rest::Hidden) => elsewhere.push(*field),
+                        Some(Rest::Header(_) | Rest::Hidden | Rest::ShownUnder(_)) => {
+                            elsewhere.push(*field)
+                        }
                         Some(Rest::Query(_)) => panic!("{}: a query name in a body", rpc.name),
                     }
                 }
@@ -197,7 +202,7 @@ fn requests_use_the_json_names_or_the_tables() {
                             renamed.push((field.name.clone(), sample.clone()));
                             renamed.push((field.json_name.clone(), sample));
                         }
-                        Some(Rest::Header(_) | Rest::Hidden) => {}
+                        Some(Rest::Header(_) | Rest::Hidden | Rest::ShownUnder(_)) => {}
                         Some(Rest::Key(_)) => panic!("{}: a body key in a query", rpc.name),
                     }
                 }
@@ -356,6 +361,8 @@ fn check_keys(
             None => field.json_name.clone(),
             Some(Rest::Key(key)) => key.to_owned(),
             Some(Rest::Hidden) => continue,
+            Some(Rest::ShownUnder(parent)) if !at.starts_with(parent) => continue,
+            Some(Rest::ShownUnder(_)) => field.json_name.clone(),
             Some(rest @ (Rest::Query(_) | Rest::Header(_))) => {
                 problems.push(format!("{at}.{}: {rest:?} in a response", field.name));
                 continue;
