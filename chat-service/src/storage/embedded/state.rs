@@ -18,8 +18,8 @@ use super::EmbeddedStore;
 use super::writer::Target;
 use std::ops::Bound;
 
-use crate::convert::{decode_moderation_kind, encode_moderation_kind};
 use crate::domain::{Ban, ModerationEvent, Position, StreamChat, StreamId, UserId, UserProfile};
+use crate::grpc::convert::{decode_moderation_kind, encode_moderation_kind};
 use crate::storage::codec::{key_position, position_key};
 use crate::storage::{ChatStateStore, StorageError};
 

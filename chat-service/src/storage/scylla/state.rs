@@ -17,11 +17,11 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
 use super::{ScyllaSettings, ScyllaStore, errors};
-use crate::convert::{decode_moderation_kind, encode_moderation_kind};
 use crate::domain::{
     Ban, ChatState, ModerationEvent, ObjectId, Position, ProfilePhoto, SlowMode, StreamChat,
     StreamId, UserId, UserProfile,
 };
+use crate::grpc::convert::{decode_moderation_kind, encode_moderation_kind};
 use crate::storage::{ChatStateStore, StorageError};
 
 pub(super) struct StateStatements {
