@@ -7,10 +7,10 @@ use tonic::{Request, Response};
 use tracing::field::{Empty, display};
 
 use super::ChatServiceImpl;
-use super::request::{parse_id, request_id, stream_field};
+use super::request::{request_id, stream_field};
 use crate::auth::Identity;
 use crate::domain::{Cursor, StreamId};
-use crate::error::ChatError;
+use crate::error::{ChatError, Violations};
 use crate::live::subscription::{EventStream, subscribe};
 use crate::lookup::registered_stream;
 
@@ -34,11 +34,13 @@ pub(super) async fn handle(
     tracing::Span::current().record("user_id", display(identity.user_id));
     let connection = request.remote_addr();
     let request = request.into_inner();
-    let stream_id = parse_id("stream_id", &request.stream_id, StreamId::parse)?;
-    let after = request
-        .after
-        .map(|text| Cursor::parse(&text).map_err(|error| ChatError::invalid("after", error)))
-        .transpose()?;
+    let mut violations = Violations::default();
+    let stream_id = violations.check("stream_id", StreamId::parse(&request.stream_id));
+    let after = violations.check(
+        "after",
+        request.after.as_deref().map(Cursor::parse).transpose(),
+    );
+    let (stream_id, after) = violations.finish(|| Some((stream_id?, after?)))?;
     // Before any store read: a caller over its caps costs nothing more.
     let slot = service.subscriptions.admit(connection, identity.user_id)?;
     registered_stream(&service.store, &stream_id).await?;

@@ -6,11 +6,17 @@ use tonic::{Request, Response};
 use super::{ChatAdminServiceImpl, require_service};
 use crate::domain::{ProfilePhoto, UserId, UserProfile, parse_profile_text};
 use crate::error::{ChatError, Violation, Violations};
+use crate::grpc::request::request_id;
 
 /// Bounds on a profile photo, so one profile cannot bloat every message.
 const MAX_URL_CHARS: usize = 2048;
 const MAX_VARIANTS: usize = 16;
 
+#[tracing::instrument(
+    name = "upsert_user_profile",
+    skip_all,
+    fields(request_id = %request_id(&request))
+)]
 pub(super) async fn upsert(
     service: &ChatAdminServiceImpl,
     request: Request<pb::UserProfile>,

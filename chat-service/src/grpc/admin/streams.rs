@@ -9,11 +9,19 @@ use crate::domain::{
     ChatState, ModerationKind, SlowMode, StreamChat, StreamId, UserId, truncate_to_millis,
 };
 use crate::error::{ChatError, Violations};
-use crate::grpc::request::parse_id;
+use crate::grpc::request::{parse_id, request_id, stream_field};
 use crate::lookup::registered_stream;
 
 type AdminResult = Result<Response<pb::Stream>, ChatError>;
 
+#[tracing::instrument(
+    name = "register_stream",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn register(
     service: &ChatAdminServiceImpl,
     request: Request<pb::RegisterStreamRequest>,
@@ -40,6 +48,14 @@ pub(super) async fn register(
     Ok(Response::new(stream.into()))
 }
 
+#[tracing::instrument(
+    name = "set_chat_open",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn set_open(
     service: &ChatAdminServiceImpl,
     request: Request<pb::SetChatOpenRequest>,
@@ -64,6 +80,14 @@ pub(super) async fn set_open(
     .await
 }
 
+#[tracing::instrument(
+    name = "end_stream",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn end(
     service: &ChatAdminServiceImpl,
     request: Request<pb::EndStreamRequest>,
@@ -78,18 +102,27 @@ pub(super) async fn end(
     .await
 }
 
+#[tracing::instrument(
+    name = "update_stream_settings",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn update_settings(
     service: &ChatAdminServiceImpl,
     request: Request<pb::UpdateStreamSettingsRequest>,
 ) -> AdminResult {
     require_service(&request)?;
     let request = request.into_inner();
-    let stream_id = parse_id("stream_id", &request.stream_id, StreamId::parse)?;
-    let slow_mode = request
-        .slow_mode_seconds
-        .map(SlowMode::parse)
-        .transpose()
-        .map_err(|error| ChatError::invalid("slow_mode_seconds", error))?;
+    let mut violations = Violations::default();
+    let stream_id = violations.check("stream_id", StreamId::parse(&request.stream_id));
+    let slow_mode = violations.check(
+        "slow_mode_seconds",
+        request.slow_mode_seconds.map(SlowMode::parse).transpose(),
+    );
+    let (stream_id, slow_mode) = violations.finish(|| Some((stream_id?, slow_mode?)))?;
     change(service, stream_id, |stream| {
         if let Some(slow_mode) = slow_mode {
             stream.slow_mode = slow_mode;
@@ -99,6 +132,14 @@ pub(super) async fn update_settings(
     .await
 }
 
+#[tracing::instrument(
+    name = "get_stream",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn get(
     service: &ChatAdminServiceImpl,
     request: Request<pb::GetStreamRequest>,
