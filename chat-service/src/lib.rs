@@ -5,28 +5,31 @@
 //!   `main` and the tests.
 //! - [`transport`]: the accept loop and HTTP/2 settings, connection cap,
 //!   deadlines and load shedding (why not tonic's `Server`: see there).
-//! - [`auth`]: JWT verification and the interceptor that attaches the
-//!   caller's [`auth::Identity`].
+//! - [`auth`]: JWT verification into the caller's [`auth::Identity`].
 //! - [`domain`]: ids, message content and messages, parsed once at the
 //!   boundary.
-//! - [`grpc`]: the `allmine.chat.v1.ChatService` handlers, one file per RPC.
+//! - [`grpc`]: the `allmine.chat.v1.ChatService` handlers, one file per RPC;
+//!   the interceptor, domain ↔ protobuf conversions and the one mapping of
+//!   [`error::ChatError`] to `tonic::Status`.
 //! - [`live`]: live delivery: per-stream feeds over the store, the
 //!   watermark, subscriptions with replay and explicit gaps.
 //! - [`rules`]: what a send must pass (open chat, bans, slow mode, burst
 //!   limit) and the per-user burst limiter.
 //! - [`storage`]: the [`storage::MessageStore`] trait and its backends.
-//! - [`error`]: [`error::ChatError`] and its one mapping to `tonic::Status`.
+//! - [`lookup`]: store reads a request needs, absent records worded as
+//!   refusals once.
+//! - [`error`]: [`error::ChatError`], every refusal with its
+//!   [`error::RefusalReason`].
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
-//! - [`convert`]: domain ↔ protobuf conversions.
 //! - [`telemetry`]: tracing set-up.
 
 pub mod auth;
 pub mod config;
-pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod live;
+pub mod lookup;
 pub mod rules;
 pub mod secret;
 pub mod startup;

@@ -1,6 +1,8 @@
-//! Authentication of every `ChatService` call: a tonic interceptor reads the
-//! `authorization: Bearer <JWT>` metadata, verifies the token, and puts the
-//! caller's [`Identity`] into the request extensions for the handlers.
+//! Authentication of every call: [`Authenticator`] reads the
+//! `authorization: Bearer <JWT>` metadata and verifies the token into the
+//! caller's [`Identity`]. Failures are [`AuthError`]s; the gRPC layer
+//! (`grpc::interceptor`) puts the identity into the request extensions for
+//! the handlers and maps a failure to `UNAUTHENTICATED`.
 
 mod jwt;
 mod token_cache;
@@ -8,14 +10,12 @@ mod token_cache;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tonic::Request;
 use tonic::metadata::MetadataMap;
-use tonic::service::Interceptor;
-use tonic::{Request, Status};
 
 pub use jwt::{AuthError, JwtConfigError, JwtSettings, JwtVerifier, KeySource, MAX_LEEWAY_SECS};
 
 use crate::domain::UserId;
-use crate::error::ChatError;
 
 /// Who is calling, as their verified token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,16 +34,17 @@ pub struct Identity {
 
 impl Identity {
     /// The identity the interceptor attached to `request`.
-    pub fn from_request<T>(request: &Request<T>) -> Result<Self, ChatError> {
+    pub fn from_request<T>(request: &Request<T>) -> Result<Self, AuthError> {
         request
             .extensions()
             .get::<Identity>()
             .cloned()
-            .ok_or(ChatError::Unauthenticated(AuthError::MissingCredentials))
+            .ok_or(AuthError::MissingCredentials)
     }
 }
 
-/// The interceptor in front of `ChatService`.
+/// Verifies the credentials of a call (the gRPC layer's interceptor in front
+/// of both services).
 #[derive(Clone)]
 pub struct Authenticator {
     verifier: Arc<JwtVerifier>,
@@ -56,7 +57,8 @@ impl Authenticator {
         }
     }
 
-    fn authenticate(&self, metadata: &MetadataMap) -> Result<Identity, AuthError> {
+    /// The caller whose `authorization` metadata this is.
+    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Identity, AuthError> {
         let header = metadata
             .get("authorization")
             .ok_or(AuthError::MissingCredentials)?
@@ -73,21 +75,6 @@ fn bearer_token(header: &str) -> Option<&str> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
         .then_some(token)
-}
-
-impl Interceptor for Authenticator {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        match self.authenticate(request.metadata()) {
-            Ok(identity) => {
-                request.extensions_mut().insert(identity);
-                Ok(request)
-            }
-            Err(error) => {
-                tracing::info!(reason = %error, "rejected unauthenticated call");
-                Err(ChatError::Unauthenticated(error).into())
-            }
-        }
-    }
 }
 
 #[cfg(test)]

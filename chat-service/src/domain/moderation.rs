@@ -30,13 +30,19 @@ impl Ban {
 
     /// "until …" or "permanently", for the banned user's error message.
     pub fn describe_until(&self) -> String {
-        match self.expires_at {
-            Some(expires_at) => format!(
-                "until {}",
-                expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            ),
-            None => "permanently".into(),
-        }
+        describe_ban_end(self.expires_at)
+    }
+}
+
+/// "until <RFC 3339 time>" for a ban that ends at `expires_at`, "permanently"
+/// for one that does not.
+pub fn describe_ban_end(expires_at: Option<DateTime<Utc>>) -> String {
+    match expires_at {
+        Some(expires_at) => format!(
+            "until {}",
+            expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ),
+        None => "permanently".into(),
     }
 }
 

@@ -3,42 +3,53 @@
 //! returned stream holds its slot until it ends.
 
 use allmine_chat_proto::v1 as pb;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
+use tracing::field::{Empty, display};
 
-use super::{ChatServiceImpl, parse_id, request_id};
+use super::ChatServiceImpl;
+use super::request::{request_id, stream_field};
 use crate::auth::Identity;
 use crate::domain::{Cursor, StreamId};
-use crate::error::ChatError;
+use crate::error::{ChatError, Violations};
 use crate::live::subscription::{EventStream, subscribe};
-use crate::rules::load_stream;
+use crate::lookup::registered_stream;
 
+/// The span covers the subscription's start; its events are delivered after
+/// the handler has returned.
+#[tracing::instrument(
+    name = "subscribe_messages",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+        user_id = Empty,
+    )
+)]
 pub(super) async fn handle(
     service: &ChatServiceImpl,
     request: Request<pb::SubscribeMessagesRequest>,
-) -> Result<Response<EventStream>, Status> {
-    let request_id = request_id(&request);
-    let result: Result<EventStream, ChatError> = async {
-        // Any signed-in user may follow a registered stream's chat.
-        let identity = Identity::from_request(&request)?;
-        let connection = request.remote_addr();
-        let request = request.into_inner();
-        let stream_id = parse_id("stream_id", &request.stream_id, StreamId::parse)?;
-        let after = request
-            .after
-            .map(|text| Cursor::parse(&text).map_err(|error| ChatError::invalid("after", error)))
-            .transpose()?;
-        // Before any store read: a caller over its caps costs nothing more.
-        let slot = service.subscriptions.admit(connection, identity.user_id)?;
-        load_stream(&service.store, &stream_id).await?;
-        tracing::info!(%request_id, %stream_id, user_id = %identity.user_id, resume = after.is_some(), "subscribed");
-        let events = subscribe(
-            &service.hub,
-            stream_id,
-            after.map(|cursor| cursor.position()),
-            identity.valid_until,
-        );
-        Ok(slot.hold(events))
-    }
-    .await;
-    result.map(Response::new).map_err(Status::from)
+) -> Result<Response<EventStream>, ChatError> {
+    // Any signed-in user may follow a registered stream's chat.
+    let identity = Identity::from_request(&request)?;
+    tracing::Span::current().record("user_id", display(identity.user_id));
+    let connection = request.remote_addr();
+    let request = request.into_inner();
+    let mut violations = Violations::default();
+    let stream_id = violations.check("stream_id", StreamId::parse(&request.stream_id));
+    let after = violations.check(
+        "after",
+        request.after.as_deref().map(Cursor::parse).transpose(),
+    );
+    let (stream_id, after) = violations.finish(|| Some((stream_id?, after?)))?;
+    // Before any store read: a caller over its caps costs nothing more.
+    let slot = service.subscriptions.admit(connection, identity.user_id)?;
+    registered_stream(&service.store, &stream_id).await?;
+    tracing::info!(resume = after.is_some(), "subscribed");
+    let events = subscribe(
+        &service.hub,
+        stream_id,
+        after.map(|cursor| cursor.position()),
+        identity.valid_until,
+    );
+    Ok(Response::new(slot.hold(events)))
 }

@@ -32,9 +32,29 @@ pub use inflight::{InFlight, InFlightGuard};
 pub use subscription::{REPLAY_LIMIT, subscribe};
 
 use crate::domain::{
-    ModerationEvent, ModerationKind, ObjectId, ObjectIdGenerator, Position, StreamId,
+    ChatMessage, IdempotencyKey, MessageContent, ModerationEvent, ModerationKind, ObjectId,
+    ObjectIdGenerator, Position, Sender, StreamId,
 };
-use crate::storage::{SharedStore, StorageError};
+use crate::storage::{KeyedAppend, SharedStore, StorageError};
+
+/// A message to append: everything but its id and creation time, which the
+/// hub gives it.
+#[derive(Debug, Clone)]
+pub struct MessageDraft {
+    pub stream_id: StreamId,
+    pub content: MessageContent,
+    pub sender: Sender,
+}
+
+/// What [`Hub::append_message`] did.
+#[derive(Debug)]
+pub enum Appended {
+    /// The message is stored.
+    Stored(ChatMessage),
+    /// An earlier send with the same idempotency key had stored this
+    /// message; nothing new was stored.
+    Existing(ChatMessage),
+}
 
 /// The longest a history read waits for sends in flight
 /// ([`Hub::history_horizon_ms`]): the ScyllaDB statement timeout (2 s) ends
@@ -101,13 +121,49 @@ impl Hub {
     }
 
     /// Registers a local append in flight; see [`InFlight`].
-    pub fn begin_append(&self) -> InFlightGuard {
+    fn begin_append(&self) -> InFlightGuard {
         InFlight::begin(&self.inflight)
     }
 
     /// A new id, stamped with `at`.
-    pub fn next_id(&self, at: chrono::DateTime<Utc>) -> ObjectId {
+    fn next_id(&self, at: chrono::DateTime<Utc>) -> ObjectId {
         self.ids.next(at)
+    }
+
+    /// Stores a new message in its stream's order and wakes the feed. With
+    /// an idempotency key (and how long it holds), the key is claimed with
+    /// the message, atomically; if another send holds it, that send's
+    /// message is returned instead. Live delivery is held back until the
+    /// store has answered (see [`InFlight`]).
+    pub async fn append_message(
+        &self,
+        draft: MessageDraft,
+        idempotency: Option<(&IdempotencyKey, Duration)>,
+    ) -> Result<Appended, StorageError> {
+        let in_flight = self.begin_append();
+        let created_at = in_flight.created_at;
+        let message = ChatMessage {
+            id: self.next_id(created_at).into(),
+            stream_id: draft.stream_id,
+            content: draft.content,
+            sender: draft.sender,
+            created_at,
+            updated_at: created_at,
+        };
+        let stored = match idempotency {
+            Some((key, window)) => self.store.append_keyed(&message, key, window).await,
+            None => self
+                .store
+                .append(&message)
+                .await
+                .map(|()| KeyedAppend::Stored),
+        };
+        drop(in_flight);
+        self.notify(&message.stream_id);
+        Ok(match stored? {
+            KeyedAppend::Stored => Appended::Stored(message),
+            KeyedAppend::Existing(original) => Appended::Existing(*original),
+        })
     }
 
     /// Stores a moderation event in `stream`'s order and wakes the feed.

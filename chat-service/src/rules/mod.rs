@@ -4,5 +4,5 @@
 mod burst;
 mod send_policy;
 
-pub use burst::{BurstLimiter, BurstSettings};
-pub use send_policy::{SendPolicy, SendVerdict, SharedPolicy, load_stream};
+pub use burst::{BurstLimiter, BurstRefusal, BurstSettings};
+pub use send_policy::{SendPolicy, SendRecord, SendVerdict, SharedPolicy};

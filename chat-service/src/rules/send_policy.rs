@@ -1,20 +1,29 @@
-//! Whether a user may send to a stream now, and as whom.
+//! Whether a user may send to a stream now, and as whom; and, once the
+//! message is stored, recording it for slow mode. The policy owns slow mode
+//! both ways (read when admitting, written after the send), so both use the
+//! same time.
 //!
 //! Checks, in order (the first failure answers): the stream is registered
-//! (NOT_FOUND), its chat is open (FAILED_PRECONDITION), the sender is not
-//! banned (PERMISSION_DENIED), slow mode (RESOURCE_EXHAUSTED; owner and
-//! moderators exempt), the burst limit (RESOURCE_EXHAUSTED). Nothing is
-//! stored for a refused message.
+//! (STREAM_NOT_REGISTERED), its chat is open (CHAT_CLOSED, STREAM_ENDED), the
+//! sender is not banned (BANNED), slow mode (SLOW_MODE; owner and moderators
+//! exempt), the burst limit (BURST_LIMIT). Nothing is stored for a refused
+//! message.
+//!
+//! One clock reading per send: the `now` given to [`SendPolicy::admit`]
+//! decides ban expiry, slow mode and the burst limit, and is what slow mode
+//! records. (The message's creation time is the live hub's: it must be read
+//! under the hub's in-flight lock, see `live::inflight`.)
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{BurstLimiter, BurstSettings};
 use crate::auth::Identity;
-use crate::domain::{ChatState, Role, Sender, StreamChat, StreamId};
-use crate::error::ChatError;
+use crate::domain::{ChatState, RateQuota, Role, Sender, StreamChat, StreamId, UserId};
+use crate::error::{ChatError, RateRule};
+use crate::lookup::registered_stream;
 use crate::storage::SharedStore;
 
 /// What an admitted send needs to know.
@@ -22,9 +31,26 @@ use crate::storage::SharedStore;
 pub struct SendVerdict {
     /// The sender snapshot: the stored profile, else the token's claims.
     pub sender: Sender,
-    /// Record this send for slow mode, kept this long (`None`: slow mode off
-    /// or the sender is exempt).
-    pub slow_mode: Option<Duration>,
+    /// What the sender's rate limits allow after this message: the tighter
+    /// of the burst limit and (when it applies) slow mode.
+    pub quota: RateQuota,
+    /// What to record once the message is stored: give it to
+    /// [`SendPolicy::record_sent`].
+    pub record: SendRecord,
+}
+
+/// What slow mode must remember of an admitted send (nothing when slow mode
+/// is off or the sender is exempt).
+#[derive(Debug)]
+pub struct SendRecord(Option<SlowModeSend>);
+
+#[derive(Debug)]
+struct SlowModeSend {
+    stream_id: StreamId,
+    user: UserId,
+    at: DateTime<Utc>,
+    /// How long the record matters: the slow-mode interval.
+    keep_for: Duration,
 }
 
 pub struct SendPolicy {
@@ -42,13 +68,14 @@ impl SendPolicy {
         }
     }
 
+    /// Admits a send received at `now`, or says which rule refuses it.
     pub async fn admit(
         &self,
         stream_id: StreamId,
         identity: &Identity,
         now: DateTime<Utc>,
     ) -> Result<SendVerdict, ChatError> {
-        let stream = load_stream(&self.store, &stream_id).await?;
+        let stream = registered_stream(&self.store, &stream_id).await?;
         ensure_open(&stream)?;
         let user = identity.user_id;
         let role = stream.role_of(user);
@@ -79,43 +106,58 @@ impl SendPolicy {
         )?;
 
         if let Some(ban) = ban {
-            return Err(ChatError::PermissionDenied(format!(
-                "you are banned from this chat {}",
-                ban.describe_until()
-            )));
+            return Err(ChatError::Banned {
+                until: ban.expires_at,
+            });
         }
-        if let (Some(interval), Some(last_sent)) = (slow_mode, last_sent) {
-            let elapsed = (now - last_sent).to_std().unwrap_or_default();
-            if elapsed < interval {
-                let retry_after = interval - elapsed;
-                return Err(ChatError::RateLimited {
-                    message: format!(
-                        "slow mode is on: one message every {} s; retry after {}",
-                        interval.as_secs(),
-                        retry_at(now, retry_after)
-                    ),
-                    retry_after,
-                });
+        // Slow mode's wait, if the sender must still wait.
+        let slow_wait = match (slow_mode, last_sent) {
+            (Some(interval), Some(last_sent)) => {
+                let elapsed = (now - last_sent).to_std().unwrap_or_default();
+                interval.checked_sub(elapsed).filter(|wait| !wait.is_zero())
             }
-        }
-        if let Err(retry_after) = self
-            .burst
-            .try_acquire(stream_id, user, role, Instant::now())
-        {
-            let limit = if role.is_privileged() {
-                self.burst_settings.privileged_limit
-            } else {
-                self.burst_settings.viewer_limit
-            };
+            _ => None,
+        };
+        if let (Some(interval), Some(retry_after)) = (slow_mode, slow_wait) {
+            let quota =
+                slow_mode_quota(retry_after).tighter(self.burst.quota(stream_id, user, role, now));
             return Err(ChatError::RateLimited {
+                rule: RateRule::SlowMode,
                 message: format!(
-                    "too many messages: at most {limit} per {} s; retry after {}",
-                    self.burst_settings.window.as_secs(),
+                    "slow mode is on: one message every {} s; retry after {}",
+                    interval.as_secs(),
                     retry_at(now, retry_after)
                 ),
                 retry_after,
+                quota,
             });
         }
+        let burst_quota = match self.burst.try_acquire(stream_id, user, role, now) {
+            Ok(quota) => quota,
+            Err(refusal) => {
+                let quota = match slow_mode {
+                    Some(_) => refusal.quota.tighter(slow_mode_quota(Duration::ZERO)),
+                    None => refusal.quota,
+                };
+                return Err(ChatError::RateLimited {
+                    rule: RateRule::Burst,
+                    message: format!(
+                        "too many messages: at most {} per {} s; retry after {}",
+                        self.burst_settings.limit_for(role),
+                        self.burst_settings.window.as_secs(),
+                        retry_at(now, refusal.retry_after)
+                    ),
+                    retry_after: refusal.retry_after,
+                    quota,
+                });
+            }
+        };
+        // After this message, slow mode (when it applies) allows the next
+        // one a whole interval from now.
+        let quota = match slow_mode {
+            Some(interval) => burst_quota.tighter(slow_mode_quota(interval)),
+            None => burst_quota,
+        };
 
         let sender = match profile {
             Some(profile) => profile.to_sender(),
@@ -126,28 +168,51 @@ impl SendPolicy {
                 ..Sender::anonymous(user)
             },
         };
-        Ok(SendVerdict { sender, slow_mode })
+        Ok(SendVerdict {
+            sender,
+            quota,
+            record: SendRecord(slow_mode.map(|keep_for| SlowModeSend {
+                stream_id,
+                user,
+                at: now,
+                keep_for,
+            })),
+        })
+    }
+
+    /// Records an admitted send that was stored, for slow mode. The message
+    /// is durable and will be acknowledged: a failure here only weakens slow
+    /// mode for one message, so it is logged, not returned.
+    pub async fn record_sent(&self, record: SendRecord) {
+        let Some(send) = record.0 else {
+            return;
+        };
+        if let Err(error) = self
+            .store
+            .record_sent(&send.stream_id, &send.user, send.at, send.keep_for)
+            .await
+        {
+            tracing::warn!(%error, "could not record the send for slow mode");
+        }
     }
 }
 
-/// The registered stream, or NOT_FOUND.
-pub async fn load_stream(
-    store: &SharedStore,
-    stream_id: &StreamId,
-) -> Result<StreamChat, ChatError> {
-    store.stream(stream_id).await?.ok_or_else(|| {
-        ChatError::NotFound(format!("stream {stream_id} is not registered for chat"))
-    })
+/// Slow mode as a rate-limit quota: one message per interval, available
+/// again after `wait`.
+fn slow_mode_quota(wait: Duration) -> RateQuota {
+    RateQuota {
+        limit: 1,
+        remaining: u32::from(wait.is_zero()),
+        reset: wait,
+    }
 }
 
 fn ensure_open(stream: &StreamChat) -> Result<(), ChatError> {
     match stream.state {
         ChatState::Open => Ok(()),
-        ChatState::Closed => Err(ChatError::FailedPrecondition(
-            "the chat of this stream is closed".into(),
-        )),
-        ChatState::Ended => Err(ChatError::FailedPrecondition(
-            "this stream has ended; its chat is closed".into(),
+        ChatState::Closed => Err(ChatError::ChatClosed),
+        ChatState::Ended => Err(ChatError::StreamEnded(
+            "this stream has ended; its chat is closed",
         )),
     }
 }

@@ -16,6 +16,7 @@ mod limits;
 mod live;
 mod raw_h2;
 mod reflection_and_health;
+mod refusal_reasons;
 mod rules;
 mod send_message;
 mod state_contract;

@@ -1,6 +1,8 @@
 //! `allmine.chat.v1.ChatAdminService`: how other Allmine services register
 //! streams, open, close and end their chats, change settings, and push user
-//! profiles. Every call needs a token whose `roles` include `service`.
+//! profiles. Every call needs a token whose `roles` include `service`. As in
+//! `ChatService`, handlers return `ChatError` and each gets its span from
+//! `#[tracing::instrument]`.
 
 mod profiles;
 mod streams;

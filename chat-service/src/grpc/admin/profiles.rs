@@ -1,19 +1,22 @@
 //! Sender profiles pushed by the user service.
 
-use std::collections::BTreeMap;
-
 use allmine_chat_proto::v1 as pb;
 use tonic::{Request, Response};
 
 use super::{ChatAdminServiceImpl, require_service};
-use crate::convert::date_time;
 use crate::domain::{ProfilePhoto, UserId, UserProfile, parse_profile_text};
-use crate::error::{ChatError, Violation};
+use crate::error::{ChatError, Violation, Violations};
+use crate::grpc::request::request_id;
 
 /// Bounds on a profile photo, so one profile cannot bloat every message.
 const MAX_URL_CHARS: usize = 2048;
 const MAX_VARIANTS: usize = 16;
 
+#[tracing::instrument(
+    name = "upsert_user_profile",
+    skip_all,
+    fields(request_id = %request_id(&request))
+)]
 pub(super) async fn upsert(
     service: &ChatAdminServiceImpl,
     request: Request<pb::UserProfile>,
@@ -26,12 +29,9 @@ pub(super) async fn upsert(
 }
 
 fn parse_profile(request: pb::UserProfile) -> Result<UserProfile, ChatError> {
-    let mut violations = Vec::new();
+    let mut violations = Violations::default();
     let mut text = |field: &'static str, value: Option<&str>| {
-        parse_profile_text(value)
-            .map_err(|error| violations.push(Violation::new(field, error)))
-            .ok()
-            .flatten()
+        violations.check(field, parse_profile_text(value)).flatten()
     };
     let username = text("username", request.username.as_deref());
     let name = text("name", request.name.as_deref());
@@ -40,26 +40,27 @@ fn parse_profile(request: pb::UserProfile) -> Result<UserProfile, ChatError> {
         "availability_status",
         request.availability_status.as_deref(),
     );
-    let user_id = UserId::parse(&request.user_id)
-        .map_err(|error| violations.push(Violation::new("user_id", error)))
-        .ok();
+    let user_id = violations.check("user_id", UserId::parse(&request.user_id));
     let profile_photo = match request.profile_photo {
-        Some(photo) => parse_photo(photo)
-            .map_err(|violation| violations.push(violation))
-            .ok(),
+        Some(photo) => match parse_photo(photo) {
+            Ok(photo) => Some(photo),
+            Err(violation) => {
+                violations.add(violation.field, violation.description);
+                None
+            }
+        },
         None => None,
     };
-    match user_id {
-        Some(user_id) if violations.is_empty() => Ok(UserProfile {
-            user_id,
+    violations.finish(|| {
+        Some(UserProfile {
+            user_id: user_id?,
             username,
             name,
             surname,
             profile_photo,
             availability_status,
-        }),
-        _ => Err(ChatError::InvalidArgument(violations)),
-    }
+        })
+    })
 }
 
 fn parse_photo(photo: pb::ProfilePhoto) -> Result<ProfilePhoto, Violation> {
@@ -84,12 +85,5 @@ fn parse_photo(photo: pb::ProfilePhoto) -> Result<ProfilePhoto, Violation> {
             format!("at most {MAX_VARIANTS} variants of at most {MAX_URL_CHARS} characters"),
         ));
     }
-    Ok(ProfilePhoto {
-        id: photo.id,
-        url: photo.url,
-        media_type: photo.r#type,
-        variants: photo.variants.into_iter().collect::<BTreeMap<_, _>>(),
-        created_at: photo.created_at.as_ref().and_then(date_time),
-        updated_at: photo.updated_at.as_ref().and_then(date_time),
-    })
+    Ok(ProfilePhoto::from(photo))
 }

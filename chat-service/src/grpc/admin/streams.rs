@@ -8,28 +8,30 @@ use super::{ChatAdminServiceImpl, require_service};
 use crate::domain::{
     ChatState, ModerationKind, SlowMode, StreamChat, StreamId, UserId, truncate_to_millis,
 };
-use crate::error::{ChatError, Violation};
-use crate::grpc::parse_id;
-use crate::rules::load_stream;
+use crate::error::{ChatError, Violations};
+use crate::grpc::request::{parse_id, request_id, stream_field};
+use crate::lookup::registered_stream;
 
 type AdminResult = Result<Response<pb::Stream>, ChatError>;
 
+#[tracing::instrument(
+    name = "register_stream",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn register(
     service: &ChatAdminServiceImpl,
     request: Request<pb::RegisterStreamRequest>,
 ) -> AdminResult {
     require_service(&request)?;
     let request = request.into_inner();
-    let mut violations = Vec::new();
-    let stream_id = StreamId::parse(&request.stream_id)
-        .map_err(|error| violations.push(Violation::new("stream_id", error)))
-        .ok();
-    let owner = UserId::parse(&request.owner_id)
-        .map_err(|error| violations.push(Violation::new("owner_id", error)))
-        .ok();
-    let (Some(stream_id), Some(owner)) = (stream_id, owner) else {
-        return Err(ChatError::InvalidArgument(violations));
-    };
+    let mut violations = Violations::default();
+    let stream_id = violations.check("stream_id", StreamId::parse(&request.stream_id));
+    let owner = violations.check("owner_id", UserId::parse(&request.owner_id));
+    let (stream_id, owner) = violations.finish(|| Some((stream_id?, owner?)))?;
 
     // Registering is idempotent for the same owner, so the stream service
     // may retry; another owner is a conflict. (Read then write: the stream
@@ -38,9 +40,7 @@ pub(super) async fn register(
         if existing.owner == owner {
             return Ok(Response::new(existing.into()));
         }
-        return Err(ChatError::AlreadyExists(format!(
-            "stream {stream_id} is already registered with another owner"
-        )));
+        return Err(ChatError::StreamAlreadyRegistered(stream_id));
     }
     let stream = StreamChat::new(stream_id, owner, truncate_to_millis(Utc::now()));
     service.store.put_stream(&stream).await?;
@@ -48,6 +48,14 @@ pub(super) async fn register(
     Ok(Response::new(stream.into()))
 }
 
+#[tracing::instrument(
+    name = "set_chat_open",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn set_open(
     service: &ChatAdminServiceImpl,
     request: Request<pb::SetChatOpenRequest>,
@@ -62,8 +70,8 @@ pub(super) async fn set_open(
     };
     change(service, stream_id, |stream| {
         if stream.state == ChatState::Ended {
-            return Err(ChatError::FailedPrecondition(
-                "the stream has ended; its chat cannot be reopened or closed again".into(),
+            return Err(ChatError::StreamEnded(
+                "the stream has ended; its chat cannot be reopened or closed again",
             ));
         }
         stream.state = wanted;
@@ -72,6 +80,14 @@ pub(super) async fn set_open(
     .await
 }
 
+#[tracing::instrument(
+    name = "end_stream",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn end(
     service: &ChatAdminServiceImpl,
     request: Request<pb::EndStreamRequest>,
@@ -86,18 +102,27 @@ pub(super) async fn end(
     .await
 }
 
+#[tracing::instrument(
+    name = "update_stream_settings",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn update_settings(
     service: &ChatAdminServiceImpl,
     request: Request<pb::UpdateStreamSettingsRequest>,
 ) -> AdminResult {
     require_service(&request)?;
     let request = request.into_inner();
-    let stream_id = parse_id("stream_id", &request.stream_id, StreamId::parse)?;
-    let slow_mode = request
-        .slow_mode_seconds
-        .map(SlowMode::parse)
-        .transpose()
-        .map_err(|error| ChatError::invalid("slow_mode_seconds", error))?;
+    let mut violations = Violations::default();
+    let stream_id = violations.check("stream_id", StreamId::parse(&request.stream_id));
+    let slow_mode = violations.check(
+        "slow_mode_seconds",
+        request.slow_mode_seconds.map(SlowMode::parse).transpose(),
+    );
+    let (stream_id, slow_mode) = violations.finish(|| Some((stream_id?, slow_mode?)))?;
     change(service, stream_id, |stream| {
         if let Some(slow_mode) = slow_mode {
             stream.slow_mode = slow_mode;
@@ -107,13 +132,21 @@ pub(super) async fn update_settings(
     .await
 }
 
+#[tracing::instrument(
+    name = "get_stream",
+    skip_all,
+    fields(
+        request_id = %request_id(&request),
+        stream_id = %stream_field(&request.get_ref().stream_id),
+    )
+)]
 pub(super) async fn get(
     service: &ChatAdminServiceImpl,
     request: Request<pb::GetStreamRequest>,
 ) -> AdminResult {
     require_service(&request)?;
     let stream_id = parse_id("stream_id", &request.get_ref().stream_id, StreamId::parse)?;
-    let stream = load_stream(&service.store, &stream_id).await?;
+    let stream = registered_stream(&service.store, &stream_id).await?;
     Ok(Response::new(stream.into()))
 }
 
@@ -124,7 +157,7 @@ async fn change(
     stream_id: StreamId,
     apply: impl FnOnce(&mut StreamChat) -> Result<(), ChatError>,
 ) -> AdminResult {
-    let mut stream = load_stream(&service.store, &stream_id).await?;
+    let mut stream = registered_stream(&service.store, &stream_id).await?;
     let before = stream.clone();
     apply(&mut stream)?;
     if stream != before {

@@ -37,9 +37,7 @@ pub(super) fn replay(
     request: &NewMessage,
 ) -> Result<Response<pb::ChatMessage>, ChatError> {
     if original.content != request.content {
-        return Err(ChatError::AlreadyExists(
-            "this idempotency key was already used for a message with other content".into(),
-        ));
+        return Err(ChatError::IdempotencyKeyReused);
     }
     tracing::debug!(message_id = %original.id, "idempotent replay");
     let mut response = Response::new(pb::ChatMessage::from(original));

@@ -1,8 +1,11 @@
-//! Conversions between domain types and the generated protobuf types.
+//! Conversions between domain types and the generated protobuf types, each
+//! written once.
 //!
 //! Domain → protobuf is total. Protobuf → domain is for data this service
-//! wrote itself (records read back from a store); requests from clients go
-//! through the parsing in `grpc` instead, which reports field violations.
+//! wrote itself (records read back from a store) and for parts of requests
+//! that the handlers have already validated (a profile photo); requests from
+//! clients go through the parsing in the handlers, which reports field
+//! violations.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -160,16 +163,21 @@ impl From<StreamChat> for pb::Stream {
     }
 }
 
+/// A `ChatState` field's value (an `i32` on the wire).
+fn chat_state(value: i32) -> Result<ChatState, RecordError> {
+    match pb::ChatState::try_from(value) {
+        Ok(pb::ChatState::Open) => Ok(ChatState::Open),
+        Ok(pb::ChatState::Closed) => Ok(ChatState::Closed),
+        Ok(pb::ChatState::Ended) => Ok(ChatState::Ended),
+        _ => Err(invalid("state", value)),
+    }
+}
+
 impl TryFrom<pb::Stream> for StreamChat {
     type Error = RecordError;
 
     fn try_from(record: pb::Stream) -> Result<Self, Self::Error> {
-        let state = match pb::ChatState::try_from(record.state) {
-            Ok(pb::ChatState::Open) => ChatState::Open,
-            Ok(pb::ChatState::Closed) => ChatState::Closed,
-            Ok(pb::ChatState::Ended) => ChatState::Ended,
-            _ => return Err(invalid("state", record.state)),
-        };
+        let state = chat_state(record.state)?;
         let moderators = record
             .moderator_ids
             .iter()
@@ -317,13 +325,7 @@ pub fn decode_moderation_kind(bytes: &[u8]) -> Result<ModerationKind, RecordErro
             expires_at: banned.expires_at.as_ref().and_then(date_time),
         }),
         Some(pb::chat_event::Event::ChatStateChanged(changed)) => {
-            let state = match pb::ChatState::try_from(changed.state) {
-                Ok(pb::ChatState::Open) => ChatState::Open,
-                Ok(pb::ChatState::Closed) => ChatState::Closed,
-                Ok(pb::ChatState::Ended) => ChatState::Ended,
-                _ => return Err(invalid("state", changed.state)),
-            };
-            Ok(ModerationKind::ChatStateChanged(state))
+            Ok(ModerationKind::ChatStateChanged(chat_state(changed.state)?))
         }
         _ => Err(invalid("event", "not a moderation event")),
     }
