@@ -30,9 +30,7 @@ enum Rest {
     Query(&'static str),
     /// Carried in this request header, not in the body.
     Header(&'static str),
-    /// Not shown over REST.
-    Hidden,
-    /// Shown only inside this message's JSON (elsewhere hidden).
+    /// Shown only inside this message's JSON, not elsewhere.
     ShownUnder(&'static str),
 }
 
@@ -121,7 +119,7 @@ fn the_table_names_real_fields_and_agrees_with_the_edges_error_mapping() {
                 Rest::Query(rest) | Rest::Header(rest) => {
                     Some((name.field.to_owned(), rest.to_owned()))
                 }
-                Rest::Key(_) | Rest::Hidden | Rest::ShownUnder(_) => None,
+                Rest::Key(_) | Rest::ShownUnder(_) => None,
             })
             .collect()
     };
@@ -167,9 +165,7 @@ fn requests_use_the_json_names_or_the_tables() {
                         Some(Rest::Key(key)) => {
                             body.insert(key.to_owned(), json_sample(&field.kind));
                         }
-                        Some(Rest::Header(_) | Rest::Hidden | Rest::ShownUnder(_)) => {
-                            elsewhere.push(*field)
-                        }
+                        Some(Rest::Header(_) | Rest::ShownUnder(_)) => elsewhere.push(*field),
                         Some(Rest::Query(_)) => panic!("{}: a query name in a body", rpc.name),
                     }
                 }
@@ -202,7 +198,7 @@ fn requests_use_the_json_names_or_the_tables() {
                             renamed.push((field.name.clone(), sample.clone()));
                             renamed.push((field.json_name.clone(), sample));
                         }
-                        Some(Rest::Header(_) | Rest::Hidden | Rest::ShownUnder(_)) => {}
+                        Some(Rest::Header(_) | Rest::ShownUnder(_)) => {}
                         Some(Rest::Key(_)) => panic!("{}: a body key in a query", rpc.name),
                     }
                 }
@@ -360,7 +356,6 @@ fn check_keys(
         let key = match rest_name(message, &field.name) {
             None => field.json_name.clone(),
             Some(Rest::Key(key)) => key.to_owned(),
-            Some(Rest::Hidden) => continue,
             Some(Rest::ShownUnder(parent)) if !at.starts_with(parent) => continue,
             Some(Rest::ShownUnder(_)) => field.json_name.clone(),
             Some(rest @ (Rest::Query(_) | Rest::Header(_))) => {
