@@ -236,6 +236,23 @@ impl TestService {
             .expect("subscribed")
     }
 
+    /// `DeleteMessage` by `actor`.
+    pub async fn delete_message(
+        &self,
+        actor: &TokenBuilder,
+        stream_id: &str,
+        message_id: &str,
+    ) -> Result<(), Status> {
+        let request = bearer(
+            pb::DeleteMessageRequest {
+                stream_id: stream_id.into(),
+                message_id: message_id.into(),
+            },
+            &actor.build(),
+        );
+        into_inner(self.client.clone().delete_message(request).await).map(|_| ())
+    }
+
     /// `BanUser` by `actor` (reason "spam"); no duration is a permanent ban.
     pub async fn ban(
         &self,
