@@ -16,11 +16,17 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::rest::{ban_path, bans_path, events_path, message_path, moderator_path, with_query};
+use crate::rest::{
+    ban_path, bans_path, events_path, message_item_path, message_path, moderator_path, with_query,
+};
 
 /// Bounds every call of the test client: a hang fails the test instead of
 /// stalling the suite (generous: no test waits anywhere near this long).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The bound on an event stream instead: it is meant to stay open, and the
+/// reader bounds each wait for an event on its own.
+const EVENTS_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A running edge; it stops when dropped.
 pub struct TestEdge {
@@ -163,9 +169,17 @@ impl TestEdge {
         self.call(Method::GET, &path, None, token).await
     }
 
+    /// `DELETE .../chat/messages/{messageId}`.
+    pub async fn delete_message(&self, stream_id: &str, token: &str, message_id: &str) -> Response {
+        let path = message_item_path(stream_id, message_id);
+        self.call(Method::DELETE, &path, None, Some(token)).await
+    }
+
     /// `GET .../chat/events?<query>` with these headers (the event stream).
     pub async fn events(&self, stream_id: &str, query: &str, headers: &[(&str, &str)]) -> Response {
-        let request = self.request(Method::GET, &events_path(stream_id, query), None);
+        let request = self
+            .request(Method::GET, &events_path(stream_id, query), None)
+            .timeout(EVENTS_TIMEOUT);
         send(with_headers(request, headers)).await
     }
 

@@ -11,6 +11,7 @@
 //! - [`stack`] (both features): the two together, [`stack::TestApp`].
 //! - [`grpc`]: channels, bearer metadata, the admin API ([`grpc::Admin`]).
 //! - [`rest`] (feature `edge`): REST paths and the error-envelope checks.
+//! - [`sse`] (feature `edge`): a strict reader of the edge's event stream.
 //!
 //! The features keep the edge's tests free of chat-service: the edge suite
 //! enables `edge` only.
@@ -43,6 +44,8 @@ pub mod rest;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod service_process;
+#[cfg(feature = "edge")]
+pub mod sse;
 #[cfg(all(feature = "service", feature = "edge"))]
 pub mod stack;
 pub mod tmpfs;
