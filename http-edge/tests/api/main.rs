@@ -22,4 +22,3 @@ mod raw;
 mod rejections;
 mod request_id;
 mod send_message;
-mod sse;
