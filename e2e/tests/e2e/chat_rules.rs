@@ -244,66 +244,46 @@ async fn moderators_ban_viewers_but_not_moderators_nor_the_owner(backend: Backen
     expect_forbidden(stack.edge.send(&stream, &viewer.build(), "hi").await, "").await;
     assert!(stack.stored(&stream).await.is_empty());
 
-    // A viewer cannot ban (nor unban).
-    expect_forbidden(
-        stack
-            .edge
-            .ban(
-                &stream,
-                &another_viewer.build(),
-                &json!({"userId": TokenBuilder::new().user_id()}),
-            )
-            .await,
-        "only the stream's owner and moderators",
-    )
-    .await;
-    expect_forbidden(
-        stack
-            .edge
-            .unban(&stream, &another_viewer.build(), &viewer.user_id())
-            .await,
-        "",
-    )
-    .await;
-
-    // A moderator cannot ban another moderator.
-    expect_forbidden(
-        stack
-            .edge
-            .ban(
-                &stream,
-                &moderator.build(),
-                &json!({"userId": other_moderator.user_id()}),
-            )
-            .await,
-        "cannot ban another moderator",
-    )
-    .await;
-    // So the other moderator still sends.
-    expect_sent(
-        stack
-            .edge
-            .send(&stream, &other_moderator.build(), "still here")
-            .await,
-    )
-    .await;
-
-    // Nobody bans the owner: neither a moderator nor the owner.
-    for actor in [&moderator, &owner] {
-        expect_forbidden(
-            stack
-                .edge
-                .ban(
-                    &stream,
-                    &actor.build(),
-                    &json!({"userId": owner.user_id(), "durationSeconds": 60}),
-                )
-                .await,
+    // Bans nobody may make: by a viewer, of a moderator, of the owner (even
+    // by the owner).
+    for (actor, target, duration, why) in [
+        (
+            &another_viewer,
+            TokenBuilder::new().user_id(),
+            None,
+            "only the stream's owner and moderators",
+        ),
+        (
+            &moderator,
+            other_moderator.user_id(),
+            None,
+            "cannot ban another moderator",
+        ),
+        (
+            &moderator,
+            owner.user_id(),
+            Some(60),
             "owner cannot be banned",
-        )
-        .await;
+        ),
+        (&owner, owner.user_id(), Some(60), "owner cannot be banned"),
+    ] {
+        let mut body = json!({ "userId": target });
+        if let Some(seconds) = duration {
+            body["durationSeconds"] = json!(seconds);
+        }
+        let response = stack.edge.ban(&stream, &actor.build(), &body).await;
+        expect_forbidden(response, why).await;
     }
-    expect_sent(stack.edge.send(&stream, &owner_token, "still mine").await).await;
+    // Nor may a viewer lift one.
+    let response = stack
+        .edge
+        .unban(&stream, &another_viewer.build(), &viewer.user_id())
+        .await;
+    expect_forbidden(response, "").await;
+    // So the other moderator and the owner still send.
+    for (sender, content) in [(&other_moderator, "still here"), (&owner, "still mine")] {
+        expect_sent(stack.edge.send(&stream, &sender.build(), content).await).await;
+    }
 
     // A moderator cannot appoint (or remove) moderators.
     expect_forbidden(

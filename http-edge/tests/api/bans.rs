@@ -246,37 +246,6 @@ async fn chat_service_range_violations_name_duration_seconds_in_camel_case() {
 }
 
 #[tokio::test]
-async fn chat_service_refusals_of_a_ban_pass_through_the_envelope() {
-    let conflict = "Resource already exists or cannot be changed in its current state";
-    for (status, http_status, phrase) in [
-        (
-            Status::permission_denied("only the owner and moderators may ban"),
-            403,
-            "Insufficient permissions",
-        ),
-        (
-            Status::not_found("stream not found"),
-            404,
-            "Resource not found",
-        ),
-        (
-            Status::failed_precondition("the owner cannot be banned"),
-            409,
-            conflict,
-        ),
-    ] {
-        let app = spawn_app().await;
-        let message = status.message().to_owned();
-        app.chat.fail::<rpc::BanUser>(status);
-
-        let response = ban(&app, &json!({"userId": USER_ID}), Some(TOKEN)).await;
-
-        let reply = expect_error(response, http_status, phrase).await;
-        assert_eq!(reply.errors, [phrase, message.as_str()]);
-    }
-}
-
-#[tokio::test]
 async fn lifting_a_ban_is_204_with_an_empty_body() {
     let app = spawn_app().await;
 
@@ -336,29 +305,4 @@ async fn a_bad_user_id_is_passed_as_is_and_its_violation_names_user_id() {
         app.chat.calls::<rpc::UnbanUser>()[0].request.user_id,
         "not-an-id"
     );
-}
-
-#[tokio::test]
-async fn chat_service_refusals_of_an_unban_pass_through_the_envelope() {
-    for (status, http_status, phrase) in [
-        (
-            Status::permission_denied("only the owner and moderators may unban"),
-            403,
-            "Insufficient permissions",
-        ),
-        (
-            Status::not_found("stream not found"),
-            404,
-            "Resource not found",
-        ),
-    ] {
-        let app = spawn_app().await;
-        let message = status.message().to_owned();
-        app.chat.fail::<rpc::UnbanUser>(status);
-
-        let response = unban(&app, USER_ID, Some(TOKEN)).await;
-
-        let reply = expect_error(response, http_status, phrase).await;
-        assert_eq!(reply.errors, [phrase, message.as_str()]);
-    }
 }

@@ -8,7 +8,10 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::{
     fake_chat::FakeChatServer,
-    helpers::{ErrorReply, STREAM_ID, TOKEN, expect_error, spawn_app, spawn_edge_with_timeout},
+    helpers::{
+        AUTHORIZED, ErrorReply, STREAM_ID, TOKEN, expect_error, spawn_app, spawn_edge_with_timeout,
+    },
+    routes::routes,
 };
 
 /// What a client sees when chat-service answers `status`.
@@ -210,4 +213,39 @@ async fn a_chat_service_slower_than_the_deadline_is_504() {
         started.elapsed() < Duration::from_secs(2),
         "the edge gave up at its deadline, not when chat-service answered"
     );
+}
+
+/// Every route, not only sending: chat-service's refusals reach the client as
+/// the envelope with the mapped status, the phrase and chat-service's reason.
+#[tokio::test]
+async fn every_route_passes_chat_services_refusals_through_the_envelope() {
+    let conflict = "Resource already exists or cannot be changed in its current state";
+    for route in routes() {
+        let app = spawn_app().await;
+        for (status, http_status, phrase) in [
+            (
+                Status::permission_denied("only the stream's owner and moderators may"),
+                403,
+                "Insufficient permissions",
+            ),
+            (
+                Status::not_found("stream not found"),
+                404,
+                "Resource not found",
+            ),
+            (
+                Status::failed_precondition("the owner cannot be banned"),
+                409,
+                conflict,
+            ),
+        ] {
+            let message = status.message().to_owned();
+            (route.fail)(&app.chat, status);
+
+            let response = route.call(&app, "", &[AUTHORIZED]).await;
+
+            let reply = expect_error(response, http_status, phrase).await;
+            assert_eq!(reply.errors, [phrase, message.as_str()], "{}", route.name());
+        }
+    }
 }

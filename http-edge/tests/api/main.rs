@@ -21,4 +21,5 @@ mod moderators;
 mod raw;
 mod rejections;
 mod request_id;
+mod routes;
 mod send_message;

@@ -155,42 +155,6 @@ async fn the_path_ids_the_token_and_the_request_id_reach_chat_service() {
 }
 
 #[tokio::test]
-async fn chat_service_refusals_pass_through_the_envelope() {
-    let conflict = "Resource already exists or cannot be changed in its current state";
-    let cases = [
-        (
-            Status::permission_denied("only the stream's owner may change moderators"),
-            403,
-            "Insufficient permissions",
-        ),
-        (
-            Status::not_found("stream not found"),
-            404,
-            "Resource not found",
-        ),
-        (
-            Status::failed_precondition("the owner cannot be a moderator"),
-            409,
-            conflict,
-        ),
-    ];
-    for (status, http_status, phrase) in cases {
-        let app = spawn_app().await;
-        let message = status.message().to_owned();
-        app.chat.fail::<rpc::AddModerator>(status.clone());
-        app.chat.fail::<rpc::RemoveModerator>(status);
-
-        for response in [
-            appoint(&app, Some(TOKEN)).await,
-            remove(&app, Some(TOKEN)).await,
-        ] {
-            let reply = expect_error(response, http_status, phrase).await;
-            assert_eq!(reply.errors, [phrase, message.as_str()]);
-        }
-    }
-}
-
-#[tokio::test]
 async fn a_bad_user_id_is_passed_as_is_and_its_violation_names_user_id() {
     let app = spawn_app().await;
     app.chat

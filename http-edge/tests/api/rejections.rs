@@ -4,20 +4,17 @@
 //! one row; what only the message route does follows them.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{
     AUTHORIZED, JSON, STREAM_ID, TOKEN, TestApp, ban_path, bans_path, events_path, expect_error,
     message_item_path, message_path, moderator_path, spawn_app,
 };
+use crate::routes::{MESSAGE_ID, MISSING_HEADER, USER_ID, body_routes, routes};
 
-/// A user the routes name (banned, appointed).
-const USER_ID: &str = "64d15f9e2e6c8f4d5a123333";
-const MESSAGE_ID: &str = "64d15f9e2e6c8f4d5a123456";
 /// A token given in the query string.
 const QUERY_TOKEN: &str = "query-token.never-logged.7f3a9c";
 const AUTHENTICATION_REQUIRED: &str = "Authentication required";
-const MISSING_HEADER: &str = "Authorization header is missing";
 const NOT_BEARER: &str = "Authorization header must be 'Bearer <token>'";
 
 /// Posts raw bytes to the message route of a fresh app.
@@ -31,93 +28,12 @@ async fn post(
         .await
 }
 
-/// One route that needs credentials, with a request it would accept.
-struct Route {
-    method: Method,
-    path: String,
-    /// Its JSON body, for the routes that take one.
-    body: Option<Value>,
-    /// What a request without any credentials is told.
-    missing: &'static str,
-}
-
-impl Route {
-    fn new(method: Method, path: String, body: Option<Value>) -> Self {
-        Self {
-            method,
-            path,
-            body,
-            missing: MISSING_HEADER,
-        }
-    }
-
-    /// Sends the route's request to `path_suffix` appended, with `headers`
-    /// (and no others).
-    async fn call(
-        &self,
-        app: &TestApp,
-        path_suffix: &str,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let path = format!("{}{path_suffix}", self.path);
-        let mut request = app.edge.request(self.method.clone(), &path, None);
-        if let Some(body) = &self.body {
-            request = request.json(body);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send().await.expect("the edge answers")
-    }
-
-    fn name(&self) -> String {
-        format!("{} {}", self.method, self.path)
-    }
-}
-
 /// Asserts the 401 envelope with `reason` and the `WWW-Authenticate`
 /// challenge; `what` names the request in a failure.
 async fn expect_unauthenticated(response: reqwest::Response, reason: &str, what: &str) {
     let reply = expect_error(response, 401, AUTHENTICATION_REQUIRED).await;
     assert_eq!(reply.errors, [AUTHENTICATION_REQUIRED, reason], "{what}");
     assert_eq!(reply.headers["www-authenticate"], "Bearer", "{what}");
-}
-
-/// Every route that needs credentials.
-fn routes() -> Vec<Route> {
-    vec![
-        Route::new(
-            Method::POST,
-            message_path(STREAM_ID),
-            Some(json!({"content": "hi"})),
-        ),
-        Route::new(Method::GET, message_path(STREAM_ID), None),
-        Route::new(
-            Method::DELETE,
-            message_item_path(STREAM_ID, MESSAGE_ID),
-            None,
-        ),
-        Route::new(
-            Method::POST,
-            bans_path(STREAM_ID),
-            Some(json!({"userId": USER_ID})),
-        ),
-        Route::new(Method::DELETE, ban_path(STREAM_ID, USER_ID), None),
-        Route::new(Method::PUT, moderator_path(STREAM_ID, USER_ID), None),
-        Route::new(Method::DELETE, moderator_path(STREAM_ID, USER_ID), None),
-        Route {
-            missing: "Authorization header or access_token query parameter is missing",
-            ..Route::new(Method::GET, events_path(STREAM_ID, ""), None)
-        },
-    ]
-}
-
-/// The routes that take a JSON body, with one they would accept.
-fn body_routes() -> Vec<Route> {
-    routes()
-        .into_iter()
-        .filter(|route| route.body.is_some())
-        .collect()
 }
 
 #[tokio::test]
