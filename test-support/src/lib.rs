@@ -1,10 +1,27 @@
 //! Helpers shared by the integration tests of the workspace's crates.
 //!
+//! The harness (one way to start servers for every suite, like
+//! zero-to-production's `spawn_app`):
+//! - [`service`] (feature `service`): a real chat-service in process,
+//!   [`service::TestService`], on the embedded store or ScyllaDB, with typed
+//!   gRPC helpers (send, history, subscribe, ban, moderators).
+//! - [`edge`] (feature `edge`): a real http-edge in process,
+//!   [`edge::TestEdge`], in front of any chat-service address (the real one
+//!   or a scripted fake), with typed REST helpers.
+//! - [`stack`] (both features): the two together, [`stack::TestApp`].
+//! - [`grpc`]: channels, bearer metadata, the admin API ([`grpc::Admin`]).
+//! - [`rest`] (feature `edge`): REST paths and the error-envelope checks.
+//! - [`sse`] (feature `edge`): a strict reader of the edge's event stream.
+//!
+//! The features keep the edge's tests free of chat-service: the edge suite
+//! enables `edge` only.
+//!
+//! Fixtures and tools:
 //! - [`TokenBuilder`]: mints JWTs with any combination of valid and invalid
 //!   claims, for HS256, RS256 and ES256 (with the test keys under `keys/`).
 //! - [`random_object_id`]: fresh 24-hex ids, so tests never share a stream.
-//! - [`backends`]: both storage backends as fixtures, and
-//!   [`for_each_backend!`] to run a scenario once per backend.
+//! - [`backends`] (feature `service`): both storage backends as fixtures,
+//!   and [`for_each_backend!`] to run a scenario once per backend.
 //! - [`tmpfs`]: a small mounted filesystem to fill, for full-disk tests.
 //! - [`service_process`]: the real chat-service binary as a child process,
 //!   for `kill -9` and restart.
@@ -15,10 +32,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "service")]
 pub mod backends;
 pub mod cassandra;
+#[cfg(feature = "edge")]
+pub mod edge;
+pub mod grpc;
 pub mod history;
+#[cfg(feature = "edge")]
+pub mod rest;
+#[cfg(feature = "service")]
+pub mod service;
 pub mod service_process;
+#[cfg(feature = "edge")]
+pub mod sse;
+#[cfg(all(feature = "service", feature = "edge"))]
+pub mod stack;
 pub mod tmpfs;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -40,6 +69,13 @@ pub fn key_path(file_name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("keys")
         .join(file_name)
+}
+
+/// An address nobody listens on right now (until a test binds it).
+pub fn unused_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
 }
 
 /// A new random 24-lowercase-hex id.

@@ -1,16 +1,14 @@
 //! The real chat-service binary as a child process, for tests that kill it
 //! (`kill -9`) and start it again on the same store and port.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use allmine_chat_proto::v1::RegisterStreamRequest;
-use allmine_chat_proto::v1::chat_admin_service_client::ChatAdminServiceClient;
 use tonic::transport::Channel;
 
-use crate::{TEST_SECRET, TokenBuilder};
+use crate::TEST_SECRET;
+use crate::grpc::Admin;
 
 /// How to start the binary: its path (`env!("CARGO_BIN_EXE_chat-service")`
 /// in chat-service's own tests), its port and its environment.
@@ -109,20 +107,9 @@ impl ServiceProcess {
     /// Registers `stream` (with a new owner) through the admin service, as
     /// the stream service would.
     pub async fn register_stream(&self, stream: &str) {
-        let mut request = tonic::Request::new(RegisterStreamRequest {
-            stream_id: stream.to_owned(),
-            owner_id: crate::random_object_id(),
-        });
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {}", TokenBuilder::service().build())
-                .parse()
-                .expect("ASCII token"),
-        );
-        ChatAdminServiceClient::new(self.channel().await)
-            .register_stream(request)
-            .await
-            .expect("stream registered");
+        Admin::new(self.channel().await, crate::TokenBuilder::service().build())
+            .register(stream, &crate::random_object_id())
+            .await;
     }
 }
 
@@ -144,8 +131,5 @@ fn spawn(config: &ProcessConfig) -> Child {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+    crate::unused_addr().port()
 }

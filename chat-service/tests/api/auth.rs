@@ -1,7 +1,7 @@
 //! Every authentication failure answers UNAUTHENTICATED with a precise
 //! reason, never echoes the token, and stores nothing.
 
-use allmine_chat_proto::v1::{SendMessageRequest, SubscribeMessagesRequest};
+use allmine_chat_proto::v1::SendMessageRequest;
 use allmine_test_support::{RSA_PUBLIC_PEM, TEST_SECRET, TokenBuilder, key_path};
 use chat_service::config::JwtAlgorithm;
 use serde_json::json;
@@ -144,7 +144,7 @@ async fn bad_credentials_are_rejected_with_a_precise_reason_and_store_nothing() 
 
 #[tokio::test]
 async fn expiry_within_the_leeway_is_accepted() {
-    let mut service = spawn_service().await;
+    let service = spawn_service().await;
     // Expired 5 s ago, within the default 30 s leeway.
     let token = TokenBuilder::new().expires_in(-5).build();
     let stream = service.open_stream().await;
@@ -282,14 +282,7 @@ async fn a_token_with_a_crit_header_is_refused_on_send_and_subscribe() {
         assert_unauthenticated(&status, "'crit'", &token);
     }
     let status = service
-        .client
-        .subscribe_messages(authorized(
-            SubscribeMessagesRequest {
-                stream_id: stream.clone(),
-                after: None,
-            },
-            &authorization,
-        ))
+        .subscribe_as(&token, &stream, None)
         .await
         .expect_err("must be rejected");
     assert_unauthenticated(&status, "'crit'", &token);

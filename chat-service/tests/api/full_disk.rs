@@ -237,7 +237,7 @@ async fn concurrent_sends_through_a_full_disk_lose_no_acknowledged_message() {
     let Some(tmpfs) = Tmpfs::mount("16m") else {
         return;
     };
-    let mut service = start(&tmpfs, Reserve::Bytes(0)).await;
+    let service = start(&tmpfs, Reserve::Bytes(0)).await;
     let stream = service.open_stream().await;
     let history = Arc::new(tokio::sync::Mutex::new(History::default()));
     let stop = Arc::new(AtomicBool::new(false));

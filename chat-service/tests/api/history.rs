@@ -7,7 +7,7 @@ use allmine_test_support::{TokenBuilder, random_object_id};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestService, authorized, spawn_service_for_with};
+use crate::helpers::{TestService, spawn_service_for_with};
 
 allmine_test_support::for_each_backend!(
     pages_walk_the_history_both_ways_with_the_cursor,
@@ -15,30 +15,6 @@ allmine_test_support::for_each_backend!(
     bad_parameters_are_reported_per_field,
     an_unregistered_stream_has_no_history,
 );
-
-impl TestService {
-    async fn list(
-        &mut self,
-        stream: &str,
-        page_size: u32,
-        before: Option<&str>,
-        after: Option<&str>,
-    ) -> Result<pb::ListMessagesResponse, tonic::Status> {
-        let request = authorized(
-            pb::ListMessagesRequest {
-                stream_id: stream.into(),
-                page_size,
-                before: before.map(Into::into),
-                after: after.map(Into::into),
-            },
-            &format!("Bearer {}", TokenBuilder::new().build()),
-        );
-        self.client
-            .list_messages(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-}
 
 /// A service whose burst limit does not get in the way of filling a stream.
 async fn spawn(backend: Backend) -> TestService {
@@ -58,7 +34,7 @@ fn contents(response: &pb::ListMessagesResponse) -> Vec<String> {
 }
 
 async fn pages_walk_the_history_both_ways_with_the_cursor(backend: Backend) {
-    let mut service = spawn(backend).await;
+    let service = spawn(backend).await;
     let stream = service.open_stream().await;
     let mut sent = Vec::new();
     for index in 0..7 {
@@ -70,36 +46,36 @@ async fn pages_walk_the_history_both_ways_with_the_cursor(backend: Backend) {
         );
     }
 
-    let newest = service.list(&stream, 3, None, None).await.expect("page");
+    let newest = service.history(&stream, 3, None, None).await.expect("page");
     assert_eq!(contents(&newest), ["m6", "m5", "m4"]);
     assert_eq!(
         newest.messages[0], sent[6],
         "history shows what the send returned"
     );
     let older = service
-        .list(&stream, 3, newest.next_cursor.as_deref(), None)
+        .history(&stream, 3, newest.next_cursor.as_deref(), None)
         .await
         .expect("page");
     assert_eq!(contents(&older), ["m3", "m2", "m1"]);
     let oldest = service
-        .list(&stream, 3, older.next_cursor.as_deref(), None)
+        .history(&stream, 3, older.next_cursor.as_deref(), None)
         .await
         .expect("page");
     assert_eq!(contents(&oldest), ["m0"]);
     assert_eq!(oldest.next_cursor, None, "a short backward page is the end");
 
     let forward = service
-        .list(&stream, 4, None, Some(&sent[1].cursor))
+        .history(&stream, 4, None, Some(&sent[1].cursor))
         .await
         .expect("page");
     assert_eq!(contents(&forward), ["m2", "m3", "m4", "m5"]);
     let rest = service
-        .list(&stream, 4, None, forward.next_cursor.as_deref())
+        .history(&stream, 4, None, forward.next_cursor.as_deref())
         .await
         .expect("page");
     assert_eq!(contents(&rest), ["m6"]);
     let nothing_yet = service
-        .list(&stream, 4, None, rest.next_cursor.as_deref())
+        .history(&stream, 4, None, rest.next_cursor.as_deref())
         .await
         .expect("page");
     assert!(nothing_yet.messages.is_empty());
@@ -110,7 +86,7 @@ async fn pages_walk_the_history_both_ways_with_the_cursor(backend: Backend) {
 
     service.send_as_anyone(&stream, "m7").await.expect("sent");
     let new = service
-        .list(&stream, 4, None, nothing_yet.next_cursor.as_deref())
+        .history(&stream, 4, None, nothing_yet.next_cursor.as_deref())
         .await
         .expect("page");
     assert_eq!(
@@ -122,7 +98,7 @@ async fn pages_walk_the_history_both_ways_with_the_cursor(backend: Backend) {
 }
 
 async fn the_page_size_defaults_to_50_and_is_capped_at_100(backend: Backend) {
-    let mut service = spawn(backend).await;
+    let service = spawn(backend).await;
     let stream = service.open_stream().await;
     let owner = TokenBuilder::new();
     for index in 0..120 {
@@ -133,7 +109,7 @@ async fn the_page_size_defaults_to_50_and_is_capped_at_100(backend: Backend) {
     }
     assert_eq!(
         service
-            .list(&stream, 0, None, None)
+            .history(&stream, 0, None, None)
             .await
             .expect("page")
             .messages
@@ -142,7 +118,7 @@ async fn the_page_size_defaults_to_50_and_is_capped_at_100(backend: Backend) {
     );
     assert_eq!(
         service
-            .list(&stream, 100, None, None)
+            .history(&stream, 100, None, None)
             .await
             .expect("page")
             .messages
@@ -150,7 +126,7 @@ async fn the_page_size_defaults_to_50_and_is_capped_at_100(backend: Backend) {
         100
     );
     let status = service
-        .list(&stream, 101, None, None)
+        .history(&stream, 101, None, None)
         .await
         .expect_err("too large");
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -177,7 +153,7 @@ async fn bad_parameters_are_reported_per_field(backend: Backend) {
     ];
     for (stream_id, before, after, field) in cases {
         let status = service
-            .list(stream_id, 10, before, after)
+            .history(stream_id, 10, before, after)
             .await
             .expect_err("rejected");
         assert_eq!(status.code(), Code::InvalidArgument, "{field}");
@@ -201,9 +177,9 @@ async fn bad_parameters_are_reported_per_field(backend: Backend) {
 }
 
 async fn an_unregistered_stream_has_no_history(backend: Backend) {
-    let mut service = spawn(backend).await;
+    let service = spawn(backend).await;
     let status = service
-        .list(&random_object_id(), 10, None, None)
+        .history(&random_object_id(), 10, None, None)
         .await
         .expect_err("unknown");
     assert_eq!(status.code(), Code::NotFound);

@@ -55,12 +55,8 @@ async fn send_keyed(
     Ok((response.into_inner(), replayed))
 }
 
-async fn admin<T>(service: &TestService, message: T) -> tonic::Request<T> {
-    authorized(message, &format!("Bearer {}", service.service_token))
-}
-
 async fn a_retry_with_the_same_key_returns_the_original_marked_as_a_replay(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let viewer = TokenBuilder::new();
 
@@ -78,7 +74,7 @@ async fn a_retry_with_the_same_key_returns_the_original_marked_as_a_replay(backe
 }
 
 async fn the_same_key_with_other_content_is_already_exists(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let viewer = TokenBuilder::new();
     send_keyed(&service, &viewer, &stream, "first text", "key-2")
@@ -96,7 +92,7 @@ async fn the_same_key_with_other_content_is_already_exists(backend: Backend) {
 }
 
 async fn an_invalid_key_is_refused_naming_the_field(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let viewer = TokenBuilder::new();
     for key in ["", "has space", "ümlaut", &"k".repeat(256)] {
@@ -125,21 +121,9 @@ async fn an_invalid_key_is_refused_naming_the_field(backend: Backend) {
 async fn a_replay_is_answered_although_slow_mode_a_ban_or_a_closed_chat_would_refuse(
     backend: Backend,
 ) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let (stream, owner) = service.open_stream_with_owner().await;
-    let settings = admin(
-        &service,
-        pb::UpdateStreamSettingsRequest {
-            stream_id: stream.clone(),
-            slow_mode_seconds: Some(120),
-        },
-    )
-    .await;
-    service
-        .admin
-        .update_stream_settings(settings)
-        .await
-        .expect("slow mode on");
+    service.admin().slow_mode(&stream, 120).await;
     let viewer = TokenBuilder::new();
     let (original, _) = send_keyed(&service, &viewer, &stream, "hi", "key-rules")
         .await
@@ -157,16 +141,10 @@ async fn a_replay_is_answered_although_slow_mode_a_ban_or_a_closed_chat_would_re
     );
 
     // A ban.
-    let ban = authorized(
-        pb::BanUserRequest {
-            stream_id: stream.clone(),
-            user_id: viewer.user_id(),
-            duration_seconds: None,
-            reason: None,
-        },
-        &format!("Bearer {}", owner.build()),
-    );
-    service.client.ban_user(ban).await.expect("banned");
+    service
+        .ban(&owner, &stream, &viewer.user_id(), None)
+        .await
+        .expect("banned");
     let replay = send_keyed(&service, &viewer, &stream, "hi", "key-rules").await;
     assert_eq!(
         replay.expect("replay while banned"),
@@ -174,15 +152,7 @@ async fn a_replay_is_answered_although_slow_mode_a_ban_or_a_closed_chat_would_re
     );
 
     // A closed chat.
-    let close = admin(
-        &service,
-        pb::SetChatOpenRequest {
-            stream_id: stream.clone(),
-            open: false,
-        },
-    )
-    .await;
-    service.admin.set_chat_open(close).await.expect("closed");
+    service.admin().set_open(&stream, false).await;
     let replay = send_keyed(&service, &viewer, &stream, "hi", "key-rules").await;
     assert_eq!(replay.expect("replay in a closed chat"), (original, true));
     let status = send_keyed(&service, &owner, &stream, "owner", "key-owner")
@@ -195,7 +165,7 @@ async fn a_replay_is_answered_although_slow_mode_a_ban_or_a_closed_chat_would_re
 }
 
 async fn a_replay_is_answered_although_the_burst_limit_would_refuse(backend: Backend) {
-    let mut service = spawn_service_for_with(backend, |config| {
+    let service = spawn_service_for_with(backend, |config| {
         config.burst_viewer_limit = 1;
         config.burst_window_secs = 3600;
     })
@@ -219,7 +189,7 @@ async fn a_replay_is_answered_although_the_burst_limit_would_refuse(backend: Bac
 
 async fn concurrent_sends_with_one_key_store_one_message(backend: Backend) {
     const SENDERS: usize = 16;
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let viewer = TokenBuilder::new();
     let replies = futures::future::join_all(
@@ -240,7 +210,7 @@ async fn concurrent_sends_with_one_key_store_one_message(backend: Backend) {
 }
 
 async fn a_key_is_scoped_to_its_user_and_stream(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let other_stream = service.open_stream().await;
     let (alice, bob) = (TokenBuilder::new(), TokenBuilder::new());
@@ -263,7 +233,7 @@ async fn a_key_is_scoped_to_its_user_and_stream(backend: Backend) {
 }
 
 async fn after_the_window_the_key_sends_a_new_message(backend: Backend) {
-    let mut service = spawn_service_for_with(backend, |config| {
+    let service = spawn_service_for_with(backend, |config| {
         config.idempotency_window_secs = 1;
     })
     .await;
@@ -299,7 +269,7 @@ async fn after_the_window_the_key_sends_a_new_message(backend: Backend) {
 async fn concurrent_sends_with_one_key_through_two_instances_store_one_message() {
     const SENDS_PER_INSTANCE: usize = 8;
     let fixture = StoreFixture::new(Backend::Scylla);
-    let mut instance_a = spawn_service_on(fixture.open().await, |_| {}).await;
+    let instance_a = spawn_service_on(fixture.open().await, |_| {}).await;
     let instance_b = spawn_service_on(fixture.open().await, |_| {}).await;
     let stream = instance_a.open_stream().await;
     let viewer = TokenBuilder::new();

@@ -35,23 +35,6 @@ async fn spawn(backend: Backend) -> TestService {
     .await
 }
 
-impl TestService {
-    async fn subscribe(&mut self, stream: &str, after: Option<&str>) -> Streaming<pb::ChatEvent> {
-        let request = authorized(
-            pb::SubscribeMessagesRequest {
-                stream_id: stream.into(),
-                after: after.map(Into::into),
-            },
-            &format!("Bearer {}", TokenBuilder::new().build()),
-        );
-        self.client
-            .subscribe_messages(request)
-            .await
-            .expect("subscribed")
-            .into_inner()
-    }
-}
-
 async fn next_event(events: &mut Streaming<pb::ChatEvent>) -> pb::ChatEvent {
     tokio::time::timeout(EVENT_WAIT, events.message())
         .await
@@ -68,7 +51,7 @@ fn content(event: &pb::ChatEvent) -> String {
 }
 
 async fn subscribe_then_send_arrives_in_order(backend: Backend) {
-    let mut service = spawn(backend).await;
+    let service = spawn(backend).await;
     let stream = service.open_stream().await;
     let mut events = service.subscribe(&stream, None).await;
     let mut sent = Vec::new();
@@ -92,7 +75,7 @@ async fn subscribe_then_send_arrives_in_order(backend: Backend) {
 }
 
 async fn resuming_with_the_last_cursor_loses_nothing_and_repeats_nothing(backend: Backend) {
-    let mut service = spawn(backend).await;
+    let service = spawn(backend).await;
     let stream = service.open_stream().await;
     let mut events = service.subscribe(&stream, None).await;
     for index in 0..5 {
@@ -142,7 +125,7 @@ async fn resuming_with_the_last_cursor_loses_nothing_and_repeats_nothing(backend
 }
 
 async fn moderation_events_reach_subscribers(backend: Backend) {
-    let mut service = spawn(backend).await;
+    let service = spawn(backend).await;
     let (stream, owner) = service.open_stream_with_owner().await;
     let mut events = service.subscribe(&stream, None).await;
     let viewer = TokenBuilder::new();
@@ -152,16 +135,8 @@ async fn moderation_events_reach_subscribers(backend: Backend) {
         .expect("sent");
     assert_eq!(content(&next_event(&mut events).await), "to be removed");
 
-    let delete = authorized(
-        pb::DeleteMessageRequest {
-            stream_id: stream.clone(),
-            message_id: message.id.clone(),
-        },
-        &format!("Bearer {}", owner.build()),
-    );
     service
-        .client
-        .delete_message(delete)
+        .delete_message(&owner, &stream, &message.id)
         .await
         .expect("deleted by the owner");
     match next_event(&mut events).await.event {
@@ -176,16 +151,10 @@ async fn moderation_events_reach_subscribers(backend: Backend) {
         "a deleted message leaves history"
     );
 
-    let ban = authorized(
-        pb::BanUserRequest {
-            stream_id: stream.clone(),
-            user_id: viewer.user_id(),
-            duration_seconds: Some(60),
-            reason: None,
-        },
-        &format!("Bearer {}", owner.build()),
-    );
-    service.client.ban_user(ban).await.expect("banned");
+    service
+        .ban(&owner, &stream, &viewer.user_id(), Some(60))
+        .await
+        .expect("banned");
     match next_event(&mut events).await.event {
         Some(Event::UserBanned(banned)) => {
             assert_eq!(banned.user_id, viewer.user_id());
@@ -194,14 +163,7 @@ async fn moderation_events_reach_subscribers(backend: Backend) {
         other => panic!("expected a ban, got {other:?}"),
     }
 
-    let close = authorized(
-        pb::SetChatOpenRequest {
-            stream_id: stream.clone(),
-            open: false,
-        },
-        &format!("Bearer {}", service.service_token),
-    );
-    service.admin.set_chat_open(close).await.expect("closed");
+    service.admin().set_open(&stream, false).await;
     match next_event(&mut events).await.event {
         Some(Event::ChatStateChanged(changed)) => {
             assert_eq!(changed.state, pb::ChatState::Closed as i32)
@@ -212,34 +174,17 @@ async fn moderation_events_reach_subscribers(backend: Backend) {
 }
 
 async fn who_may_delete_a_message(backend: Backend) {
-    let mut service = spawn(backend).await;
+    let service = spawn(backend).await;
     let (stream, owner) = service.open_stream_with_owner().await;
     let (sender, moderator, stranger) = (
         TokenBuilder::new(),
         TokenBuilder::new(),
         TokenBuilder::new(),
     );
-    let appoint = authorized(
-        pb::ModeratorRequest {
-            stream_id: stream.clone(),
-            user_id: moderator.user_id(),
-        },
-        &format!("Bearer {}", owner.build()),
-    );
     service
-        .client
-        .add_moderator(appoint)
+        .add_moderator(&owner, &stream, &moderator.user_id())
         .await
         .expect("appointed");
-    let delete = |actor: &TokenBuilder, message_id: &str| {
-        authorized(
-            pb::DeleteMessageRequest {
-                stream_id: stream.clone(),
-                message_id: message_id.into(),
-            },
-            &format!("Bearer {}", actor.build()),
-        )
-    };
     let first = service
         .send(&sender.build(), &stream, "one")
         .await
@@ -254,35 +199,29 @@ async fn who_may_delete_a_message(backend: Backend) {
         .expect("sent");
 
     let status = service
-        .client
-        .delete_message(delete(&stranger, &first.id))
+        .delete_message(&stranger, &stream, &first.id)
         .await
         .expect_err("not allowed");
     assert_eq!(status.code(), Code::PermissionDenied);
     service
-        .client
-        .delete_message(delete(&sender, &first.id))
+        .delete_message(&sender, &stream, &first.id)
         .await
         .expect("the sender deletes their own");
     service
-        .client
-        .delete_message(delete(&moderator, &second.id))
+        .delete_message(&moderator, &stream, &second.id)
         .await
         .expect("a moderator deletes any");
     service
-        .client
-        .delete_message(delete(&owner, &third.id))
+        .delete_message(&owner, &stream, &third.id)
         .await
         .expect("the owner deletes any");
     let status = service
-        .client
-        .delete_message(delete(&owner, &third.id))
+        .delete_message(&owner, &stream, &third.id)
         .await
         .expect_err("gone");
     assert_eq!(status.code(), Code::NotFound);
     let status = service
-        .client
-        .delete_message(delete(&owner, &random_object_id()))
+        .delete_message(&owner, &stream, &random_object_id())
         .await
         .expect_err("unknown");
     assert_eq!(status.code(), Code::NotFound);
@@ -291,7 +230,7 @@ async fn who_may_delete_a_message(backend: Backend) {
 }
 
 async fn a_slow_subscriber_gets_a_gap_and_senders_are_not_held_up(backend: Backend) {
-    let mut service = spawn_service_for_with(backend, |config| {
+    let service = spawn_service_for_with(backend, |config| {
         config.burst_viewer_limit = 100_000;
         config.live_settle_ms = Some(0);
         config.live_poll_ms = 50;
@@ -382,8 +321,8 @@ async fn a_message_sent_through_one_instance_reaches_subscribers_of_another() {
         config.live_settle_ms = Some(settle_ms);
         config.live_poll_ms = 100;
     };
-    let mut instance_a = spawn_service_on(fixture.open().await, configure).await;
-    let mut instance_b = spawn_service_on(fixture.open().await, configure).await;
+    let instance_a = spawn_service_on(fixture.open().await, configure).await;
+    let instance_b = spawn_service_on(fixture.open().await, configure).await;
     let stream = instance_a.open_stream().await;
     let mut on_b = instance_b.subscribe(&stream, None).await;
 
@@ -419,7 +358,7 @@ async fn a_message_sent_through_one_instance_reaches_subscribers_of_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_live_streams_cleanly() {
-    let mut service = spawn(Backend::Embedded).await;
+    let service = spawn(Backend::Embedded).await;
     let stream = service.open_stream().await;
     let mut events = service.subscribe(&stream, None).await;
     service

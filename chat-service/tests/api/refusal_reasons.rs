@@ -66,7 +66,28 @@ fn quota(metadata: &MetadataMap) -> (u64, u64, u64) {
     )
 }
 
-impl TestService {
+/// Calls this file makes beyond the harness's typed helpers: with the
+/// response metadata, or with the refusal kept.
+trait ReasonCalls {
+    fn as_service<T>(&self, message: T) -> Request<T>;
+    async fn send_with_metadata(
+        &mut self,
+        sender: &TokenBuilder,
+        stream_id: &str,
+        content: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Response<pb::ChatMessage>, Status>;
+    async fn ban_as(
+        &mut self,
+        actor: &TokenBuilder,
+        stream_id: &str,
+        user: &TokenBuilder,
+        duration_seconds: Option<u32>,
+    ) -> Result<pb::Ban, Status>;
+    async fn set_slow_mode_seconds(&mut self, stream_id: &str, seconds: u32);
+}
+
+impl ReasonCalls for TestService {
     fn as_service<T>(&self, message: T) -> Request<T> {
         authorized(message, &format!("Bearer {}", self.service_token))
     }

@@ -11,7 +11,9 @@ use allmine_test_support::{TokenBuilder, random_object_id};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestService, authorized, spawn_service_for, spawn_service_for_with};
+use allmine_test_support::grpc::Admin;
+
+use crate::helpers::{spawn_service_for, spawn_service_for_with};
 
 allmine_test_support::for_each_backend!(
     an_unregistered_stream_is_not_found,
@@ -27,124 +29,6 @@ allmine_test_support::for_each_backend!(
     registration_is_idempotent_for_the_same_owner_only,
 );
 
-fn bearer(token: &TokenBuilder) -> String {
-    format!("Bearer {}", token.build())
-}
-
-impl TestService {
-    async fn admin_request<T>(&self, message: T) -> tonic::Request<T> {
-        authorized(message, &format!("Bearer {}", self.service_token))
-    }
-
-    async fn set_open(&mut self, stream: &str, open: bool) -> Result<pb::Stream, Status> {
-        let request = self
-            .admin_request(pb::SetChatOpenRequest {
-                stream_id: stream.into(),
-                open,
-            })
-            .await;
-        self.admin
-            .set_chat_open(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    async fn end_stream(&mut self, stream: &str) -> Result<pb::Stream, Status> {
-        let request = self
-            .admin_request(pb::EndStreamRequest {
-                stream_id: stream.into(),
-            })
-            .await;
-        self.admin
-            .end_stream(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    async fn set_slow_mode(&mut self, stream: &str, seconds: u32) -> Result<pb::Stream, Status> {
-        let request = self
-            .admin_request(pb::UpdateStreamSettingsRequest {
-                stream_id: stream.into(),
-                slow_mode_seconds: Some(seconds),
-            })
-            .await;
-        self.admin
-            .update_stream_settings(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    async fn ban(
-        &mut self,
-        actor: &TokenBuilder,
-        stream: &str,
-        target: &str,
-        duration_seconds: Option<u32>,
-    ) -> Result<pb::Ban, Status> {
-        let request = authorized(
-            pb::BanUserRequest {
-                stream_id: stream.into(),
-                user_id: target.into(),
-                duration_seconds,
-                reason: Some("spam".into()),
-            },
-            &bearer(actor),
-        );
-        self.client
-            .ban_user(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    async fn unban(
-        &mut self,
-        actor: &TokenBuilder,
-        stream: &str,
-        target: &str,
-    ) -> Result<(), Status> {
-        let request = authorized(
-            pb::UnbanUserRequest {
-                stream_id: stream.into(),
-                user_id: target.into(),
-            },
-            &bearer(actor),
-        );
-        self.client.unban_user(request).await.map(|_| ())
-    }
-
-    async fn add_moderator(
-        &mut self,
-        actor: &TokenBuilder,
-        stream: &str,
-        target: &str,
-    ) -> Result<pb::Stream, Status> {
-        let request = authorized(
-            pb::ModeratorRequest {
-                stream_id: stream.into(),
-                user_id: target.into(),
-            },
-            &bearer(actor),
-        );
-        self.client
-            .add_moderator(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    async fn send_as(
-        &mut self,
-        sender: &TokenBuilder,
-        stream: &str,
-        content: &str,
-    ) -> Result<pb::ChatMessage, Status> {
-        self.send(&sender.build(), stream, content).await
-    }
-
-    async fn stored_count(&self, stream: &str) -> usize {
-        self.stored(stream).await.len()
-    }
-}
-
 fn assert_code(result: Result<impl std::fmt::Debug, Status>, code: Code, fragment: &str) -> Status {
     let status = result.expect_err("must be refused");
     assert_eq!(status.code(), code, "{status:?}");
@@ -157,7 +41,7 @@ fn assert_code(result: Result<impl std::fmt::Debug, Status>, code: Code, fragmen
 }
 
 async fn an_unregistered_stream_is_not_found(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = random_object_id();
     assert_code(
         service.send_as_anyone(&stream, "hi").await,
@@ -169,9 +53,13 @@ async fn an_unregistered_stream_is_not_found(backend: Backend) {
 }
 
 async fn a_closed_or_ended_chat_refuses_messages(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
-    service.set_open(&stream, false).await.expect("closed");
+    service
+        .admin()
+        .try_set_open(&stream, false)
+        .await
+        .expect("closed");
     assert_code(
         service.send_as_anyone(&stream, "hi").await,
         Code::FailedPrecondition,
@@ -179,20 +67,24 @@ async fn a_closed_or_ended_chat_refuses_messages(backend: Backend) {
     );
     assert_eq!(service.stored_count(&stream).await, 0);
 
-    service.set_open(&stream, true).await.expect("reopened");
+    service
+        .admin()
+        .try_set_open(&stream, true)
+        .await
+        .expect("reopened");
     service
         .send_as_anyone(&stream, "hi")
         .await
         .expect("accepted once open");
 
-    service.end_stream(&stream).await.expect("ended");
+    service.admin().try_end(&stream).await.expect("ended");
     assert_code(
         service.send_as_anyone(&stream, "hi").await,
         Code::FailedPrecondition,
         "ended",
     );
     assert_code(
-        service.set_open(&stream, true).await,
+        service.admin().try_set_open(&stream, true).await,
         Code::FailedPrecondition,
         "ended",
     );
@@ -201,7 +93,7 @@ async fn a_closed_or_ended_chat_refuses_messages(backend: Backend) {
 }
 
 async fn a_banned_user_is_refused_until_unbanned(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let (stream, owner) = service.open_stream_with_owner().await;
     let viewer = TokenBuilder::new();
     let ban = service
@@ -230,7 +122,7 @@ async fn a_banned_user_is_refused_until_unbanned(backend: Backend) {
 }
 
 async fn a_timeout_ends_by_itself(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let (stream, owner) = service.open_stream_with_owner().await;
     let viewer = TokenBuilder::new();
     let ban = service
@@ -253,7 +145,7 @@ async fn a_timeout_ends_by_itself(backend: Backend) {
 }
 
 async fn who_may_ban_whom(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let (stream, owner) = service.open_stream_with_owner().await;
     let (moderator, other_moderator, viewer) = (
         TokenBuilder::new(),
@@ -320,7 +212,7 @@ async fn who_may_ban_whom(backend: Backend) {
 }
 
 async fn only_the_owner_manages_moderators(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let (stream, owner) = service.open_stream_with_owner().await;
     let moderator = TokenBuilder::new();
     let updated = service
@@ -342,25 +234,16 @@ async fn only_the_owner_manages_moderators(backend: Backend) {
         Code::InvalidArgument,
         "owner",
     );
-    let request = authorized(
-        pb::ModeratorRequest {
-            stream_id: stream.clone(),
-            user_id: moderator.user_id(),
-        },
-        &bearer(&owner),
-    );
     let removed = service
-        .client
-        .remove_moderator(request)
+        .remove_moderator(&owner, &stream, &moderator.user_id())
         .await
-        .expect("removed")
-        .into_inner();
+        .expect("removed");
     assert!(removed.moderator_ids.is_empty());
     service.finish().await;
 }
 
 async fn slow_mode_holds_viewers_back_but_not_owner_or_moderators(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let (stream, owner) = service.open_stream_with_owner().await;
     let moderator = TokenBuilder::new();
     service
@@ -368,12 +251,13 @@ async fn slow_mode_holds_viewers_back_but_not_owner_or_moderators(backend: Backe
         .await
         .expect("appointed");
     assert_code(
-        service.set_slow_mode(&stream, 121).await,
+        service.admin().try_slow_mode(&stream, 121).await,
         Code::InvalidArgument,
         "120",
     );
     service
-        .set_slow_mode(&stream, 30)
+        .admin()
+        .try_slow_mode(&stream, 30)
         .await
         .expect("slow mode on");
 
@@ -416,43 +300,36 @@ async fn slow_mode_holds_viewers_back_but_not_owner_or_moderators(backend: Backe
 }
 
 async fn the_burst_limit_refuses_the_message_after_the_allowance(backend: Backend) {
-    let mut service = spawn_service_for_with(backend, |config| {
+    let service = spawn_service_for_with(backend, |config| {
         config.burst_viewer_limit = 3;
         config.burst_privileged_limit = 5;
         config.burst_window_secs = 30;
     })
     .await;
     let (stream, owner) = service.open_stream_with_owner().await;
-    let viewer = TokenBuilder::new();
-    for index in 0..3 {
-        service
-            .send_as(&viewer, &stream, &format!("burst {index}"))
-            .await
-            .expect("within the allowance");
+    // A viewer's allowance, then the owner's larger one on the same stream.
+    let mut allowed = 0;
+    for (who, sender, limit) in [("viewer", TokenBuilder::new(), 3), ("owner", owner, 5)] {
+        for index in 0..limit {
+            service
+                .send_as(&sender, &stream, &format!("{who} {index}"))
+                .await
+                .expect("within the allowance");
+        }
+        let status = assert_code(
+            service.send_as(&sender, &stream, "one too many").await,
+            Code::ResourceExhausted,
+            "too many messages",
+        );
+        assert!(status.get_details_retry_info().is_some(), "{who}");
+        allowed += limit;
     }
-    let status = assert_code(
-        service.send_as(&viewer, &stream, "one too many").await,
-        Code::ResourceExhausted,
-        "too many messages",
-    );
-    assert!(status.get_details_retry_info().is_some());
-    for index in 0..5 {
-        service
-            .send_as(&owner, &stream, &format!("owner {index}"))
-            .await
-            .expect("the owner's allowance is larger");
-    }
-    assert_code(
-        service.send_as(&owner, &stream, "owner too many").await,
-        Code::ResourceExhausted,
-        "too many messages",
-    );
-    assert_eq!(service.stored_count(&stream).await, 8);
+    assert_eq!(service.stored_count(&stream).await, allowed);
     service.finish().await;
 }
 
 async fn the_sender_snapshot_comes_from_the_stored_profile_else_the_claims(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let with_profile = TokenBuilder::new().profile("claimed", "Claimed", "Name");
     let photo = pb::ProfilePhoto {
@@ -481,12 +358,7 @@ async fn the_sender_snapshot_comes_from_the_stored_profile_else_the_claims(backe
         profile_photo: Some(photo.clone()),
         availability_status: Some("available".into()),
     };
-    let request = service.admin_request(profile).await;
-    service
-        .admin
-        .upsert_user_profile(request)
-        .await
-        .expect("profile stored");
+    service.admin().upsert_profile(profile).await;
 
     let sender = service
         .send_as(&with_profile, &stream, "hi")
@@ -517,27 +389,21 @@ async fn the_sender_snapshot_comes_from_the_stored_profile_else_the_claims(backe
 async fn the_admin_service_needs_the_service_role(backend: Backend) {
     let mut service = spawn_service_for(backend).await;
     let user = TokenBuilder::new();
-    let request = authorized(
-        pb::RegisterStreamRequest {
-            stream_id: random_object_id(),
-            owner_id: user.user_id(),
-        },
-        &bearer(&user),
-    );
+    let as_user = Admin::new(service.channel(), user.build());
     assert_code(
-        service.admin.register_stream(request).await,
+        as_user
+            .try_register(&random_object_id(), &user.user_id())
+            .await,
         Code::PermissionDenied,
         "service",
     );
-    let request = authorized(
-        pb::UserProfile {
-            user_id: user.user_id(),
-            ..Default::default()
-        },
-        &bearer(&user),
-    );
     assert_code(
-        service.admin.upsert_user_profile(request).await,
+        as_user
+            .try_upsert_profile(pb::UserProfile {
+                user_id: user.user_id(),
+                ..Default::default()
+            })
+            .await,
         Code::PermissionDenied,
         "service",
     );
@@ -553,30 +419,20 @@ async fn the_admin_service_needs_the_service_role(backend: Backend) {
 }
 
 async fn registration_is_idempotent_for_the_same_owner_only(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let (stream, owner) = service.open_stream_with_owner().await;
-    let again = service
-        .admin_request(pb::RegisterStreamRequest {
-            stream_id: stream.clone(),
-            owner_id: owner.user_id(),
-        })
-        .await;
     let registered = service
-        .admin
-        .register_stream(again)
+        .admin()
+        .try_register(&stream, &owner.user_id())
         .await
-        .expect("idempotent")
-        .into_inner();
+        .expect("idempotent");
     assert_eq!(registered.owner_id, owner.user_id());
     assert_eq!(registered.state, pb::ChatState::Open as i32);
-    let other_owner = service
-        .admin_request(pb::RegisterStreamRequest {
-            stream_id: stream.clone(),
-            owner_id: random_object_id(),
-        })
-        .await;
     assert_code(
-        service.admin.register_stream(other_owner).await,
+        service
+            .admin()
+            .try_register(&stream, &random_object_id())
+            .await,
         Code::AlreadyExists,
         "another owner",
     );

@@ -18,7 +18,7 @@ allmine_test_support::for_each_backend!(
 );
 
 async fn a_sent_message_is_stored_and_reads_back_equal(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let token = TokenBuilder::new().profile("johndoe", "John", "Doe");
 
@@ -53,7 +53,7 @@ async fn a_sent_message_is_stored_and_reads_back_equal(backend: Backend) {
 }
 
 async fn message_ids_are_fresh_lowercase_object_ids_in_sending_order(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let mut ids = Vec::new();
     for index in 0..20 {
@@ -87,7 +87,7 @@ async fn message_ids_are_fresh_lowercase_object_ids_in_sending_order(backend: Ba
 }
 
 async fn a_sender_without_profile_claims_has_null_profile_fields(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let reply = service
         .send_as_anyone(&stream, "hi")
@@ -102,7 +102,7 @@ async fn a_sender_without_profile_claims_has_null_profile_fields(backend: Backen
 }
 
 async fn invalid_fields_are_each_reported_and_nothing_is_stored(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let cases: &[(&str, &str, &[&str])] = &[
         (&stream, "", &["content"]),
@@ -144,7 +144,7 @@ async fn invalid_fields_are_each_reported_and_nothing_is_stored(backend: Backend
 }
 
 async fn streams_are_kept_apart(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let first = service.open_stream().await;
     let second = service.open_stream().await;
     service
@@ -172,7 +172,7 @@ async fn streams_are_kept_apart(backend: Backend) {
 }
 
 async fn concurrent_sends_are_all_stored(backend: Backend) {
-    let mut service = spawn_service_for(backend).await;
+    let service = spawn_service_for(backend).await;
     let stream = service.open_stream().await;
     let mut tasks = Vec::new();
     for index in 0..64 {
@@ -210,7 +210,7 @@ async fn concurrent_sends_are_all_stored(backend: Backend) {
 /// chat around them.
 #[tokio::test]
 async fn invisible_only_content_and_bidi_overrides_are_refused_with_their_reason() {
-    let mut service = spawn_service().await;
+    let service = spawn_service().await;
     let stream = service.open_stream().await;
     let cases = [
         (

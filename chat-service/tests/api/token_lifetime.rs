@@ -41,19 +41,10 @@ async fn subscribe_until(
     expires_at: i64,
 ) -> (Streaming<pb::ChatEvent>, String) {
     let token = TokenBuilder::new().claim("exp", json!(expires_at)).build();
-    let request = authorized(
-        pb::SubscribeMessagesRequest {
-            stream_id: stream.into(),
-            after: None,
-        },
-        &format!("Bearer {token}"),
-    );
     let events = service
-        .client
-        .subscribe_messages(request)
+        .subscribe_as(&token, stream, None)
         .await
-        .expect("subscribed while the token is valid")
-        .into_inner();
+        .expect("subscribed while the token is valid");
     (events, token)
 }
 
@@ -184,17 +175,9 @@ async fn a_subscription_resumed_with_a_renewed_token_continues_from_its_cursor()
         .expect("sent");
     let renewed = TokenBuilder::new().build();
     let mut resumed = service
-        .client
-        .subscribe_messages(authorized(
-            pb::SubscribeMessagesRequest {
-                stream_id: stream.clone(),
-                after: Some(first.cursor.clone()),
-            },
-            &format!("Bearer {renewed}"),
-        ))
+        .subscribe_as(&renewed, &stream, Some(&first.cursor))
         .await
-        .expect("subscribed again")
-        .into_inner();
+        .expect("subscribed again");
     let event = tokio::time::timeout(WAIT, resumed.message())
         .await
         .expect("an event within the wait")

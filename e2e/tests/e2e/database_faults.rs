@@ -13,11 +13,8 @@ use allmine_test_support::backends::scylla_settings;
 use allmine_test_support::cassandra::PrivateCassandra;
 use allmine_test_support::{TokenBuilder, random_object_id};
 use chat_service::storage::scylla::ScyllaStore;
-use serde_json::json;
 
-use crate::helpers::{
-    Admin, expect_envelope, http_client, post_message, start_edge, start_service,
-};
+use crate::helpers::{eventually, expect_envelope, spawn_edge, spawn_service_on};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_gives_503_and_sends_recover_without_a_restart() {
@@ -28,31 +25,13 @@ async fn a_database_outage_gives_503_and_sends_recover_without_a_restart() {
     settings.nodes = vec![cassandra.node()];
     settings.request_timeout = Duration::from_secs(2);
     let store = Arc::new(ScyllaStore::connect(&settings).await.expect("connects"));
-    let service = start_service(store, "127.0.0.1:0".parse().expect("addr")).await;
-    let (base, _edge) = start_edge(service.addr).await;
-    let client = http_client();
+    let service = spawn_service_on(store, |_| {}).await;
+    let edge = spawn_edge(service.addr).await;
     let stream = random_object_id();
-    Admin::connect(service.addr)
-        .await
-        .register(&stream, &random_object_id())
-        .await;
+    service.admin().register(&stream, &random_object_id()).await;
     let token = TokenBuilder::new().build();
-    let send = |content: &'static str| {
-        let client = client.clone();
-        let base = base.clone();
-        let stream = stream.clone();
-        let token = token.clone();
-        async move {
-            post_message(
-                &client,
-                &base,
-                &stream,
-                &json!({"content": content}),
-                &token,
-            )
-            .await
-        }
-    };
+    let send = |content: &'static str| edge.send(&stream, &token, content);
+    let readyz = || async { edge.get("/readyz").await.status().as_u16() };
 
     assert_eq!(send("before the outage").await.status().as_u16(), 201);
 
@@ -61,41 +40,24 @@ async fn a_database_outage_gives_503_and_sends_recover_without_a_restart() {
     let errors = expect_envelope(send("during the outage").await, 503).await;
     assert_eq!(errors, ["Service unavailable"]);
     assert!(
-        eventually(|| async {
-            let ready = client.get(format!("{base}/readyz")).send().await;
-            ready.is_ok_and(|response| response.status().as_u16() == 503)
-        })
-        .await,
+        eventually(OUTAGE_WAIT, || async { readyz().await == 503 }).await,
         "health turns NOT_SERVING while the database is down"
     );
 
     cassandra.run_async("resume").await;
     assert!(
-        eventually(|| async { send("after the outage").await.status().as_u16() == 201 }).await,
+        eventually(OUTAGE_WAIT, || async {
+            send("after the outage").await.status().as_u16() == 201
+        })
+        .await,
         "sends succeed again once the database is back, with no restart"
     );
     assert!(
-        eventually(|| async {
-            let ready = client.get(format!("{base}/readyz")).send().await;
-            ready.is_ok_and(|response| response.status().as_u16() == 200)
-        })
-        .await,
+        eventually(OUTAGE_WAIT, || async { readyz().await == 200 }).await,
         "health turns SERVING again"
     );
     service.stop().await;
 }
 
-/// Polls `check` for up to a minute (bounded), returning whether it held.
-async fn eventually<F, Fut>(mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..120 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    false
-}
+/// How long a node takes to go down or come back, at the most.
+const OUTAGE_WAIT: Duration = Duration::from_secs(120);

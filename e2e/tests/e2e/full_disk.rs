@@ -11,11 +11,9 @@ use allmine_test_support::{TokenBuilder, random_object_id};
 use chat_service::domain::StreamId;
 use chat_service::storage::SharedStore;
 use chat_service::storage::embedded::EmbeddedStore;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{
-    Admin, expect_envelope, http_client, post_message, start_edge, start_service,
-};
+use crate::helpers::{eventually, expect_envelope, spawn_edge, spawn_service_on};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_gives_503_and_readyz_503_then_heals_without_a_restart() {
@@ -25,35 +23,19 @@ async fn a_full_disk_gives_503_and_readyz_503_then_heals_without_a_restart() {
     let store: SharedStore = Arc::new(
         EmbeddedStore::open(&tmpfs.path().join("data")).expect("store opens on the tmpfs"),
     );
-    let service = start_service(store.clone(), "127.0.0.1:0".parse().expect("addr")).await;
-    let (base, _edge) = start_edge(service.addr).await;
-    let client = http_client();
+    let service = spawn_service_on(store.clone(), |_| {}).await;
+    let edge = spawn_edge(service.addr).await;
     let stream = random_object_id();
-    Admin::connect(service.addr)
-        .await
-        .register(&stream, &random_object_id())
-        .await;
+    service.admin().register(&stream, &random_object_id()).await;
     let mut acknowledged = Vec::new();
     let send = |n: usize| {
-        let (client, base, stream) = (client.clone(), base.clone(), stream.clone());
-        async move {
-            // A new user per send keeps clear of the burst limit.
-            let token = TokenBuilder::new().build();
-            let body = json!({"content": format!("message {n} {}", "x".repeat(400))});
-            post_message(&client, &base, &stream, &body, &token).await
-        }
+        // A new user per send keeps clear of the burst limit.
+        let token = TokenBuilder::new().build();
+        let content = format!("message {n} {}", "x".repeat(400));
+        let (edge, stream) = (&edge, &stream);
+        async move { edge.send(stream, &token, &content).await }
     };
-    let readyz = || {
-        let (client, base) = (client.clone(), base.clone());
-        async move {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .map(|response| response.status().as_u16())
-                .unwrap_or(0)
-        }
-    };
+    let readyz = || async { edge.get("/readyz").await.status().as_u16() };
 
     for n in 0..10 {
         let response = send(n).await;
@@ -61,20 +43,20 @@ async fn a_full_disk_gives_503_and_readyz_503_then_heals_without_a_restart() {
         let body: Value = response.json().await.expect("JSON");
         acknowledged.push(body["_id"].as_str().expect("_id").to_owned());
     }
-    assert!(eventually(|| async { readyz().await == 200 }).await);
+    assert!(eventually(HEALTH_WAIT, || async { readyz().await == 200 }).await);
 
     let filler = tmpfs.fill();
     let errors = expect_envelope(send(100).await, 503).await;
     assert_eq!(errors, ["Service unavailable"]);
     assert!(
-        eventually(|| async { readyz().await == 503 }).await,
+        eventually(HEALTH_WAIT, || async { readyz().await == 503 }).await,
         "/readyz turns 503 while the disk is full"
     );
     expect_envelope(send(101).await, 503).await;
 
     std::fs::remove_file(filler).expect("free the space");
     assert!(
-        eventually(|| async { readyz().await == 200 }).await,
+        eventually(HEALTH_WAIT, || async { readyz().await == 200 }).await,
         "/readyz turns 200 once space is freed"
     );
     for n in 200..210 {
@@ -99,17 +81,5 @@ async fn a_full_disk_gives_503_and_readyz_503_then_heals_without_a_restart() {
     service.stop().await;
 }
 
-/// Polls `check` for up to 30 s (bounded), returning whether it held.
-async fn eventually<F, Fut>(mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..150 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    false
-}
+/// How long health takes to follow the disk, at the most.
+const HEALTH_WAIT: Duration = Duration::from_secs(30);

@@ -12,6 +12,8 @@ use allmine_test_support::backends::Backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
+use allmine_test_support::sse::SseReader;
+
 use crate::helpers::{Stack, expect_envelope, spawn_stack_with};
 
 /// Longest wait for something that must happen (an answer, an event).
@@ -26,74 +28,36 @@ async fn spawn() -> Stack {
 }
 
 fn host(stack: &Stack) -> String {
-    stack.base.trim_start_matches("http://").to_owned()
+    stack.edge.address.trim_start_matches("http://").to_owned()
 }
 
-/// A live SSE client that reads everything, on `stream`.
-struct Follower {
-    response: reqwest::Response,
-    buffer: String,
+/// A live SSE client on `stream` that reads everything (bounded waits).
+async fn follow(stack: &Stack, stream: &str, token: &str) -> SseReader {
+    let authorization = format!("Bearer {token}");
+    let response = stack
+        .edge
+        .events(stream, "", &[("authorization", &authorization)])
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    SseReader::with_read_timeout(response, HANG)
 }
 
-impl Follower {
-    async fn open(stack: &Stack, stream: &str) -> Self {
-        let response = stack
-            .client
-            .get(format!(
-                "{}/api/v1/live-stream/{stream}/chat/events",
-                stack.base
-            ))
-            .bearer_auth(TokenBuilder::new().build())
-            .timeout(Duration::from_secs(300))
-            .send()
-            .await
-            .expect("the edge answers");
-        assert_eq!(response.status().as_u16(), 200);
-        Self {
-            response,
-            buffer: String::new(),
-        }
-    }
+/// The next event's type and data.
+async fn next(events: &mut SseReader) -> (String, String) {
+    let event = events.next_event().await.expect("the stream is still open");
+    (event.event.unwrap_or_default(), event.data)
+}
 
-    /// The next event's type and data, skipping keep-alive comments.
-    async fn next(&mut self) -> (String, String) {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let kind = block
-                    .lines()
-                    .find_map(|line| line.strip_prefix("event: "))
-                    .map(str::to_owned);
-                let data = block
-                    .lines()
-                    .find_map(|line| line.strip_prefix("data: "))
-                    .unwrap_or_default()
-                    .to_owned();
-                if let Some(kind) = kind {
-                    return (kind, data);
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(HANG, self.response.chunk())
-                .await
-                .expect("an event within the wait")
-                .expect("a healthy stream")
-                .expect("the stream is still open");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    /// Asserts the next event is the message `content` (nothing cut the
-    /// stream in between).
-    async fn expect_message(&mut self, content: &str) {
-        let (kind, data) = self.next().await;
-        assert_eq!(kind, "message", "{data}");
-        assert!(data.contains(content), "{data}");
-    }
+/// Asserts the next event is the message `content` (nothing cut the stream
+/// in between).
+async fn expect_message(events: &mut SseReader, content: &str) {
+    let (kind, data) = next(events).await;
+    assert_eq!(kind, "message", "{data}");
+    assert!(data.contains(content), "{data}");
 }
 
 async fn send_ok(stack: &Stack, stream: &str, token: &str, content: &str) {
-    let response = stack.send(stream, token, content).await;
+    let response = stack.edge.send(stream, token, content).await;
     assert_eq!(response.status().as_u16(), 201, "{content}");
 }
 
@@ -108,7 +72,7 @@ async fn stalled_event_stream_readers_do_not_freeze_other_clients() {
     let (busy, owner) = stack.open_stream().await;
     let owner = owner.build();
     let (quiet, _) = stack.open_stream().await;
-    let mut follower = Follower::open(&stack, &quiet).await;
+    let mut follower = follow(&stack, &quiet, &TokenBuilder::new().build()).await;
 
     let viewer = TokenBuilder::new().build();
     let request = format!(
@@ -139,26 +103,20 @@ async fn stalled_event_stream_readers_do_not_freeze_other_clients() {
     });
     futures::future::join_all(sends).await;
 
-    let history = stack
-        .client
-        .get(format!(
-            "{}/api/v1/live-stream/{quiet}/chat/messages",
-            stack.base
-        ))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .expect("history answers while others stall");
-    assert_eq!(history.status().as_u16(), 200);
-    let ready = stack
-        .client
-        .get(format!("{}/readyz", stack.base))
-        .send()
-        .await
-        .expect("readiness answers while others stall");
-    assert_eq!(ready.status().as_u16(), 200);
+    let history = stack.edge.history(&quiet, "", Some(&viewer)).await;
+    assert_eq!(
+        history.status().as_u16(),
+        200,
+        "history answers while others stall"
+    );
+    let ready = stack.edge.get("/readyz").await;
+    assert_eq!(
+        ready.status().as_u16(),
+        200,
+        "readiness answers while others stall"
+    );
     send_ok(&stack, &quiet, &owner, "still live").await;
-    follower.expect_message("still live").await;
+    expect_message(&mut follower, "still live").await;
 
     for mut stream in stalled {
         let mut seen = Vec::new();
@@ -189,19 +147,19 @@ async fn oversized_tokens_are_refused_without_touching_other_clients() {
     let stack = spawn().await;
     let (stream, owner) = stack.open_stream().await;
     let owner = owner.build();
-    let mut follower = Follower::open(&stack, &stream).await;
+    let mut follower = follow(&stack, &stream, &TokenBuilder::new().build()).await;
 
     for size in [16 * 1024, 40 * 1024, 65 * 1024] {
         let token = format!("{}.{}.{}", "a".repeat(size / 2), "b".repeat(size / 2), "c");
         for _ in 0..5 {
-            let response = stack.send(&stream, &token, "hi").await;
+            let response = stack.edge.send(&stream, &token, "hi").await;
             let errors = expect_envelope(response, 431).await;
             assert_eq!(errors[0], "Request header fields too large");
         }
     }
 
     send_ok(&stack, &stream, &owner, "after the big tokens").await;
-    follower.expect_message("after the big tokens").await;
+    expect_message(&mut follower, "after the big tokens").await;
     stack.finish().await;
 }
 
@@ -215,7 +173,7 @@ async fn a_flood_of_reset_connections_does_not_cut_live_streams() {
     let stack = spawn().await;
     let (stream, owner) = stack.open_stream().await;
     let owner = owner.build();
-    let mut follower = Follower::open(&stack, &stream).await;
+    let mut follower = follow(&stack, &stream, &TokenBuilder::new().build()).await;
     // Well-formed, but signed with a key chat-service does not know.
     let bogus = TokenBuilder::new()
         .signed_with_secret(b"not-the-secret-of-this-service-0123456789")
@@ -260,9 +218,9 @@ async fn a_flood_of_reset_connections_does_not_cut_live_streams() {
 
     send_ok(&stack, &stream, &owner, "after the flood").await;
     for _ in 0..200 {
-        follower.next().await;
+        next(&mut follower).await;
     }
-    follower.expect_message("after the flood").await;
+    expect_message(&mut follower, "after the flood").await;
     stack.finish().await;
 }
 
@@ -276,37 +234,17 @@ async fn an_event_stream_ends_with_a_401_error_when_its_token_expires() {
     let (stream, owner) = stack.open_stream().await;
     let owner = owner.build();
     let short_lived = TokenBuilder::new().expires_in(3).build();
-    let response = stack
-        .client
-        .get(format!(
-            "{}/api/v1/live-stream/{stream}/chat/events",
-            stack.base
-        ))
-        .bearer_auth(&short_lived)
-        .timeout(Duration::from_secs(60))
-        .send()
-        .await
-        .expect("the edge answers");
-    assert_eq!(response.status().as_u16(), 200);
-    let mut follower = Follower {
-        response,
-        buffer: String::new(),
-    };
+    let mut follower = follow(&stack, &stream, &short_lived).await;
     send_ok(&stack, &stream, &owner, "while signed in").await;
-    follower.expect_message("while signed in").await;
+    expect_message(&mut follower, "while signed in").await;
 
-    let (kind, data) = follower.next().await;
+    let (kind, data) = next(&mut follower).await;
 
     assert_eq!(kind, "error", "{data}");
     let errors: serde_json::Value = serde_json::from_str(&data).expect("JSON data");
     assert_eq!(errors["errors"][0], "Authentication required", "{data}");
-    let end = tokio::time::timeout(HANG, follower.response.chunk())
-        .await
-        .expect("the stream ends");
-    assert!(
-        matches!(end, Ok(None)),
-        "nothing follows the error: {end:?}"
-    );
+    // Nothing follows the error: the stream ends.
+    follower.expect_end().await;
     stack.finish().await;
 }
 
@@ -328,7 +266,7 @@ async fn invisible_only_content_and_bidi_overrides_are_400_through_the_edge() {
             "content: must not contain bidirectional embedding, override or isolate controls (found U+202E)",
         ),
     ] {
-        let response = stack.send(&stream, &owner, content).await;
+        let response = stack.edge.send(&stream, &owner, content).await;
         let errors = expect_envelope(response, 400).await;
         assert_eq!(errors, ["Validation failed", reason]);
     }

@@ -3,7 +3,8 @@
 
 use allmine_test_support::TokenBuilder;
 use allmine_test_support::backends::Backend;
-use reqwest::Response;
+use allmine_test_support::rest::message_path;
+use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 use crate::helpers::{Stack, expect_envelope, spawn_stack};
@@ -23,12 +24,8 @@ async fn send_keyed(
     key: &str,
 ) -> Response {
     stack
-        .client
-        .post(format!(
-            "{}/api/v1/live-stream/{stream}/chat/messages",
-            stack.base
-        ))
-        .bearer_auth(token)
+        .edge
+        .request(Method::POST, &message_path(stream), Some(token))
         .header("Idempotency-Key", key)
         .json(&json!({ "content": content }))
         .send()
@@ -63,15 +60,9 @@ async fn a_retried_send_returns_the_original_marked_as_replayed(backend: Backend
     assert_eq!(retry, first, "the same body, byte for byte in meaning");
 
     let history: Value = stack
-        .client
-        .get(format!(
-            "{}/api/v1/live-stream/{stream}/chat/messages",
-            stack.base
-        ))
-        .bearer_auth(&token)
-        .send()
+        .edge
+        .history(&stream, "", Some(&token))
         .await
-        .expect("the edge answers")
         .json()
         .await
         .expect("a JSON body");
@@ -138,7 +129,7 @@ async fn the_same_key_with_other_content_is_409_and_a_bad_key_400(backend: Backe
 async fn a_retry_is_answered_under_slow_mode(backend: Backend) {
     let stack = spawn_stack(backend).await;
     let (stream, _owner) = stack.open_stream().await;
-    stack.admin().await.slow_mode(&stream, 120).await;
+    stack.admin().slow_mode(&stream, 120).await;
     let token = TokenBuilder::new().build();
 
     let (_, first) = created(send_keyed(&stack, &stream, &token, "slow", "slow-key").await).await;

@@ -52,17 +52,24 @@ impl Senders {
         let (count, acknowledged) = watch::channel(0usize);
         let tasks = (0..SENDERS)
             .map(|sender| {
-                let (client, base, stream) =
-                    (stack.client.clone(), stack.base.clone(), stream.to_owned());
+                let (client, base, stream) = (
+                    stack.edge.client.clone(),
+                    stack.edge.address.clone(),
+                    stream.to_owned(),
+                );
                 let count = count.clone();
                 tokio::spawn(async move {
                     let token = TokenBuilder::new().build();
                     let mut ids = Vec::with_capacity(MESSAGES_PER_SENDER);
                     for index in 0..MESSAGES_PER_SENDER {
                         let body = serde_json::json!({ "content": format!("{sender}-{index}") });
-                        let response =
-                            crate::helpers::post_message(&client, &base, &stream, &body, &token)
-                                .await;
+                        let response = client
+                            .post(format!("{base}/api/v1/live-stream/{stream}/chat/messages"))
+                            .bearer_auth(&token)
+                            .json(&body)
+                            .send()
+                            .await
+                            .expect("the edge answers");
                         assert_eq!(response.status().as_u16(), 201);
                         let message: Value = response.json().await.expect("JSON");
                         ids.push(message["_id"].as_str().expect("an id").to_owned());
@@ -107,7 +114,10 @@ const LAST: &str = "the last one";
 /// Waits for the senders, then sends [`LAST`]; returns every id sent.
 async fn finish_sending(stack: &Stack, stream: &str, senders: Senders) -> Vec<String> {
     let mut ids = senders.finish().await;
-    let response = stack.send(stream, &TokenBuilder::new().build(), LAST).await;
+    let response = stack
+        .edge
+        .send(stream, &TokenBuilder::new().build(), LAST)
+        .await;
     assert_eq!(response.status().as_u16(), 201);
     let message: Value = response.json().await.expect("JSON");
     ids.push(message["_id"].as_str().expect("an id").to_owned());
@@ -160,10 +170,11 @@ async fn rest_page(
     query: &str,
 ) -> (Vec<(String, String)>, Option<String>) {
     let response = stack
+        .edge
         .client
         .get(format!(
             "{}/api/v1/live-stream/{stream}/chat/messages?{query}",
-            stack.base
+            stack.edge.address
         ))
         .bearer_auth(token)
         .send()
@@ -219,10 +230,11 @@ impl EventStream {
         last_event_id: Option<&str>,
     ) -> Self {
         let mut request = stack
+            .edge
             .client
             .get(format!(
                 "{}/api/v1/live-stream/{stream}/chat/events?{query}",
-                stack.base
+                stack.edge.address
             ))
             .bearer_auth(token)
             // The client's overall timeout would cut a long-lived stream.
@@ -321,7 +333,7 @@ async fn rest_history_then_sse_after_the_newest_cursor_has_every_message_exactly
 // gRPC, straight to chat-service.
 
 async fn grpc_client(stack: &Stack) -> ChatServiceClient<tonic::transport::Channel> {
-    ChatServiceClient::connect(format!("http://{}", stack.service_addr()))
+    ChatServiceClient::connect(format!("http://{}", stack.service.addr))
         .await
         .expect("chat-service answers")
 }

@@ -20,37 +20,6 @@ async fn spawn(backend: Backend) -> Stack {
     .await
 }
 
-impl Stack {
-    async fn history(&self, stream: &str, query: &str, token: &str) -> reqwest::Response {
-        self.client
-            .get(format!(
-                "{}/api/v1/live-stream/{stream}/chat/messages?{query}",
-                self.base
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the edge answers")
-    }
-
-    async fn delete_message(
-        &self,
-        stream: &str,
-        message_id: &str,
-        token: &str,
-    ) -> reqwest::Response {
-        self.client
-            .delete(format!(
-                "{}/api/v1/live-stream/{stream}/chat/messages/{message_id}",
-                self.base
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the edge answers")
-    }
-}
-
 async fn page(response: reqwest::Response) -> (Vec<String>, Option<String>) {
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.expect("JSON");
@@ -98,6 +67,7 @@ async fn history_pages_through_rest_both_ways(backend: Backend) {
     for index in 0..5 {
         assert_eq!(
             stack
+                .edge
                 .send(&stream, &token, &format!("m{index}"))
                 .await
                 .status()
@@ -105,12 +75,13 @@ async fn history_pages_through_rest_both_ways(backend: Backend) {
             201
         );
     }
-    let (newest, cursor) = page(stack.history(&stream, "limit=2", &token).await).await;
+    let (newest, cursor) = page(stack.edge.history(&stream, "limit=2", Some(&token)).await).await;
     assert_eq!(newest, ["m4", "m3"]);
     let cursor = cursor.expect("more to read");
     let (older, cursor) = page(
         stack
-            .history(&stream, &format!("limit=2&before={cursor}"), &token)
+            .edge
+            .history(&stream, &format!("limit=2&before={cursor}"), Some(&token))
             .await,
     )
     .await;
@@ -118,20 +89,21 @@ async fn history_pages_through_rest_both_ways(backend: Backend) {
     let cursor = cursor.expect("more to read");
     let (oldest, end) = page(
         stack
-            .history(&stream, &format!("limit=2&before={cursor}"), &token)
+            .edge
+            .history(&stream, &format!("limit=2&before={cursor}"), Some(&token))
             .await,
     )
     .await;
     assert_eq!(oldest, ["m0"]);
     assert_eq!(end, None);
 
-    let (all, _) = page(stack.history(&stream, "", &token).await).await;
+    let (all, _) = page(stack.edge.history(&stream, "", Some(&token)).await).await;
     assert_eq!(
         all,
         ["m4", "m3", "m2", "m1", "m0"],
         "default page size covers them"
     );
-    let (first_two, _) = page(stack.history(&stream, "limit=5", &token).await).await;
+    let (first_two, _) = page(stack.edge.history(&stream, "limit=5", Some(&token)).await).await;
     assert_eq!(first_two.len(), 5);
     stack.finish().await;
 }
@@ -148,23 +120,15 @@ async fn bad_history_parameters_get_the_400_envelope(backend: Backend) {
         ("after=nonsense", "after"),
         ("sort=asc", "sort"),
     ] {
-        let errors = expect_envelope(stack.history(&stream, query, &token).await, 400).await;
+        let errors =
+            expect_envelope(stack.edge.history(&stream, query, Some(&token)).await, 400).await;
         assert_eq!(errors[0], "Validation failed");
         assert!(
             errors.iter().any(|error| error.contains(field)),
             "{query}: {errors:?}"
         );
     }
-    let response = stack
-        .client
-        .get(format!(
-            "{}/api/v1/live-stream/{stream}/chat/messages",
-            stack.base
-        ))
-        .send()
-        .await
-        .expect("answers");
-    expect_envelope(response, 401).await;
+    expect_envelope(stack.edge.history(&stream, "", None).await, 401).await;
     stack.finish().await;
 }
 
@@ -174,6 +138,7 @@ async fn deleting_through_rest_follows_the_rights_and_leaves_history(backend: Ba
     let sender = TokenBuilder::new();
     let stranger = TokenBuilder::new();
     let sent: Value = stack
+        .edge
         .send(&stream, &sender.build(), "oops")
         .await
         .json()
@@ -183,24 +148,27 @@ async fn deleting_through_rest_follows_the_rights_and_leaves_history(backend: Ba
 
     let errors = expect_envelope(
         stack
-            .delete_message(&stream, &message_id, &stranger.build())
+            .edge
+            .delete_message(&stream, &stranger.build(), &message_id)
             .await,
         403,
     )
     .await;
     assert_eq!(errors[0], "Insufficient permissions");
     let response = stack
-        .delete_message(&stream, &message_id, &sender.build())
+        .edge
+        .delete_message(&stream, &sender.build(), &message_id)
         .await;
     assert_eq!(response.status().as_u16(), 204);
     expect_envelope(
         stack
-            .delete_message(&stream, &message_id, &owner.build())
+            .edge
+            .delete_message(&stream, &owner.build(), &message_id)
             .await,
         404,
     )
     .await;
-    let (left, _) = page(stack.history(&stream, "", &sender.build()).await).await;
+    let (left, _) = page(stack.edge.history(&stream, "", Some(&sender.build())).await).await;
     assert!(left.is_empty(), "a deleted message leaves history");
     stack.finish().await;
 }

@@ -4,7 +4,7 @@ use allmine_test_support::backends::Backend;
 use allmine_test_support::{TokenBuilder, random_object_id};
 use serde_json::{Value, json};
 
-use crate::helpers::{expect_envelope, spawn_stack};
+use crate::helpers::{expect_envelope, parse_api_time, spawn_stack};
 
 allmine_test_support::for_each_backend!(
     the_documented_call_returns_201_with_the_documented_body,
@@ -13,26 +13,9 @@ allmine_test_support::for_each_backend!(
     a_bad_token_gets_401_and_stores_nothing,
 );
 
+/// 2026-01-15T10:30:00.000Z: RFC 3339 in UTC with milliseconds.
 fn is_iso_millis(value: &Value) -> bool {
-    // 2026-01-15T10:30:00.000Z
-    value.as_str().is_some_and(|text| {
-        text.len() == 24
-            && text.ends_with('Z')
-            && text.as_bytes()[10] == b'T'
-            && text.as_bytes()[19] == b'.'
-            && chrono_like(text)
-    })
-}
-
-fn chrono_like(text: &str) -> bool {
-    text.chars().enumerate().all(|(index, c)| match index {
-        4 | 7 => c == '-',
-        10 => c == 'T',
-        13 | 16 => c == ':',
-        19 => c == '.',
-        23 => c == 'Z',
-        _ => c.is_ascii_digit(),
-    })
+    value.as_str().and_then(parse_api_time).is_some()
 }
 
 async fn the_documented_call_returns_201_with_the_documented_body(backend: Backend) {
@@ -41,10 +24,11 @@ async fn the_documented_call_returns_201_with_the_documented_body(backend: Backe
     let token = TokenBuilder::new().profile("johndoe", "John", "Doe");
 
     let response = stack
+        .edge
         .post_message(
             &stream,
             &json!({"content": "Herkese selam! Yayın çok güzel."}),
-            &token.build(),
+            Some(&token.build()),
         )
         .await;
     assert_eq!(response.status().as_u16(), 201);
@@ -102,7 +86,8 @@ async fn invalid_input_gets_the_400_envelope_and_stores_nothing(backend: Backend
 
     let errors = expect_envelope(
         stack
-            .post_message(&stream, &json!({"content": "   "}), &token)
+            .edge
+            .post_message(&stream, &json!({"content": "   "}), Some(&token))
             .await,
         400,
     )
@@ -113,7 +98,8 @@ async fn invalid_input_gets_the_400_envelope_and_stores_nothing(backend: Backend
     let too_long = "ş".repeat(501);
     let errors = expect_envelope(
         stack
-            .post_message(&stream, &json!({"content": too_long}), &token)
+            .edge
+            .post_message(&stream, &json!({"content": too_long}), Some(&token))
             .await,
         400,
     )
@@ -122,7 +108,8 @@ async fn invalid_input_gets_the_400_envelope_and_stores_nothing(backend: Backend
 
     let errors = expect_envelope(
         stack
-            .post_message("not-a-stream", &json!({"content": "hi"}), &token)
+            .edge
+            .post_message("not-a-stream", &json!({"content": "hi"}), Some(&token))
             .await,
         400,
     )
@@ -131,7 +118,8 @@ async fn invalid_input_gets_the_400_envelope_and_stores_nothing(backend: Backend
 
     let errors = expect_envelope(
         stack
-            .post_message(&stream, &json!({"content": 42}), &token)
+            .edge
+            .post_message(&stream, &json!({"content": 42}), Some(&token))
             .await,
         400,
     )
@@ -152,7 +140,11 @@ async fn a_body_cannot_choose_the_stream_the_sender_or_the_id(backend: Backend) 
         json!({"content": "hi", "sender": {"_id": random_object_id(), "username": "admin"}}),
         json!({"content": "hi", "_id": random_object_id()}),
     ] {
-        let errors = expect_envelope(stack.post_message(&stream, &body, &token).await, 400).await;
+        let errors = expect_envelope(
+            stack.edge.post_message(&stream, &body, Some(&token)).await,
+            400,
+        )
+        .await;
         assert!(
             errors.iter().any(|e| e.contains("unknown field")),
             "{errors:?}"
@@ -168,7 +160,8 @@ async fn a_bad_token_gets_401_and_stores_nothing(backend: Backend) {
     let (stream, _owner) = stack.open_stream().await;
     let expired = TokenBuilder::new().expires_in(-600).build();
     let response = stack
-        .post_message(&stream, &json!({"content": "hi"}), &expired)
+        .edge
+        .post_message(&stream, &json!({"content": "hi"}), Some(&expired))
         .await;
     assert_eq!(
         response

@@ -27,6 +27,7 @@ use allmine_chat_proto::v1::{
     Sender, Stream, SubscribeMessagesRequest, UnbanUserRequest, chat_event,
     chat_service_server::{ChatService, ChatServiceServer},
 };
+use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{
     Request, Response, Status,
@@ -499,6 +500,36 @@ pub fn documented_message() -> ChatMessage {
         // Never shown over REST: the tests check that it does not leak.
         cursor: DOCUMENTED_CURSOR.to_owned(),
     }
+}
+
+/// [`documented_message`] as REST shows it everywhere (sent, listed,
+/// streamed): no cursor, every key, every type.
+pub fn documented_message_json() -> Value {
+    json!({
+        "_id": "64d15f9e2e6c8f4d5a123456",
+        "streamId": "64d15f9e2e6c8f4d5a123000",
+        "content": "Herkese selam!",
+        "sender": {
+            "_id": "64d15f9e2e6c8f4d5a123456",
+            "username": "johndoe",
+            "name": "John",
+            "surname": "Doe",
+            "profilePhoto": {
+                "_id": "507f1f77bcf86cd799439012",
+                "url": "https://example.com/uploads/images/profile.jpg",
+                "type": "image",
+                "variants": {
+                    "40": "https://cdn.example.com/profiles/user/40.webp",
+                    "76": "https://cdn.example.com/profiles/user/76.webp"
+                },
+                "createdAt": "2024-01-15T10:30:00.000Z",
+                "updatedAt": "2024-01-15T12:30:00.000Z"
+            },
+            "availabilityStatus": "available"
+        },
+        "createdAt": "2026-01-15T10:30:00.000Z",
+        "updatedAt": "2026-01-15T10:30:00.000Z"
+    })
 }
 
 /// The cursor of [`documented_message`].

@@ -8,7 +8,10 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::{
     fake_chat::FakeChatServer,
-    helpers::{ErrorReply, STREAM_ID, TOKEN, expect_error, spawn_app, spawn_edge_with_timeout},
+    helpers::{
+        AUTHORIZED, ErrorReply, STREAM_ID, TOKEN, expect_error, spawn_app, spawn_edge_with_timeout,
+    },
+    routes::routes,
 };
 
 /// What a client sees when chat-service answers `status`.
@@ -210,4 +213,53 @@ async fn a_chat_service_slower_than_the_deadline_is_504() {
         started.elapsed() < Duration::from_secs(2),
         "the edge gave up at its deadline, not when chat-service answered"
     );
+}
+
+/// Every route, not only sending: chat-service's refusals reach the client as
+/// the envelope with the mapped status, the phrase and chat-service's reason,
+/// and a server error as its phrase alone (its message may hold internals).
+#[tokio::test]
+async fn every_route_passes_chat_services_refusals_through_the_envelope() {
+    let conflict = "Resource already exists or cannot be changed in its current state";
+    for route in routes() {
+        let app = spawn_app().await;
+        for (status, http_status, errors) in [
+            (
+                Status::unauthenticated("token expired"),
+                401,
+                &["Authentication required", "token expired"][..],
+            ),
+            (
+                Status::permission_denied("only the stream's owner and moderators may"),
+                403,
+                &[
+                    "Insufficient permissions",
+                    "only the stream's owner and moderators may",
+                ],
+            ),
+            (
+                Status::not_found("stream not found"),
+                404,
+                &["Resource not found", "stream not found"],
+            ),
+            (
+                Status::failed_precondition("the owner cannot be banned"),
+                409,
+                &[conflict, "the owner cannot be banned"],
+            ),
+            (
+                Status::unavailable("store at 10.0.0.7 unreachable"),
+                503,
+                &["Service unavailable"],
+            ),
+        ] {
+            (route.fail)(&app.chat, status);
+
+            let response = route.call(&app, "", &[AUTHORIZED]).await;
+
+            let reply = expect_error(response, http_status, errors[0]).await;
+            assert_eq!(reply.errors, errors, "{}", route.name());
+            assert!(!reply.body.contains("10.0.0.7"), "{}", reply.body);
+        }
+    }
 }

@@ -24,6 +24,6 @@ mod raw;
 mod refusal_reasons;
 mod rejections;
 mod request_id;
+mod routes;
 mod send_message;
-mod sse;
 mod web_page;

@@ -102,7 +102,7 @@ async fn over_the_in_flight_limit_calls_are_shed_with_a_retry_delay_and_probes_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_sends_its_request_slowly_holds_no_permit() {
-    let mut service = super::spawn(|config| {
+    let service = super::spawn(|config| {
         config.max_in_flight = 1;
         config.queue_timeout_ms = 1;
     })

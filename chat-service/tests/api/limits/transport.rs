@@ -16,7 +16,7 @@ use crate::raw_h2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_reset_calls_does_not_close_the_connection_it_shares() {
-    let mut service = spawn(|_| {}).await;
+    let service = spawn(|_| {}).await;
     let stream = service.open_stream().await;
     let viewer = TokenBuilder::new().build();
 
@@ -85,7 +85,7 @@ async fn closed_by_server(stream: &mut TcpStream) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_connection_cap_new_connections_are_closed_and_open_ones_keep_working() {
     // The test service's own client is the first connection.
-    let mut service = spawn(|config| config.max_connections = 2).await;
+    let service = spawn(|config| config.max_connections = 2).await;
     let stream = service.open_stream().await;
     let second = channel(service.addr).await;
     assert_eq!(
@@ -156,7 +156,7 @@ async fn a_connection_that_sends_no_request_is_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_cost_only_their_own_call_or_connection() {
-    let mut service = spawn(|_| {}).await;
+    let service = spawn(|_| {}).await;
     let stream = service.open_stream().await;
     let viewer = TokenBuilder::new().build();
     let mut connection = raw_h2::connect(service.addr).await;

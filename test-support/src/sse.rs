@@ -1,13 +1,16 @@
 //! A strict reader of the edge's Server-Sent Events, over reqwest's
 //! `Response::chunk`: it splits the body into events (`id:`, `event:`, one
-//! `data:` line), keeps comments apart, and never waits more than
-//! [`READ_TIMEOUT`] for a chunk, so that a test fails instead of hanging.
+//! `data:` line), keeps comments apart, and never waits more than its read
+//! timeout ([`READ_TIMEOUT`] unless the test sets another) for a chunk, so
+//! that a test fails instead of hanging.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
 /// The longest wait for the next chunk of a stream that should be sending.
+/// Enough for the edge in front of a scripted fake; the whole stack on a
+/// database wants more (see [`SseReader::with_read_timeout`]).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One event as the client sees it.
@@ -29,6 +32,7 @@ pub struct SseReader {
     response: reqwest::Response,
     buffer: Vec<u8>,
     ended: bool,
+    read_timeout: Duration,
     /// Everything read so far, as text.
     pub raw: String,
     /// The comment lines read so far, without the `:`.
@@ -41,8 +45,17 @@ impl SseReader {
             response,
             buffer: Vec::new(),
             ended: false,
+            read_timeout: READ_TIMEOUT,
             raw: String::new(),
             comments: Vec::new(),
+        }
+    }
+
+    /// As [`Self::new`], waiting at most `read_timeout` for each chunk.
+    pub fn with_read_timeout(response: reqwest::Response, read_timeout: Duration) -> Self {
+        Self {
+            read_timeout,
+            ..Self::new(response)
         }
     }
 
@@ -75,9 +88,10 @@ impl SseReader {
                 assert!(self.buffer.is_empty(), "the body ended mid-line");
                 return None;
             }
+            let wait = self.read_timeout;
             assert!(
-                self.fill(READ_TIMEOUT).await,
-                "nothing within {READ_TIMEOUT:?}; read so far: {:?}",
+                self.fill(wait).await,
+                "nothing within {wait:?}; read so far: {:?}",
                 self.raw
             );
         }
