@@ -39,9 +39,10 @@ pub struct TokenArgs {
     /// `aud`, when chat-service checks one (CHAT_JWT_AUDIENCE).
     #[arg(long)]
     audience: Option<String>,
-    /// Lifetime in seconds.
-    #[arg(long, default_value_t = 24 * 3600)]
-    ttl: u64,
+    /// Lifetime in seconds; negative mints a token that has already
+    /// expired (to see how clients are told).
+    #[arg(long, default_value_t = 24 * 3600, allow_negative_numbers = true)]
+    ttl: i64,
 }
 
 /// The claims chat-service reads (see `auth::jwt`), plus `iat`.
@@ -78,7 +79,7 @@ fn mint(args: TokenArgs, now: u64) -> Result<String, Box<dyn std::error::Error>>
     let claims = DevClaims {
         sub: args.sub.unwrap_or_else(random_object_id),
         iat: now,
-        exp: now.saturating_add(args.ttl),
+        exp: now.saturating_add_signed(args.ttl),
         username: args.username,
         name: args.name,
         surname: args.surname,
@@ -184,6 +185,9 @@ mod tests {
     fn an_expired_token_and_a_short_secret_are_refused() {
         let old = mint(args(&["--ttl", "60"]), now() - 3600).expect("a token");
         assert!(verifier(None, None).verify(&old).is_err());
+        // A negative lifetime: expired from the start (the web tests' case).
+        let expired = mint(args(&["--ttl", "-3600"]), now()).expect("a token");
+        assert!(verifier(None, None).verify(&expired).is_err());
         let short = Wrapper::parse_from(["token", "--secret", "too-short"]).args;
         assert!(mint(short, now()).is_err());
     }
