@@ -16,6 +16,7 @@ use crate::secret::Secret;
 use crate::storage::scylla::{
     ConsistencyLevel, DEFAULT_BUCKET, MAX_BUCKET, Replication, ScyllaSettings,
 };
+use crate::transport::cors::AllowedOrigins;
 use crate::transport::{LoadShedSettings, TransportSettings};
 
 #[derive(Debug, Clone, Parser)]
@@ -146,6 +147,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_IDEMPOTENCY_WINDOW_SECS", default_value_t = 86_400,
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub idempotency_window_secs: u64,
+
+    /// Web origins whose pages may call the gRPC-Web endpoint (CORS):
+    /// comma-separated `scheme://host[:port]`, or `*` for any. Empty: none
+    /// (same-origin pages only).
+    #[arg(long, env = "CHAT_CORS_ALLOWED_ORIGINS", default_value = "",
+          value_parser = AllowedOrigins::parse)]
+    pub cors_allowed_origins: AllowedOrigins,
 
     #[command(flatten)]
     pub scylla: ScyllaConfig,
@@ -430,6 +438,7 @@ mod tests {
                 "CHAT_MAX_SUBSCRIPTIONS_PER_USER",
             ),
             ("idempotency_window_secs", "CHAT_IDEMPOTENCY_WINDOW_SECS"),
+            ("cors_allowed_origins", "CHAT_CORS_ALLOWED_ORIGINS"),
             ("nodes", "CHAT_SCYLLA_NODES"),
             ("keyspace", "CHAT_SCYLLA_KEYSPACE"),
             ("replication", "CHAT_SCYLLA_REPLICATION"),

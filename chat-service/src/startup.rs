@@ -10,6 +10,7 @@ use std::time::Duration;
 use allmine_chat_proto::v1::chat_admin_service_server::ChatAdminServiceServer;
 use allmine_chat_proto::v1::chat_service_server::ChatServiceServer;
 use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
+use futures::future::Either;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::{Routes, RoutesBuilder};
@@ -28,6 +29,7 @@ use crate::rules::BurstSettings;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::scylla::ScyllaStore;
 use crate::storage::{SharedStore, StorageError};
+use crate::transport::cors::AllowedOrigins;
 use crate::transport::{
     self, Deadline, DeadlineLayer, Drained, LoadShed, LoadShedLayer, LoadShedSettings,
     TransportSettings,
@@ -68,6 +70,7 @@ pub struct Application {
     load_shed: LoadShedSettings,
     subscription_caps: SubscriptionCaps,
     shutdown_grace: Duration,
+    cors: AllowedOrigins,
 }
 
 impl Application {
@@ -102,6 +105,7 @@ impl Application {
             load_shed: config.load_shed(),
             subscription_caps: config.subscription_caps(),
             shutdown_grace: config.shutdown_grace(),
+            cors: config.cors_allowed_origins.clone(),
         })
     }
 
@@ -205,14 +209,25 @@ impl Application {
             }
         };
         // gRPC-Web outermost, so that it also translates the answers of the
-        // deadline and load-shedding layers for browser clients.
-        let main_server = transport::serve(
-            self.listener,
-            GrpcWebLayer::new().layer(guarded(main_routes, &load_shed)),
-            self.transport,
-            stopping.clone(),
-            grace,
-        );
+        // deadline and load-shedding layers for browser clients; CORS (when
+        // configured) around it, so that preflights never reach gRPC.
+        let main_service = GrpcWebLayer::new().layer(guarded(main_routes, &load_shed));
+        let main_server = match self.cors.layer() {
+            Some(cors) => Either::Left(transport::serve(
+                self.listener,
+                cors.layer(main_service),
+                self.transport,
+                stopping.clone(),
+                grace,
+            )),
+            None => Either::Right(transport::serve(
+                self.listener,
+                main_service,
+                self.transport,
+                stopping.clone(),
+                grace,
+            )),
+        };
         let drained = match admin_server {
             Some(admin_server) => {
                 let (main, admin) = tokio::join!(main_server, admin_server);

@@ -4,6 +4,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use http::Uri;
 
+use crate::cors::AllowedOrigins;
+
 /// The edge's settings. Every flag can also be given through the environment
 /// variable named beside it.
 #[derive(Debug, Clone, clap::Parser)]
@@ -35,6 +37,13 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub grpc_timeout_ms: u64,
+
+    /// Web origins that browser apps may call the edge from (CORS):
+    /// comma-separated `scheme://host[:port]`, or `*` for any. Empty: none
+    /// (same-origin pages only).
+    #[arg(long, env = "EDGE_CORS_ALLOWED_ORIGINS", default_value = "",
+          value_parser = AllowedOrigins::parse)]
+    pub cors_allowed_origins: AllowedOrigins,
 
     #[command(flatten)]
     pub limits: Limits,

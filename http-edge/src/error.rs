@@ -7,18 +7,33 @@
 //! of the status, later entries are the specific reasons a client can act on.
 //! Server-side failures (5xx) carry a detail that is logged, never sent: it may
 //! hold internals such as transport errors.
+//!
+//! Every error response also names its machine-readable reason in the
+//! [`ERROR_REASON_HEADER`] (`Allmine-Error-Reason: SLOW_MODE`), so that the
+//! envelope's keys stay exactly as documented: chat-service's reason when its
+//! status carries a `google.rpc.ErrorInfo` of [`ERROR_DOMAIN`], else the
+//! edge's own reason for the error ([`ApiError::reason`]).
 
 use std::time::Duration;
 
 use axum::{
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::dto::format_timestamp;
+use crate::{dto::format_timestamp, rate_limit::RateLimit};
+
+/// The response header that names why a request was refused, in UPPER_SNAKE
+/// (`SLOW_MODE`, `BANNED`, `VALIDATION`, ...): the same reason as the
+/// `google.rpc.ErrorInfo` chat-service gives gRPC callers.
+pub const ERROR_REASON_HEADER: HeaderName = HeaderName::from_static("allmine-error-reason");
+
+/// The `domain` of chat-service's `google.rpc.ErrorInfo`; reasons of any
+/// other domain are not chat-service's and are not passed on.
+pub const ERROR_DOMAIN: &str = "chat.allmine.tv";
 
 /// Every way a request can fail, from the edge's own checks or from
 /// chat-service.
@@ -86,6 +101,20 @@ pub enum ApiError {
     /// 504: chat-service did not answer before the deadline.
     #[error("chat-service timed out: {0}")]
     GatewayTimeout(String),
+    /// A refusal chat-service explained beyond its code: the error it maps
+    /// to, with the reason of its `google.rpc.ErrorInfo` and the rate limit
+    /// it reported. Every other method answers for the inner error.
+    #[error("{} [{}]", .0.error, .0.reason.as_deref().unwrap_or("-"))]
+    Explained(Box<Explained>),
+}
+
+/// See [`ApiError::Explained`].
+#[derive(Debug)]
+pub struct Explained {
+    pub error: ApiError,
+    /// chat-service's reason, already checked to be UPPER_SNAKE.
+    pub reason: Option<String>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl ApiError {
@@ -108,6 +137,7 @@ impl ApiError {
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Explained(explained) => explained.error.status_code(),
         }
     }
 
@@ -132,6 +162,7 @@ impl ApiError {
             Self::NotImplemented(_) => "Not implemented",
             Self::Unavailable(_) | Self::Overloaded { .. } => "Service unavailable",
             Self::GatewayTimeout(_) => "Gateway timeout",
+            Self::Explained(explained) => explained.error.phrase(),
         }
     }
 
@@ -155,6 +186,52 @@ impl ApiError {
             | Self::NotImplemented(_)
             | Self::Unavailable(_)
             | Self::GatewayTimeout(_) => &[],
+            Self::Explained(explained) => explained.error.reasons(),
+        }
+    }
+
+    /// The machine-readable reason, the [`ERROR_REASON_HEADER`]:
+    /// chat-service's when it gave one, else the edge's for this kind of
+    /// error. Every 4xx/5xx the edge answers has one.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Explained(explained) => explained
+                .reason
+                .as_deref()
+                .unwrap_or_else(|| explained.error.reason()),
+            Self::Validation(_) => "VALIDATION",
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::PermissionDenied(_) => "PERMISSION_DENIED",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            Self::Conflict(_) => "CONFLICT",
+            Self::RequestTimeout(_) => "REQUEST_TIMEOUT",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::UriTooLong(_) => "URI_TOO_LONG",
+            Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            Self::HeadersTooLarge(_) => "HEADERS_TOO_LARGE",
+            Self::TooManyRequests { .. } => "TOO_MANY_REQUESTS",
+            Self::Internal(_) => "INTERNAL",
+            Self::NotImplemented(_) => "NOT_IMPLEMENTED",
+            Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Overloaded { .. } => "OVERLOADED",
+            Self::GatewayTimeout(_) => "TIMEOUT",
+        }
+    }
+
+    /// The rate limit chat-service reported with this refusal, if any.
+    pub fn rate_limit(&self) -> Option<&RateLimit> {
+        match self {
+            Self::Explained(explained) => explained.rate_limit.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The error without chat-service's explanation.
+    fn plain(&self) -> &Self {
+        match self {
+            Self::Explained(explained) => explained.error.plain(),
+            other => other,
         }
     }
 }
@@ -185,16 +262,19 @@ impl ApiError {
     /// internals of chat-service), client errors with their reasons.
     pub fn log(&self) {
         let status = self.status_code().as_u16();
-        match self {
-            Self::Internal(_) => tracing::error!(status, error = %self, "request failed"),
+        let reason = self.reason();
+        match self.plain() {
+            Self::Internal(_) => tracing::error!(status, reason, error = %self, "request failed"),
             // One line per shed request, at the level of other refusals: a
             // WARN each would flood the log (and cost CPU) exactly when the
             // edge is overloaded; the access line records the 503 anyway.
-            Self::Overloaded { .. } => tracing::info!(status, error = %self, "request shed"),
-            Self::NotImplemented(_) | Self::Unavailable(_) | Self::GatewayTimeout(_) => {
-                tracing::warn!(status, error = %self, "request failed");
+            Self::Overloaded { .. } => {
+                tracing::info!(status, reason, error = %self, "request shed");
             }
-            _ => tracing::info!(status, error = %self, "request rejected"),
+            Self::NotImplemented(_) | Self::Unavailable(_) | Self::GatewayTimeout(_) => {
+                tracing::warn!(status, reason, error = %self, "request failed");
+            }
+            _ => tracing::info!(status, reason, error = %self, "request rejected"),
         }
     }
 }
@@ -215,7 +295,7 @@ impl ApiError {
 
     /// The `Retry-After` a client should honour, when the error has one.
     pub fn retry_after(&self) -> Option<Duration> {
-        match self {
+        match self.plain() {
             Self::TooManyRequests { retry_after, .. } => *retry_after,
             Self::Overloaded { retry_after, .. } => Some(*retry_after),
             _ => None,
@@ -239,13 +319,23 @@ impl IntoResponse for ApiError {
             .into_response();
 
         let headers = response.headers_mut();
-        if let Self::Unauthenticated(_) = self {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match self.plain() {
+            Self::Unauthenticated(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // The rest of a body that did not arrive in time is never read:
+            // the connection cannot carry another request.
+            Self::RequestTimeout(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
-        // The rest of a body that did not arrive in time is never read: the
-        // connection cannot carry another request.
-        if let Self::RequestTimeout(_) = self {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        // Reasons are UPPER_SNAKE ASCII (checked when read from chat-service).
+        if let Ok(reason) = HeaderValue::from_str(self.reason()) {
+            headers.insert(ERROR_REASON_HEADER, reason);
+        }
+        if let Some(rate_limit) = self.rate_limit() {
+            rate_limit.insert_into(headers);
         }
         if let Some(delay) = self.retry_after() {
             headers.insert(
@@ -285,7 +375,10 @@ impl ApiError {
         }
         let details = status.get_error_details();
         let reasons = || client_reasons(&status, &details, rest_names);
-        match status.code() {
+        let error_info = details
+            .error_info()
+            .filter(|info| info.domain == ERROR_DOMAIN && is_reason(&info.reason));
+        let error = match status.code() {
             Code::InvalidArgument | Code::OutOfRange => Self::Validation(reasons()),
             Code::Unauthenticated => Self::Unauthenticated(reasons()),
             Code::PermissionDenied => Self::PermissionDenied(reasons()),
@@ -299,7 +392,15 @@ impl ApiError {
             }
             Code::ResourceExhausted => Self::TooManyRequests {
                 reasons: reasons(),
-                retry_after: details.retry_info().and_then(|info| info.retry_delay),
+                retry_after: details
+                    .retry_info()
+                    .and_then(|info| info.retry_delay)
+                    .or_else(|| {
+                        error_info
+                            .and_then(|info| info.metadata.get("retry_after_seconds"))
+                            .and_then(|seconds| seconds.parse().ok())
+                            .map(Duration::from_secs)
+                    }),
             },
             Code::Unimplemented => Self::NotImplemented(log_detail(&status)),
             // chat-service shedding load says so with a RetryInfo: the
@@ -317,8 +418,27 @@ impl ApiError {
             // came from chat-service's side, shutting down: retryable.
             Code::Cancelled => Self::Unavailable(log_detail(&status)),
             _ => Self::Internal(log_detail(&status)),
+        };
+        let reason = error_info.map(|info| info.reason.clone());
+        let rate_limit = RateLimit::from_metadata(status.metadata());
+        if reason.is_none() && rate_limit.is_none() {
+            return error;
         }
+        Self::Explained(Box::new(Explained {
+            error,
+            reason,
+            rate_limit,
+        }))
     }
+}
+
+/// `google.rpc.ErrorInfo`'s rule for a reason: `[A-Z0-9_]+`, at most 63
+/// characters. Anything else is not passed on (it becomes a header value).
+fn is_reason(reason: &str) -> bool {
+    (1..=63).contains(&reason.len())
+        && reason
+            .bytes()
+            .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'_')
 }
 
 fn is_tonic_timeout(status: &Status) -> bool {
@@ -496,6 +616,77 @@ mod tests {
             assert!(error.status_code().is_server_error());
             assert!(error.reasons().is_empty());
         }
+    }
+
+    #[test]
+    fn chat_services_error_info_gives_the_reason_and_the_code_still_the_status() {
+        let status = Status::with_error_details(
+            Code::FailedPrecondition,
+            "the chat of this stream is closed",
+            ErrorDetails::with_error_info("CHAT_CLOSED", ERROR_DOMAIN, []),
+        );
+        let error = ApiError::from(status);
+        assert_eq!(error.status_code(), StatusCode::CONFLICT);
+        assert_eq!(error.reason(), "CHAT_CLOSED");
+        assert_eq!(error.reasons(), ["the chat of this stream is closed"]);
+        assert_eq!(
+            error.phrase(),
+            "Resource already exists or cannot be changed in its current state"
+        );
+    }
+
+    #[test]
+    fn without_error_info_or_with_a_foreign_or_malformed_one_the_reason_is_the_edges() {
+        assert_eq!(
+            ApiError::from(Status::failed_precondition("closed")).reason(),
+            "CONFLICT"
+        );
+        for (reason, domain) in [
+            ("CHAT_CLOSED", "example.com"),
+            ("chat closed", ERROR_DOMAIN),
+            ("", ERROR_DOMAIN),
+            ("CLOSED\r\nX-Evil: 1", ERROR_DOMAIN),
+        ] {
+            let status = Status::with_error_details(
+                Code::FailedPrecondition,
+                "closed",
+                ErrorDetails::with_error_info(reason, domain, []),
+            );
+            assert_eq!(ApiError::from(status).reason(), "CONFLICT", "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn every_edge_error_has_an_upper_snake_reason() {
+        for error in [
+            ApiError::Validation(vec![]),
+            ApiError::Unauthenticated(vec![]),
+            ApiError::PayloadTooLarge(vec![]),
+            ApiError::Overloaded {
+                reasons: vec![],
+                retry_after: Duration::from_secs(1),
+            },
+            ApiError::GatewayTimeout(String::new()),
+            ApiError::Internal(String::new()),
+        ] {
+            assert!(is_reason(error.reason()), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn error_info_retry_after_seconds_is_the_retry_after_when_there_is_no_retry_info() {
+        let status = Status::with_error_details(
+            Code::ResourceExhausted,
+            "slow mode is on",
+            ErrorDetails::with_error_info(
+                "SLOW_MODE",
+                ERROR_DOMAIN,
+                [("retry_after_seconds".to_owned(), "7".to_owned())],
+            ),
+        );
+        let error = ApiError::from(status);
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(error.reason(), "SLOW_MODE");
     }
 
     #[test]

@@ -55,6 +55,7 @@ use crate::{
     dto::{SEND_MESSAGE_REST_NAMES, history::LIST_MESSAGES_REST_NAMES},
     error::ApiError,
     extract::BearerToken,
+    rate_limit::RateLimit,
     request_id::RequestId,
 };
 
@@ -65,6 +66,8 @@ use crate::{
 pub struct SentMessage {
     pub message: ChatMessage,
     pub replayed: bool,
+    /// The caller's sending quota, when chat-service reports it.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// How often the channel pings chat-service while calls are open, and how
@@ -199,9 +202,11 @@ impl ChatClient {
                 .metadata()
                 .get(IDEMPOTENT_REPLAYED_METADATA)
                 .is_some_and(|value| value == "true");
+            let rate_limit = RateLimit::from_metadata(response.metadata());
             Ok(SentMessage {
                 message: response.into_inner(),
                 replayed,
+                rate_limit,
             })
         })
         .await

@@ -42,6 +42,8 @@
 //!   HTTP/2 settings), and hyper's own refusals rewritten into the envelope.
 //! - [`limits`]: request-level bounds (target and header sizes, the body
 //!   read deadline).
+//! - [`cors`]: cross-origin access for browser apps
+//!   (`EDGE_CORS_ALLOWED_ORIGINS`), off unless configured.
 //! - [`request_id`]: the middleware that gives each request an `x-request-id`
 //!   and a tracing span.
 //! - [`grpc`]: the lazily connecting, self-reconnecting chat-service client,
@@ -51,16 +53,21 @@
 //! - [`dto`]: the documented JSON shapes, one file per resource (message,
 //!   history page, ban, stream, live events), and their conversions from the
 //!   proto messages.
-//! - [`error`]: [`ApiError`], its single mapping to the envelope, and the
-//!   single mapping from `tonic::Status` (codes and rich error details).
+//! - [`error`]: [`ApiError`], its single mapping to the envelope (and the
+//!   `Allmine-Error-Reason` header), and the single mapping from
+//!   `tonic::Status` (codes and rich error details).
+//! - [`rate_limit`]: chat-service's send quota as the IETF `RateLimit-*`
+//!   header fields.
 
 pub mod config;
+pub mod cors;
 pub mod dto;
 pub mod error;
 pub mod event_stream;
 pub mod extract;
 pub mod grpc;
 pub mod limits;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod server;

@@ -47,7 +47,12 @@ impl Application {
         Ok(Self {
             listener,
             local_addr,
-            router: routes::router(chat, shutdown.clone(), &config.limits),
+            router: routes::router(
+                chat,
+                shutdown.clone(),
+                &config.limits,
+                config.cors_allowed_origins.layer(),
+            ),
             shutdown,
             settings: ServerSettings::new(&config.limits, config.grpc_timeout()),
         })

@@ -84,21 +84,36 @@ pub(super) async fn handle(
         Identity::from_request(&request)?;
         let page = PageRequest::try_from(request.into_inner())?;
         load_stream(&service.store, &page.stream_id).await?;
-        let messages = service
+        // Pages that reach the newest messages stop at the history horizon,
+        // so that a client may subscribe after their newest item and miss
+        // nothing (see `Hub::history_horizon_ms`); what is newer comes live.
+        let horizon_ms = match page.start {
+            PageStart::Newest | PageStart::After(_) => Some(service.hub.history_horizon_ms().await),
+            PageStart::Before(_) => None,
+        };
+        let read = service
             .store
             .page(&page.stream_id, page.start, page.size)
             .await?;
+        let full = read.len() == page.size;
+        let oldest_read = read.last().map(|message| Cursor::new(message.position()));
+        let messages: Vec<_> = read
+            .into_iter()
+            .filter(|message| {
+                horizon_ms.is_none_or(|horizon| message.created_at.timestamp_millis() <= horizon)
+            })
+            .collect();
 
-        let last = messages
-            .last()
-            .map(|message| Cursor::new(message.position()));
         let next_cursor = match page.start {
             // Forwards there may always be more to come: keep the place.
-            PageStart::After(after) => Some(last.unwrap_or(Cursor::new(after))),
-            // Backwards, a short page means the oldest message was reached.
-            PageStart::Newest | PageStart::Before(_) => {
-                last.filter(|_| messages.len() == page.size)
-            }
+            PageStart::After(after) => Some(
+                messages
+                    .last()
+                    .map_or(Cursor::new(after), |last| Cursor::new(last.position())),
+            ),
+            // Backwards, a short page means the oldest message was reached
+            // (the horizon only ever removes the newest ones).
+            PageStart::Newest | PageStart::Before(_) => oldest_read.filter(|_| full),
         };
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.into_iter().map(pb::ChatMessage::from).collect(),

@@ -36,6 +36,12 @@ use crate::domain::{
 };
 use crate::storage::{SharedStore, StorageError};
 
+/// The longest a history read waits for sends in flight
+/// ([`Hub::history_horizon_ms`]): the ScyllaDB statement timeout (2 s) ends
+/// any such write by then; a slower one (a stalled disk) no longer holds
+/// reads back, at the cost of that one message's place in the join.
+pub const HISTORY_WAIT_LIMIT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy)]
 pub struct LiveSettings {
     /// How long after its creation time an event may still be landing from
@@ -136,6 +142,29 @@ impl Hub {
         let settle_ms = i64::try_from(self.settings.settle.as_millis()).unwrap_or(i64::MAX);
         let remote = Utc::now().timestamp_millis().saturating_sub(settle_ms);
         self.inflight.watermark_ms().min(remote)
+    }
+
+    /// Waits until every local append created up to now has finished
+    /// (stored or failed) and the clock has moved past now; returns that
+    /// "now" (ms), the *history horizon*.
+    ///
+    /// A page of the newest history cut at the horizon (messages created at
+    /// or before it) holds no message while an earlier one of this instance
+    /// is still on its way to the store: without this, a reader could see a
+    /// message whose predecessor lands a moment later, subscribe after it and
+    /// never get the predecessor (a gap the join-live recipe would hit under
+    /// concurrent sends). Costs a history read about one millisecond, plus
+    /// the remaining write time of sends already in flight, at most
+    /// [`HISTORY_WAIT_LIMIT`]. Writes made through other instances are not
+    /// waited for: that is what `settle` does for live delivery, and too long
+    /// a wait for a read.
+    pub async fn history_horizon_ms(&self) -> i64 {
+        let horizon_ms = Utc::now().timestamp_millis();
+        let give_up = tokio::time::Instant::now() + HISTORY_WAIT_LIMIT;
+        while self.inflight.watermark_ms() <= horizon_ms && tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        horizon_ms
     }
 
     /// How long a feed that has read up to `watermark_ms` waits for the

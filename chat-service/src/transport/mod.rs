@@ -22,6 +22,7 @@
 //! is left when the drain time is over.
 
 mod connection;
+pub mod cors;
 mod deadline;
 mod load_shed;
 mod throttle;

@@ -6,6 +6,7 @@ mod auth;
 mod durability;
 mod full_disk;
 mod gated_store;
+mod grpc_web_cors;
 mod helpers;
 mod history;
 mod history_checks;

@@ -7,6 +7,7 @@ mod full_disk;
 mod helpers;
 mod hostile_clients;
 mod idempotent_send;
+mod join_live;
 mod live_events;
 mod reading;
 mod send_message;

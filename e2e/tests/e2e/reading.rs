@@ -70,10 +70,18 @@ async fn page(response: reqwest::Response) -> (Vec<String>, Option<String>) {
                 "_id",
                 "content",
                 "createdAt",
+                "cursor",
                 "sender",
                 "streamId",
                 "updatedAt"
-            ]
+            ],
+            "the documented message keys and the item's cursor"
+        );
+        assert!(
+            item["cursor"]
+                .as_str()
+                .is_some_and(|cursor| !cursor.is_empty()),
+            "every item carries its cursor"
         );
     }
     let contents = items

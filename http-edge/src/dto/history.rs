@@ -1,7 +1,12 @@
 //! "List messages" (a stream's chat history, one page at a time): its query
 //! string and the page it returns.
+//!
+//! Each item of a page carries its `cursor` beside the documented message
+//! keys, as every gRPC `ChatMessage` does: a client that read the newest page
+//! subscribes with `Last-Event-ID` (or `after`) = the first item's cursor and
+//! joins live with no gap and no duplicate.
 
-use allmine_chat_proto::v1::ListMessagesResponse;
+use allmine_chat_proto::v1::{ChatMessage, ListMessagesResponse};
 use serde::Serialize;
 
 use super::ChatMessageJson;
@@ -97,7 +102,7 @@ fn parse_limit(text: &str) -> Option<u32> {
 #[serde(rename_all = "camelCase")]
 pub struct MessagePageJson {
     /// In the page's direction: newest first, or oldest first after `after`.
-    pub items: Vec<ChatMessageJson>,
+    pub items: Vec<HistoryItemJson>,
     /// Where to continue in the same direction; `null` when reading backwards
     /// reached the oldest message.
     pub next_cursor: Option<String>,
@@ -109,9 +114,36 @@ impl From<ListMessagesResponse> for MessagePageJson {
             items: page
                 .messages
                 .into_iter()
-                .map(ChatMessageJson::from)
+                .map(HistoryItemJson::from)
                 .collect(),
             next_cursor: page.next_cursor,
+        }
+    }
+}
+
+/// One message of a history page: the documented message keys, unchanged,
+/// plus `cursor`, the message's place in its stream's order.
+///
+/// The cursor is on history items only: the send call's 201 body and the SSE
+/// `message` data stay exactly the documented message (an SSE event carries
+/// its cursor as the event `id`). One cursor per item rather than a
+/// page-level "newest cursor" because it is what gRPC's `ChatMessage.cursor`
+/// already is, it needs no rule for empty or `before`/`after` pages, and a
+/// client paging and joining live can keep any item as its place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryItemJson {
+    #[serde(flatten)]
+    pub message: ChatMessageJson,
+    /// Pass it as `before`, `after` or `Last-Event-ID` to continue from here.
+    pub cursor: String,
+}
+
+impl From<ChatMessage> for HistoryItemJson {
+    fn from(mut message: ChatMessage) -> Self {
+        let cursor = std::mem::take(&mut message.cursor);
+        Self {
+            message: ChatMessageJson::from(message),
+            cursor,
         }
     }
 }
@@ -127,6 +159,27 @@ mod tests {
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn a_history_item_is_the_documented_message_plus_its_cursor() {
+        let message = ChatMessage {
+            id: "64d15f9e2e6c8f4d5a123456".to_owned(),
+            stream_id: "64d15f9e2e6c8f4d5a123000".to_owned(),
+            content: "hi".to_owned(),
+            cursor: "opaque-cursor".to_owned(),
+            ..ChatMessage::default()
+        };
+        let documented =
+            serde_json::to_value(ChatMessageJson::from(message.clone())).expect("serializable");
+        let mut item = serde_json::to_value(HistoryItemJson::from(message)).expect("serializable");
+        let cursor = item
+            .as_object_mut()
+            .expect("an object")
+            .remove("cursor")
+            .expect("a cursor key");
+        assert_eq!(cursor, "opaque-cursor");
+        assert_eq!(item, documented, "every other key as documented");
     }
 
     #[test]

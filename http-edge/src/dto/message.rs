@@ -26,8 +26,10 @@ pub const SEND_MESSAGE_REST_NAMES: &[(&str, &str)] = &[("idempotency_key", "Idem
 /// A chat message as the public API shows it, in the response of "send
 /// message" and in the pages of "list messages" alike.
 ///
-/// The proto's per-message `cursor` is not part of it: a page's `nextCursor`
-/// is the one cursor the public API shows.
+/// The proto's per-message `cursor` is not part of it: history items carry it
+/// beside these keys ([`super::history::HistoryItemJson`]) and SSE events as
+/// their `id`, so the documented shape of the send call's 201 body and of the
+/// SSE `message` data stays exactly as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatMessageJson {

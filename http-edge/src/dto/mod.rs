@@ -3,7 +3,7 @@
 //!
 //! - [`message`]: the body of "send message" and the `ChatMessage` it returns.
 //! - [`history`]: the query string of "list messages" and the page of
-//!   `ChatMessage`s it returns.
+//!   `ChatMessage`s it returns, each with its cursor.
 //! - [`ban`]: the body of "ban a user" and the `Ban` it returns.
 //! - [`stream`]: a stream's chat state (`Stream`), returned by the moderator
 //!   routes.
@@ -23,7 +23,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use ban::{BanJson, BanUserBody};
 pub use events::{ChatEventData, SubscribeQuery};
-pub use history::{ListMessagesQuery, MessagePageJson};
+pub use history::{HistoryItemJson, ListMessagesQuery, MessagePageJson};
 pub use message::{
     ChatMessageJson, ProfilePhotoJson, SEND_MESSAGE_REST_NAMES, SendMessageBody, SenderJson,
 };

@@ -2,7 +2,9 @@
 //!
 //! - `POST`: send a message (201 and the message); with an `Idempotency-Key`
 //!   header, a retry returns the original message with
-//!   `Idempotent-Replayed: true` instead of sending it twice;
+//!   `Idempotent-Replayed: true` instead of sending it twice; the sender's
+//!   quota, when chat-service reports it, comes as `RateLimit-*` headers (on
+//!   201 here, on a 429 through [`ApiError`]);
 //! - `GET ?limit=&before=&after=`: read the history, one page at a time (200,
 //!   `{"items": [...], "nextCursor": ...}`);
 //!
@@ -58,6 +60,9 @@ pub async fn send_message(
     let mut headers = HeaderMap::new();
     if sent.replayed {
         headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    if let Some(rate_limit) = sent.rate_limit {
+        rate_limit.insert_into(&mut headers);
     }
     Ok((
         StatusCode::CREATED,

@@ -1,5 +1,6 @@
 //! The router: the documented routes, the envelope for unknown paths (404) and
-//! methods (405), the body limit and the request-id middleware.
+//! methods (405), the body limit, CORS (when configured) and the request-id
+//! middleware.
 
 pub mod bans;
 pub mod events;
@@ -15,6 +16,7 @@ use axum::{
     routing::{delete, get, post, put},
 };
 use serde::Deserialize;
+use tower_http::cors::CorsLayer;
 
 use crate::{
     config::Limits,
@@ -60,15 +62,20 @@ pub fn routes() -> Vec<(Method, &'static str)> {
 
 /// Builds the whole HTTP surface around a chat-service client; `shutdown`
 /// ends the open event streams when the edge stops; `limits` bound what one
-/// request may hold.
-pub fn router(chat: ChatClient, shutdown: Shutdown, limits: &Limits) -> Router {
+/// request may hold; `cors`, when set, lets browser apps of other origins in.
+pub fn router(
+    chat: ChatClient,
+    shutdown: Shutdown,
+    limits: &Limits,
+    cors: Option<CorsLayer>,
+) -> Router {
     let streams = EventStreams::new(
         shutdown,
         usize::try_from(limits.max_event_streams).unwrap_or(usize::MAX),
         usize::try_from(limits.event_buffer).unwrap_or(usize::MAX),
         limits.idle_timeout(),
     );
-    Router::new()
+    let router = Router::new()
         .route(
             MESSAGES_PATH,
             get(messages::list_messages).post(messages::send_message),
@@ -91,9 +98,18 @@ pub fn router(chat: ChatClient, shutdown: Shutdown, limits: &Limits) -> Router {
         .layer(Extension(BodyReadTimeout(limits.body_read_timeout())))
         // Oversized targets and headers are refused before anything reads
         // them (inside the request-id layer, so the refusal carries an id).
-        .layer(middleware::from_fn(limits::check_request_head))
-        // Outermost, so that every response, fallbacks included, carries the
-        // request id and is logged in the request's span.
+        .layer(middleware::from_fn(limits::check_request_head));
+    // Outside every refusal of the router (401, 404, 405, 413, 431, ...), so
+    // that a browser can read those too, and so that a preflight is answered
+    // before any of them could refuse it; inside the request id, so that a
+    // preflight answer carries one.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    // Outermost, so that every response, fallbacks included, carries the
+    // request id and is logged in the request's span.
+    router
         .layer(middleware::from_fn(request_id::request_context))
         .with_state(chat)
 }

@@ -40,8 +40,8 @@ pub fn replacement(written: &[u8]) -> Option<Vec<u8>> {
 
 /// `error` as a whole HTTP/1.1 response written straight to a socket, for
 /// answers given outside the router: its status, the envelope, a fresh
-/// request id, `Retry-After` when the error has one, and `connection:
-/// close`.
+/// request id, its `Allmine-Error-Reason`, `Retry-After` when the error has
+/// one, and `connection: close`.
 pub fn closing_response(error: &ApiError) -> Vec<u8> {
     let status = error.status_code();
     let body = error.envelope_json();
@@ -56,9 +56,11 @@ pub fn closing_response(error: &ApiError) -> Vec<u8> {
         })
         .unwrap_or_default();
     let mut response = format!(
-        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry_after}x-request-id: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry_after}{}: {}\r\nx-request-id: {}\r\nconnection: close\r\n\r\n",
         status.as_u16(),
         body.len(),
+        crate::error::ERROR_REASON_HEADER,
+        error.reason(),
         RequestId::generate(),
     )
     .into_bytes();
@@ -102,6 +104,10 @@ mod tests {
         assert!(replaced.starts_with("HTTP/1.1 431 "), "{replaced}");
         assert!(replaced.contains("\r\nx-request-id: "), "{replaced}");
         assert!(replaced.contains("\r\nconnection: close\r\n"), "{replaced}");
+        assert!(
+            replaced.contains("\r\nallmine-error-reason: HEADERS_TOO_LARGE\r\n"),
+            "{replaced}"
+        );
         let (head, body) = replaced.split_once("\r\n\r\n").expect("a head and a body");
         assert!(head.contains(&format!("content-length: {}", body.len())));
         let json: serde_json::Value = serde_json::from_str(body).expect("JSON");

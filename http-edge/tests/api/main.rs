@@ -8,6 +8,7 @@
 mod availability;
 mod bans;
 mod contract;
+mod cors;
 mod delete_message;
 mod events;
 mod fake_chat;
@@ -20,6 +21,7 @@ mod idempotency;
 mod lifecycle;
 mod moderators;
 mod raw;
+mod refusal_reasons;
 mod rejections;
 mod request_id;
 mod send_message;
