@@ -18,13 +18,17 @@ use super::format_proto_timestamp;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BanUserBody {
-    #[schema(example = "64d15f9e2e6c8f4d5a1230b2")]
+    #[schema(example = "64d15f9e2e6c8f4d5a1230b2", pattern = "^[0-9a-fA-F]{24}$")]
     pub user_id: String,
     /// Absent or `null`: a permanent ban; else a timeout of this many
-    /// seconds (chat-service allows 1 to 1209600, two weeks).
+    /// seconds (chat-service allows 1 to 1209600, two weeks), written as an
+    /// integer (`600`; `600.0` is refused).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_209_600)]
     pub duration_seconds: Option<u32>,
+    /// At most 200 characters, no control characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub reason: Option<String>,
 }
 

@@ -17,8 +17,16 @@ use super::format_proto_timestamp;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageBody {
-    /// The text: 1 to 500 characters once trimmed (chat-service's rule).
-    #[schema(example = "Herkese selam!")]
+    /// The text: 1 to 500 characters once trimmed, something in it visible,
+    /// no control characters but line breaks and tabs, no bidi embedding,
+    /// override or isolate controls (chat-service's rules; the pattern says
+    /// the last two).
+    #[schema(
+        example = "Herkese selam!",
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$"
+    )]
     pub content: String,
 }
 

@@ -38,7 +38,7 @@ use crate::{
     summary = "Follow the chat live, as Server-Sent Events",
     params(
         StreamPath,
-        ("after" = Option<String>, Query,
+        ("after" = Option<String>, Query, min_length = 1,
          description = "A cursor (a history item's `cursor`): start right after it. `Last-Event-ID` wins."),
         ("access_token" = Option<String>, Query,
          description = "The bearer token, for `EventSource` (which cannot send headers); \
