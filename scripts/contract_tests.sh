@@ -155,7 +155,8 @@ seed_option=(--seed "$SEED")
 
 say "schemathesis: at most $MAX_EXAMPLES cases per operation, seed $SEED, at most $TIMEOUT_SECS s"
 status=0
-timeout --kill-after=10 "$TIMEOUT_SECS" \
+# From $OUT: schemathesis keeps its example database in the working directory.
+(cd "$OUT" && timeout --kill-after=10 "$TIMEOUT_SECS" \
   "$VENV/bin/schemathesis" --no-color --config-file "$REPO/scripts/schemathesis.toml" \
   run "$edge/openapi.json" \
   --checks "$CHECKS" \
@@ -166,7 +167,7 @@ timeout --kill-after=10 "$TIMEOUT_SECS" \
   --request-timeout 10 \
   --workers 1 \
   --report junit --report-dir "$OUT" \
-  >"$OUT/schemathesis.log" 2>&1 || status=$?
+  >"$OUT/schemathesis.log" 2>&1) || status=$?
 
 if [ "$status" -ne 0 ]; then
   cat "$OUT/schemathesis.log" >&2

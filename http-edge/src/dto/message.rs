@@ -89,7 +89,8 @@ pub struct ProfilePhotoJson {
     pub url: String,
     #[serde(rename = "type")]
     pub media_type: String,
-    /// A `BTreeMap` so that the keys come out in a stable order.
+    /// Size in pixels → URL of the resized image.
+    // A `BTreeMap` so that the keys come out in a stable order.
     pub variants: BTreeMap<String, String>,
     #[schema(required, format = DateTime)]
     pub created_at: Option<String>,

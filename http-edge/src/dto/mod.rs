@@ -23,7 +23,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use ban::{BanJson, BanUserBody};
 pub use events::{
-    ChatEventData, ChatStateChangedJson, GapJson, MessageDeletedJson, SubscribeQuery, UserBannedJson,
+    ChatEventData, ChatStateChangedJson, GapJson, MessageDeletedJson, SubscribeQuery,
+    UserBannedJson,
 };
 pub use history::{HistoryItemJson, ListMessagesQuery, MessagePageJson};
 pub use message::{

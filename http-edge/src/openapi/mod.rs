@@ -56,7 +56,11 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
 #[allow(dead_code)] // Read by the derive only.
 pub struct StreamPath {
     /// The stream's id (24 hexadecimal digits).
-    #[param(rename = "streamId", pattern = "^[0-9a-fA-F]{24}$", example = "64d15f9e2e6c8f4d5a123000")]
+    #[param(
+        rename = "streamId",
+        pattern = "^[0-9a-fA-F]{24}$",
+        example = "64d15f9e2e6c8f4d5a123000"
+    )]
     stream_id: String,
 }
 
@@ -196,7 +200,11 @@ impl Modify for RequestIds {
 
 pub(crate) fn request_id_header() -> utoipa::openapi::header::Header {
     HeaderBuilder::new()
-        .schema(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)))
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1)),
+        )
         .description(Some(
             "The request's id: the client's `x-request-id` when it sent a valid one, else a \
              fresh UUID. Logged with every line about the request.",
@@ -223,7 +231,9 @@ fn mark_required_headers(document: &mut Value) {
     if let Some(paths) = paths.and_then(Value::as_object_mut) {
         for item in paths.values_mut().filter_map(Value::as_object_mut) {
             for operation in item.values_mut() {
-                if let Some(answers) = operation.get_mut("responses").and_then(Value::as_object_mut)
+                if let Some(answers) = operation
+                    .get_mut("responses")
+                    .and_then(Value::as_object_mut)
                 {
                     responses.extend(answers.values_mut());
                 }

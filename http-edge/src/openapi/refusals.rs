@@ -24,7 +24,8 @@ use utoipa::{
     },
 };
 
-use crate::error::ERROR_REASON_HEADER;
+/// [`crate::error::ERROR_REASON_HEADER`], as the document names it.
+pub const REASON_HEADER: &str = "Allmine-Error-Reason";
 
 /// What an operation is, for the refusals it can answer.
 #[derive(Debug, Clone, Copy)]
@@ -195,7 +196,9 @@ fn error_response(status: u16) -> Response {
                 .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
                 .build(),
         )
-        .header(ERROR_REASON_HEADER.as_str(), reason_header())
+        // As the header is usually written (HTTP names are case-insensitive;
+        // the edge sends it lowercase, over HTTP/2 too).
+        .header(REASON_HEADER, reason_header())
         .header(
             crate::request_id::X_REQUEST_ID.as_str(),
             super::request_id_header(),
@@ -226,7 +229,10 @@ pub(crate) fn rate_limit_headers() -> [(&'static str, &'static str); 3] {
             "RateLimit-Limit",
             "Messages allowed per window (when chat-service reports it).",
         ),
-        ("RateLimit-Remaining", "Messages left in the current window."),
+        (
+            "RateLimit-Remaining",
+            "Messages left in the current window.",
+        ),
         ("RateLimit-Reset", "Seconds until the quota is full again."),
     ]
 }
@@ -281,6 +287,11 @@ mod tests {
         for status in [400, 401, 403, 404, 409, 413, 415, 429, 503, 504] {
             assert!(statuses.contains(&status), "{status}");
         }
+    }
+
+    #[test]
+    fn the_documented_reason_header_is_the_one_sent() {
+        assert!(REASON_HEADER.eq_ignore_ascii_case(crate::error::ERROR_REASON_HEADER.as_str()));
     }
 
     #[test]
