@@ -153,6 +153,44 @@ async fn every_operation_declares_its_refusals_with_the_envelope_and_the_bearer_
     assert!(names.contains(&&json!("access_token")), "{names:?}");
 }
 
+#[tokio::test]
+async fn the_reference_page_is_served_from_the_binary_and_loads_only_this_origin() {
+    let app = spawn_app().await;
+    let page = app.edge.get("/docs").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    let html = page.text().await.expect("the page");
+    for asset in ["/docs/docs.js", "/docs/docs.css"] {
+        assert!(html.contains(asset), "the page loads {asset}");
+        let response = app.edge.get(asset).await;
+        assert_eq!(response.status(), 200, "{asset}");
+    }
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no CDN"
+    );
+    let script = app.edge.get("/docs/docs.js").await;
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(
+        script
+            .text()
+            .await
+            .expect("the script")
+            .contains("/openapi.json")
+    );
+}
+
 /// The schema a documented answer's body must match.
 fn response_schema<'a>(
     document: &'a Value,
