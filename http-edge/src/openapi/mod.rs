@@ -251,10 +251,10 @@ fn mark_required_headers(document: &mut Value) {
             continue;
         };
         for (name, header) in headers.iter_mut() {
-            if ALWAYS_PRESENT.contains(&name.to_ascii_lowercase().as_str()) {
-                if let Some(header) = header.as_object_mut() {
-                    header.insert("required".to_owned(), Value::Bool(true));
-                }
+            if ALWAYS_PRESENT.contains(&name.to_ascii_lowercase().as_str())
+                && let Some(header) = header.as_object_mut()
+            {
+                header.insert("required".to_owned(), Value::Bool(true));
             }
         }
     }

@@ -219,74 +219,50 @@ async fn what_the_edge_answers_validates_against_the_document() {
     let document = document(&app).await;
     let edge = &app.edge;
 
-    let cases: Vec<(Method, &str, String, Option<Value>, Option<&str>, u16)> = vec![
+    let post_message = (Method::POST, routes::MESSAGES_PATH, message_path(STREAM_ID));
+    let post_ban = (Method::POST, routes::BANS_PATH, bans_path(STREAM_ID));
+    let hello = json!({"content": "hello"});
+    let cases = [
+        (post_message.clone(), Some(hello.clone()), Some(TOKEN), 201),
         (
-            Method::POST,
-            routes::MESSAGES_PATH,
-            message_path(STREAM_ID),
-            Some(json!({"content": "hello"})),
-            Some(TOKEN),
-            201,
-        ),
-        (
-            Method::GET,
-            routes::MESSAGES_PATH,
-            message_path(STREAM_ID),
+            (Method::GET, routes::MESSAGES_PATH, message_path(STREAM_ID)),
             None,
             Some(TOKEN),
             200,
         ),
         (
-            Method::POST,
-            routes::BANS_PATH,
-            bans_path(STREAM_ID),
+            post_ban.clone(),
             Some(json!({"userId": USER_ID, "durationSeconds": 60})),
             Some(TOKEN),
             201,
         ),
         (
-            Method::PUT,
-            routes::MODERATOR_PATH,
-            moderator_path(STREAM_ID, USER_ID),
+            (
+                Method::PUT,
+                routes::MODERATOR_PATH,
+                moderator_path(STREAM_ID, USER_ID),
+            ),
             None,
             Some(TOKEN),
             200,
         ),
         (
-            Method::GET,
-            "/healthz",
-            "/healthz".to_owned(),
+            (Method::GET, "/healthz", "/healthz".to_owned()),
             None,
             None,
             200,
         ),
         (
-            Method::GET,
-            "/readyz",
-            "/readyz".to_owned(),
+            (Method::GET, "/readyz", "/readyz".to_owned()),
             None,
             None,
             200,
         ),
         // Refusals: the envelope.
-        (
-            Method::POST,
-            routes::MESSAGES_PATH,
-            message_path(STREAM_ID),
-            Some(json!({"content": "hello"})),
-            None,
-            401,
-        ),
-        (
-            Method::POST,
-            routes::BANS_PATH,
-            bans_path(STREAM_ID),
-            Some(json!({"userId": 7})),
-            Some(TOKEN),
-            400,
-        ),
+        (post_message, Some(hello), None, 401),
+        (post_ban, Some(json!({"userId": 7})), Some(TOKEN), 400),
     ];
-    for (method, template, path, body, token, status) in cases {
+    for ((method, template, path), body, token, status) in cases {
         let response = edge.call(method.clone(), &path, body.as_ref(), token).await;
         assert_eq!(response.status().as_u16(), status, "{method} {path}");
         let body: Value = response.json().await.expect("a JSON body");
@@ -512,10 +488,12 @@ fn validate(document: &Value, schema: &Value, value: &Value, at: &str) -> Result
                 }
             }
             "minItems" => {
-                if let Some(items) = value.as_array() {
-                    if (items.len() as u64) < rule.as_u64().ok_or("minItems")? {
-                        return Err(format!("{at}: fewer than {rule} items"));
-                    }
+                let least = rule.as_u64().ok_or("minItems")?;
+                if value
+                    .as_array()
+                    .is_some_and(|items| (items.len() as u64) < least)
+                {
+                    return Err(format!("{at}: fewer than {rule} items"));
                 }
             }
             "minLength" | "maxLength" => {
