@@ -37,8 +37,9 @@ use serde_json::Value;
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        ObjectBuilder, Type,
+        ObjectBuilder, Required, Type,
         header::HeaderBuilder,
+        path::{Parameter, ParameterBuilder, ParameterIn},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -179,13 +180,18 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// `x-request-id` on every answer of every operation.
+/// `x-request-id` on every operation: an optional request header, and a
+/// header of every answer.
 struct RequestIds;
 
 impl Modify for RequestIds {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
             for operation in refusals::operations_mut(item) {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(request_id_parameter());
                 for response in operation.responses.responses.values_mut() {
                     if let utoipa::openapi::RefOr::T(response) = response {
                         response
@@ -196,6 +202,25 @@ impl Modify for RequestIds {
             }
         }
     }
+}
+
+fn request_id_parameter() -> Parameter {
+    ParameterBuilder::new()
+        .name(X_REQUEST_ID.as_str())
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The client's id for this request, echoed and logged: 1 to 128 characters of \
+             `A-Z a-z 0-9 . _ : -`; any other value is replaced by a fresh one (never refused).",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(128))
+                .pattern(Some("^[A-Za-z0-9._:-]+$")),
+        ))
+        .build()
 }
 
 pub(crate) fn request_id_header() -> utoipa::openapi::header::Header {

@@ -110,6 +110,13 @@ async fn every_operation_declares_its_refusals_with_the_envelope_and_the_bearer_
             assert_eq!(shared["headers"]["Allmine-Error-Reason"]["required"], true);
             assert_eq!(shared["headers"]["x-request-id"]["required"], true);
         }
+        let parameters = operation["parameters"].as_array().expect("parameters");
+        assert!(
+            parameters
+                .iter()
+                .any(|parameter| parameter["name"] == "x-request-id" && parameter["in"] == "header"),
+            "{method} {path} takes an x-request-id"
+        );
         let success = responses
             .iter()
             .find(|(status, _)| status.starts_with('2'))
