@@ -79,6 +79,14 @@ if [ $# -eq 0 ]; then
   WEB_TESTS_BUILD=all-targets scripts/web_tests.sh || { say "the browser and gRPC-Web tests failed (scripts/web_tests.sh)"; exit 1; }
 fi
 
+# For the whole suite only (no arguments): the REST contract from outside,
+# schemathesis against the real edge and chat-service, bounded in cases and
+# time (scripts/contract_tests.sh, which installs its pinned PyPI packages
+# into .cache/ when missing).
+if [ $# -eq 0 ]; then
+  CONTRACT_TESTS_BUILD=all-targets scripts/contract_tests.sh || { say "the REST contract tests failed (scripts/contract_tests.sh)"; exit 1; }
+fi
+
 # Last, for the whole suite only (no arguments): a few seconds of the
 # benchmark suite with tiny counts (scripts/bench.sh --smoke), so that it
 # cannot rot. Its meaningless table goes to target/bench/smoke/ and is shown

@@ -237,15 +237,35 @@ impl ApiError {
 }
 
 /// The documented error body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
+#[schema(
+    as = ErrorEnvelope,
+    description = "Every refusal's body; the machine-readable reason is the `Allmine-Error-Reason` header."
+)]
+pub struct Envelope<'a> {
+    /// Always `false`.
     is_success: bool,
+    /// The HTTP status, repeated.
+    #[schema(minimum = 400, maximum = 599)]
     status_code: u16,
     /// Always `null` on errors; `()` serializes as `null`.
+    #[schema(schema_with = null_schema)]
     data: (),
+    /// The status's canonical phrase (`"Validation failed"`), then the
+    /// reasons a client can act on (none for server errors).
+    #[schema(value_type = Vec<String>, min_items = 1)]
     errors: Vec<&'a str>,
+    /// When the edge answered: RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime, example = "2026-01-15T10:30:00.000Z")]
     timestamp: String,
+}
+
+/// `data`'s schema: JSON `null` and nothing else.
+fn null_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Null)
+        .build()
 }
 
 impl ApiError {

@@ -332,13 +332,19 @@ fn sse_event(event: ChatEvent) -> Result<Option<Event>, ApiError> {
     ))
 }
 
-/// The `error` event: the envelope's `errors`, nothing else.
+/// The `data` of the `error` event: the envelope's `errors`, nothing else.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorEvent)]
+pub struct ErrorEventData<'a> {
+    /// The canonical phrase of the status, then the reasons, as in the
+    /// error envelope.
+    #[schema(value_type = Vec<String>, min_items = 1)]
+    pub errors: Vec<&'a str>,
+}
+
+/// The `error` event.
 fn error_event(error: &ApiError) -> Event {
-    #[derive(Serialize)]
-    struct ErrorData<'a> {
-        errors: Vec<&'a str>,
-    }
-    let data = one_line_json(&ErrorData {
+    let data = one_line_json(&ErrorEventData {
         errors: error.client_errors(),
     })
     .unwrap_or_else(|_| r#"{"errors":["Internal server error"]}"#.to_owned());

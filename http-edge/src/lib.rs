@@ -58,6 +58,9 @@
 //!   `tonic::Status` (codes and rich error details).
 //! - [`rate_limit`]: chat-service's send quota as the IETF `RateLimit-*`
 //!   header fields.
+//! - [`openapi`]: the OpenAPI 3.1 document of the routes above, derived
+//!   from these types, at `/openapi.json`, and its reference page at
+//!   `/docs`.
 
 pub mod config;
 pub mod cors;
@@ -67,6 +70,7 @@ pub mod event_stream;
 pub mod extract;
 pub mod grpc;
 pub mod limits;
+pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

@@ -2,6 +2,7 @@
 
 use allmine_chat_proto::v1::Ban;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::format_proto_timestamp;
 
@@ -14,26 +15,37 @@ use super::format_proto_timestamp;
 ///
 /// Unknown fields are rejected: the path names the stream and the token the
 /// moderator, so `streamId` or `bannedBy` in the body must not seem to matter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BanUserBody {
+    #[schema(example = "64d15f9e2e6c8f4d5a1230b2", pattern = "^[0-9a-fA-F]{24}$")]
     pub user_id: String,
+    /// Absent or `null`: a permanent ban; else a timeout of this many
+    /// seconds (chat-service allows 1 to 1209600, two weeks), written as an
+    /// integer (`600`; `600.0` is refused).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_209_600)]
     pub duration_seconds: Option<u32>,
+    /// At most 200 characters, no control characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub reason: Option<String>,
 }
 
 /// A ban or timeout as the public API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Ban)]
 pub struct BanJson {
     pub stream_id: String,
     pub user_id: String,
     /// `null` for a permanent ban.
+    #[schema(required, format = DateTime)]
     pub expires_at: Option<String>,
+    #[schema(required)]
     pub reason: Option<String>,
     pub banned_by: String,
+    #[schema(required, format = DateTime)]
     pub created_at: Option<String>,
 }
 

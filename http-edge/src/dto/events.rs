@@ -4,8 +4,12 @@
 
 use allmine_chat_proto::v1::{ChatStateChanged, Gap, MessageDeleted, UserBanned, chat_event};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{ChatMessageJson, format_proto_timestamp, stream::state_name};
+use super::{
+    ChatMessageJson, format_proto_timestamp,
+    stream::{ChatStateJson, state_name},
+};
 use crate::extract::{ACCESS_TOKEN_PARAM, FromQuery};
 
 /// The query string of the event stream: `?after=&access_token=`, each
@@ -106,8 +110,9 @@ impl From<chat_event::Event> for ChatEventData {
 }
 
 /// A message was deleted (by its sender, the owner or a moderator).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = MessageDeletedEvent)]
 pub struct MessageDeletedJson {
     pub message_id: String,
     pub deleted_by: String,
@@ -123,10 +128,12 @@ impl From<MessageDeleted> for MessageDeletedJson {
 }
 
 /// A user was banned (`expiresAt` `null`) or timed out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = UserBannedEvent)]
 pub struct UserBannedJson {
     pub user_id: String,
+    #[schema(required, format = DateTime)]
     pub expires_at: Option<String>,
 }
 
@@ -140,11 +147,13 @@ impl From<UserBanned> for UserBannedJson {
 }
 
 /// The chat was opened or closed, or the stream ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = ChatStateChangedEvent)]
 pub struct ChatStateChangedJson {
     /// `"open"`, `"closed"` or `"ended"`; `null` for a state this build does
     /// not know (as in the stream JSON).
-    pub state: Option<&'static str>,
+    #[schema(required)]
+    pub state: Option<ChatStateJson>,
 }
 
 impl From<ChatStateChanged> for ChatStateChangedJson {
@@ -157,7 +166,8 @@ impl From<ChatStateChanged> for ChatStateChangedJson {
 
 /// Events were skipped: the event's `id:` is the cursor to resume from (by
 /// reconnecting, or by reading history after it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = GapEvent)]
 pub struct GapJson {
     pub reason: String,
 }

@@ -8,6 +8,7 @@
 
 use allmine_chat_proto::v1::{ChatMessage, ListMessagesResponse};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::ChatMessageJson;
 use crate::extract::FromQuery;
@@ -98,13 +99,15 @@ fn parse_limit(text: &str) -> Option<u32> {
 }
 
 /// One page of history as the public API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = MessagePage, description = "One page of a stream's history.")]
 pub struct MessagePageJson {
     /// In the page's direction: newest first, or oldest first after `after`.
     pub items: Vec<HistoryItemJson>,
     /// Where to continue in the same direction; `null` when reading backwards
     /// reached the oldest message.
+    #[schema(required)]
     pub next_cursor: Option<String>,
 }
 
@@ -130,7 +133,11 @@ impl From<ListMessagesResponse> for MessagePageJson {
 /// page-level "newest cursor" because it is what gRPC's `ChatMessage.cursor`
 /// already is, it needs no rule for empty or `before`/`after` pages, and a
 /// client paging and joining live can keep any item as its place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(
+    as = HistoryItem,
+    description = "A message of a history page, with its `cursor`: pass it as `before`, `after` or `Last-Event-ID` to continue from there."
+)]
 pub struct HistoryItemJson {
     #[serde(flatten)]
     pub message: ChatMessageJson,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use allmine_chat_proto::v1::{ChatMessage, ProfilePhoto, Sender};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::format_proto_timestamp;
 
@@ -13,9 +14,19 @@ use super::format_proto_timestamp;
 /// Unknown fields are rejected rather than ignored: the path names the stream
 /// and the token the sender, and a client sending `streamId` or `sender`
 /// expects them to matter; they must not.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageBody {
+    /// The text: 1 to 500 characters once trimmed, something in it visible,
+    /// no control characters but line breaks and tabs, no bidi embedding,
+    /// override or isolate controls (chat-service's rules; the pattern says
+    /// the last two).
+    #[schema(
+        example = "Herkese selam!",
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$"
+    )]
     pub content: String,
 }
 
@@ -30,43 +41,60 @@ pub const SEND_MESSAGE_REST_NAMES: &[(&str, &str)] = &[("idempotency_key", "Idem
 /// beside these keys ([`super::history::HistoryItemJson`]) and SSE events as
 /// their `id`, so the documented shape of the send call's 201 body and of the
 /// SSE `message` data stays exactly as it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(
+    as = ChatMessage,
+    description = "A chat message: the body of \"send message\" and the data of the `message` event (a history item adds its `cursor`)."
+)]
 pub struct ChatMessageJson {
     #[serde(rename = "_id")]
     pub id: String,
     pub stream_id: String,
     pub content: String,
+    #[schema(required)]
     pub sender: Option<SenderJson>,
+    #[schema(required, format = DateTime)]
     pub created_at: Option<String>,
+    #[schema(required, format = DateTime)]
     pub updated_at: Option<String>,
 }
 
 /// The sender snapshot stored with a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Sender)]
 pub struct SenderJson {
     #[serde(rename = "_id")]
     pub id: String,
+    #[schema(required)]
     pub username: Option<String>,
+    #[schema(required)]
     pub name: Option<String>,
+    #[schema(required)]
     pub surname: Option<String>,
+    #[schema(required)]
     pub profile_photo: Option<ProfilePhotoJson>,
+    #[schema(required)]
     pub availability_status: Option<String>,
 }
 
 /// A profile photo and its resized variants (size in pixels → URL).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ProfilePhoto)]
 pub struct ProfilePhotoJson {
     #[serde(rename = "_id")]
     pub id: String,
     pub url: String,
     #[serde(rename = "type")]
     pub media_type: String,
-    /// A `BTreeMap` so that the keys come out in a stable order.
+    /// Size in pixels → URL of the resized image.
+    // A `BTreeMap` so that the keys come out in a stable order.
     pub variants: BTreeMap<String, String>,
+    #[schema(required, format = DateTime)]
     pub created_at: Option<String>,
+    #[schema(required, format = DateTime)]
     pub updated_at: Option<String>,
 }
 

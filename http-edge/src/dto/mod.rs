@@ -22,12 +22,15 @@ pub mod stream;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use ban::{BanJson, BanUserBody};
-pub use events::{ChatEventData, SubscribeQuery};
+pub use events::{
+    ChatEventData, ChatStateChangedJson, GapJson, MessageDeletedJson, SubscribeQuery,
+    UserBannedJson,
+};
 pub use history::{HistoryItemJson, ListMessagesQuery, MessagePageJson};
 pub use message::{
     ChatMessageJson, ProfilePhotoJson, SEND_MESSAGE_REST_NAMES, SendMessageBody, SenderJson,
 };
-pub use stream::StreamJson;
+pub use stream::{ChatStateJson, StreamJson};
 
 /// RFC 3339 in UTC with milliseconds, the API's one time format:
 /// `2026-01-15T10:30:00.000Z`.

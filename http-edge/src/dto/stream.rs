@@ -2,22 +2,37 @@
 
 use allmine_chat_proto::v1::{ChatState, Stream};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::format_proto_timestamp;
 
 /// A stream's chat as the public API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Stream)]
 pub struct StreamJson {
     pub stream_id: String,
     pub owner_id: String,
     /// `"open"`, `"closed"` or `"ended"`; `null` if chat-service sends a state
     /// the edge does not know (unspecified or newer than this build).
-    pub state: Option<&'static str>,
+    #[schema(required)]
+    pub state: Option<ChatStateJson>,
     pub slow_mode_seconds: u32,
     pub moderator_ids: Vec<String>,
+    #[schema(required, format = DateTime)]
     pub created_at: Option<String>,
+    #[schema(required, format = DateTime)]
     pub updated_at: Option<String>,
+}
+
+/// A chat's state as the public API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = ChatState)]
+pub enum ChatStateJson {
+    Open,
+    Closed,
+    Ended,
 }
 
 // An unknown state is shown as `null` rather than turned into a 500: by the
@@ -37,11 +52,11 @@ impl From<Stream> for StreamJson {
 }
 
 /// The JSON name of a proto `ChatState` (an `i32` on the wire).
-pub(super) fn state_name(state: i32) -> Option<&'static str> {
+pub(super) fn state_name(state: i32) -> Option<ChatStateJson> {
     match ChatState::try_from(state).ok()? {
-        ChatState::Open => Some("open"),
-        ChatState::Closed => Some("closed"),
-        ChatState::Ended => Some("ended"),
+        ChatState::Open => Some(ChatStateJson::Open),
+        ChatState::Closed => Some(ChatStateJson::Closed),
+        ChatState::Ended => Some(ChatStateJson::Ended),
         ChatState::Unspecified => None,
     }
 }
@@ -54,9 +69,10 @@ mod tests {
 
     #[test]
     fn states_have_lowercase_names_and_unknown_ones_are_null() {
-        assert_eq!(state_name(ChatState::Open as i32), Some("open"));
-        assert_eq!(state_name(ChatState::Closed as i32), Some("closed"));
-        assert_eq!(state_name(ChatState::Ended as i32), Some("ended"));
+        let name = |state: ChatState| serde_json::to_value(state_name(state as i32)).ok();
+        assert_eq!(name(ChatState::Open), Some(json!("open")));
+        assert_eq!(name(ChatState::Closed), Some(json!("closed")));
+        assert_eq!(name(ChatState::Ended), Some(json!("ended")));
         assert_eq!(state_name(ChatState::Unspecified as i32), None);
         assert_eq!(state_name(42), None);
     }

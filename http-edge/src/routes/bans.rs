@@ -17,11 +17,24 @@ use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath, BearerToken},
     grpc::ChatClient,
+    openapi::StreamPath,
     request_id::RequestId,
 };
 
 /// Parses, calls `BanUser`, maps the answer. The token is extracted first, so
 /// that a request without one is a 401 whatever its body.
+#[utoipa::path(
+    post,
+    path = super::BANS_PATH,
+    operation_id = "banUser",
+    description = "Bans a user from the stream's chat; with `durationSeconds`, a timeout. Followers see a `userBanned` event.",
+    tag = "moderation",
+    summary = "Ban a user, or time them out (the stream's owner or a moderator)",
+    params(StreamPath),
+    request_body(content = BanUserBody, content_type = "application/json"),
+    responses((status = 201, description = "The ban.", body = BanJson)),
+    security(("bearer" = [])),
+)]
 pub async fn ban_user(
     State(chat): State<ChatClient>,
     request_id: RequestId,
@@ -40,6 +53,17 @@ pub async fn ban_user(
     Ok((StatusCode::CREATED, Json(BanJson::from(ban))))
 }
 
+#[utoipa::path(
+    delete,
+    path = super::BAN_PATH,
+    operation_id = "unbanUser",
+    description = "Lifts a ban or timeout; 204 whether or not there was one.",
+    tag = "moderation",
+    summary = "Lift a ban or a timeout",
+    params(StreamUserPath),
+    responses((status = 204, description = "Lifted (or there was none); no body.")),
+    security(("bearer" = [])),
+)]
 /// Calls `UnbanUser`; 204 whether or not the user was banned (chat-service
 /// treats lifting a missing ban as done).
 pub async fn unban_user(

@@ -22,10 +22,37 @@ use crate::{
     event_stream::{self, EventStreams},
     extract::{ApiPath, ApiQuery, EventSourceToken, LastEventId},
     grpc::ChatClient,
+    openapi::StreamPath,
     request_id::RequestId,
 };
 
 /// Parses, calls `SubscribeMessages`, relays its events.
+///
+/// The 200 answer's events are described in [`crate::openapi::events`].
+#[utoipa::path(
+    get,
+    path = super::EVENTS_PATH,
+    operation_id = "followChat",
+    description = "The stream's chat, live. A refusal is the error envelope with its status, never a stream; an accepted subscription is 200 and events until chat-service ends it, the edge stops or the client leaves. Resumes after `Last-Event-ID` (what `EventSource` sends when reconnecting), else after `after`, else from now on.",
+    tag = "live",
+    summary = "Follow the chat live, as Server-Sent Events",
+    params(
+        StreamPath,
+        ("after" = Option<String>, Query, min_length = 1,
+         description = "A cursor (a history item's `cursor`): start right after it. `Last-Event-ID` wins."),
+        ("access_token" = Option<String>, Query,
+         description = "The bearer token, for `EventSource` (which cannot send headers); \
+                        on this route only. The `Authorization` header wins."),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false,
+         description = "The `id` of the last event received: resume right after it (what `EventSource` sends when it reconnects)."),
+    ),
+    responses((
+        status = 200,
+        description = "The stream of events, until chat-service ends it, the edge stops or the client leaves.",
+        content((crate::openapi::events::EventStream = "text/event-stream")),
+    )),
+    security(("bearer" = []), ("accessToken" = [])),
+)]
 ///
 /// The token is extracted first, so that a request without one is a 401
 /// whatever its query. The stream id and the cursor are passed as-is:

@@ -21,12 +21,14 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
 };
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::{
     dto::{ChatMessageJson, ListMessagesQuery, MessagePageJson, SendMessageBody},
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery, BearerToken, IdempotencyKey},
     grpc::ChatClient,
+    openapi::StreamPath,
     request_id::RequestId,
 };
 
@@ -34,6 +36,36 @@ use crate::{
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Parses, calls `SendMessage`, maps the answer.
+///
+/// The refusals it can answer are listed in [`crate::openapi::refusals`].
+#[utoipa::path(
+    post,
+    path = super::MESSAGES_PATH,
+    operation_id = "sendMessage",
+    description = "Sends a message as the token's user. With an `Idempotency-Key`, a retry returns the original message (201, `Idempotent-Replayed: true`) instead of sending it twice. The sender's quota comes as `RateLimit-*` headers when chat-service reports it.",
+    tag = "messages",
+    summary = "Send a message",
+    params(
+        StreamPath,
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
+         pattern = "^[!-~]+$",
+         description = "Makes retries safe: a retry with the same key (same sender, same stream) \
+                        returns the original message with `Idempotent-Replayed: true`."),
+    ),
+    request_body(content = SendMessageBody, content_type = "application/json"),
+    responses((
+        status = 201,
+        description = "The message as stored (for a replay: the original one).",
+        body = ChatMessageJson,
+        headers(
+            ("Idempotent-Replayed" = String, description = "`true` when this is the answer to an earlier request with the same `Idempotency-Key`; absent otherwise."),
+            ("RateLimit-Limit" = u64, description = "Messages allowed per window (when chat-service reports it)."),
+            ("RateLimit-Remaining" = u64, description = "Messages left in the current window."),
+            ("RateLimit-Reset" = u64, description = "Seconds until the quota is full again."),
+        ),
+    )),
+    security(("bearer" = [])),
+)]
 ///
 /// The token is extracted first, so that a request without one is a 401
 /// whatever its body. The stream id comes from the path only (the body cannot
@@ -72,6 +104,25 @@ pub async fn send_message(
 }
 
 /// Parses, calls `ListMessages`, maps the page.
+#[utoipa::path(
+    get,
+    path = super::MESSAGES_PATH,
+    operation_id = "listMessages",
+    description = "One page of the stream's history: newest first, or oldest first after `after`. Each item carries its `cursor`; `nextCursor` continues in the same direction (`null`: reading backwards reached the oldest message). Subscribing with the newest item's cursor joins live with no gap and no duplicate.",
+    tag = "messages",
+    summary = "Read the history, one page at a time",
+    params(
+        StreamPath,
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100,
+         description = "Page size; default 50."),
+        ("before" = Option<String>, Query, min_length = 1,
+         description = "A cursor: the page of messages older than it, newest first."),
+        ("after" = Option<String>, Query, min_length = 1,
+         description = "A cursor: the page of messages newer than it, oldest first. Not with `before`."),
+    ),
+    responses((status = 200, description = "One page of messages.", body = MessagePageJson)),
+    security(("bearer" = [])),
+)]
 ///
 /// The token is extracted first, so that a request without one is a 401
 /// whatever its query. The stream id and the cursors are passed as-is:
@@ -96,14 +147,28 @@ pub async fn list_messages(
 
 /// The path parameters `{streamId}` and `{messageId}`, passed to chat-service
 /// as-is: it validates both.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Path)]
 pub struct StreamMessagePath {
+    #[param(pattern = "^[0-9a-fA-F]{24}$", example = "64d15f9e2e6c8f4d5a123000")]
     pub stream_id: String,
+    #[param(pattern = "^[0-9a-fA-F]{24}$", example = "64d15f9e2e6c8f4d5a1230a1")]
     pub message_id: String,
 }
 
 /// Calls `DeleteMessage`; 204 and no body.
+#[utoipa::path(
+    delete,
+    path = super::MESSAGE_PATH,
+    operation_id = "deleteMessage",
+    description = "Deletes a message; followers see a `messageDeleted` event. Its sender, the stream's owner and moderators may.",
+    tag = "messages",
+    summary = "Delete a message (its sender, the stream's owner or a moderator)",
+    params(StreamMessagePath),
+    responses((status = 204, description = "Deleted; no body.")),
+    security(("bearer" = [])),
+)]
 pub async fn delete_message(
     State(chat): State<ChatClient>,
     request_id: RequestId,

@@ -91,6 +91,7 @@ pub fn router(
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(crate::web::router())
+        .merge(crate::openapi::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -116,10 +117,13 @@ pub fn router(
 
 /// The path parameters `{streamId}` and `{userId}`, passed to chat-service
 /// as-is: it validates both.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Path)]
 pub struct StreamUserPath {
+    #[param(pattern = "^[0-9a-fA-F]{24}$", example = "64d15f9e2e6c8f4d5a123000")]
     pub stream_id: String,
+    #[param(pattern = "^[0-9a-fA-F]{24}$", example = "64d15f9e2e6c8f4d5a1230b2")]
     pub user_id: String,
 }
 

@@ -18,6 +18,17 @@ use crate::{
 };
 
 /// Calls `AddModerator`.
+#[utoipa::path(
+    put,
+    path = super::MODERATOR_PATH,
+    operation_id = "addModerator",
+    description = "Appoints a moderator; the stream's owner only.",
+    tag = "moderation",
+    summary = "Appoint a moderator (the stream's owner)",
+    params(StreamUserPath),
+    responses((status = 200, description = "The stream's chat, its moderators included.", body = StreamJson)),
+    security(("bearer" = [])),
+)]
 pub async fn add_moderator(
     State(chat): State<ChatClient>,
     request_id: RequestId,
@@ -30,6 +41,17 @@ pub async fn add_moderator(
 }
 
 /// Calls `RemoveModerator`.
+#[utoipa::path(
+    delete,
+    path = super::MODERATOR_PATH,
+    operation_id = "removeModerator",
+    description = "Removes a moderator; the stream's owner only.",
+    tag = "moderation",
+    summary = "Remove a moderator (the stream's owner)",
+    params(StreamUserPath),
+    responses((status = 200, description = "The stream's chat, its moderators included.", body = StreamJson)),
+    security(("bearer" = [])),
+)]
 pub async fn remove_moderator(
     State(chat): State<ChatClient>,
     request_id: RequestId,

@@ -20,6 +20,7 @@ mod hostile;
 mod idempotency;
 mod lifecycle;
 mod moderators;
+mod openapi;
 mod raw;
 mod refusal_reasons;
 mod rejections;
