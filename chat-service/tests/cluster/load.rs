@@ -71,7 +71,7 @@ pub enum Answer {
     Ok,
     Refused(Code),
     /// Nothing within [`DEADLINE`].
-    NoAnswer,
+    Silent,
 }
 
 /// One send: what the checker needs, and what the phase rules need.
@@ -223,7 +223,7 @@ impl Sender {
                 Outcome::Unknown {
                     reason: "no answer in time".into(),
                 },
-                Answer::NoAnswer,
+                Answer::Silent,
             ),
         }
     }
