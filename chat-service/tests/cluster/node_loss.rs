@@ -11,7 +11,7 @@
 //!    repair): history has every acknowledged message, and sends succeed.
 //! 4. Node 2 stopped as well: no quorum. Every send and a history read are
 //!    refused as UNAVAILABLE within the client's deadline, never INTERNAL,
-//!    never a hang; the live subscriber's subscription stays open.
+//!    never a hang (the live subscriber resumes if its subscription breaks).
 //! 5. Node 1 resumed: quorum back, sends succeed again.
 //!
 //! At the end the history checker judges three readers against every
