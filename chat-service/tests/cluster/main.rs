@@ -9,8 +9,9 @@
 //!   cluster phase it was sent in.
 //! - [`readers`]: history, a subscription from a cursor, and a live
 //!   subscriber that follows the whole run, for the history checker.
-//! - [`node_loss`]: the scenario itself.
+//! - [`node_loss`]: the scenario itself, and [`rules`]: what it judges.
 
 mod load;
 mod node_loss;
 mod readers;
+mod rules;

@@ -24,15 +24,15 @@ use std::time::{Duration, Instant};
 
 use allmine_chat_proto::v1::ChatMessage;
 use allmine_test_support::cluster::TestCluster;
-use allmine_test_support::history::{Observed, Send, Violation, check, check_same_order};
+use allmine_test_support::history::{Observed, Send, check, check_same_order};
 use allmine_test_support::service::{TestService, spawn_service_on};
 use allmine_test_support::{TokenBuilder, random_object_id};
 use chat_service::storage::scylla::{ConsistencyLevel, Replication, ScyllaSettings, ScyllaStore};
-use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::load::{Answer, DEADLINE, Load, Phase, Recorder};
-use crate::readers::{follow, history_page, read_history, read_subscription};
+use crate::readers::{follow, read_history, read_subscription};
+use crate::rules::{assert_nothing_lost, assert_phase_rules, assert_reads_unavailable};
 
 /// Concurrent senders.
 const CLIENTS: usize = 4;
@@ -232,88 +232,6 @@ async fn wait_for(recorder: &Recorder, phase: Phase, count: usize, answer: fn(An
             recorder.count(phase, answer)
         );
     }
-}
-
-/// What must hold of every send, by the phase it began in.
-fn assert_phase_rules(records: &[crate::load::Record]) {
-    let mut failures = Vec::new();
-    for record in records {
-        let content = &record.send.content;
-        match (record.phase, record.answer) {
-            // Whatever happens, an answer within the deadline, and never
-            // one that blames the request or the service.
-            (_, Answer::Silent) => failures.push(format!(
-                "{content:?} ({:?}): no answer within {DEADLINE:?}",
-                record.phase
-            )),
-            (_, Answer::Refused(code)) if code != Code::Unavailable => {
-                failures.push(format!(
-                    "{content:?} ({:?}): refused with {code:?}, not UNAVAILABLE",
-                    record.phase
-                ));
-            }
-            // One node down of three: a quorum is there, every send succeeds.
-            (
-                Phase::AllUp | Phase::OneDown | Phase::OtherDown | Phase::QuorumBack,
-                Answer::Refused(code),
-            ) => {
-                failures.push(format!(
-                    "{content:?} ({:?}): refused with {code:?} while a quorum was up",
-                    record.phase
-                ));
-            }
-            // Two nodes down: no send may be acknowledged.
-            (Phase::QuorumLost, Answer::Ok) => {
-                failures.push(format!("{content:?}: acknowledged without a quorum"));
-            }
-            _ => {}
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} sends broke their phase's rule:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-}
-
-/// History (B) holds every message acknowledged so far.
-async fn assert_nothing_lost(
-    recorder: &Recorder,
-    channel: &Channel,
-    stream: &str,
-    cursor: &str,
-    when: &str,
-) {
-    let sends: Vec<Send> = recorder
-        .records()
-        .into_iter()
-        .map(|record| record.send)
-        .collect();
-    let history = read_history(channel, stream, cursor).await;
-    // Sends still in flight may already be stored, unrecorded: only losses
-    // count here; the final check judges everything.
-    let lost: Vec<String> = check(&sends, &history)
-        .into_iter()
-        .filter(|violation| matches!(violation, Violation::Lost { .. }))
-        .map(|violation| violation.to_string())
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{when}: history misses acknowledged messages:\n{}",
-        lost.join("\n")
-    );
-}
-
-/// Without a quorum, a history read is refused as UNAVAILABLE within the
-/// deadline.
-async fn assert_reads_unavailable(channel: &Channel, stream: &str, cursor: &str) {
-    let page = history_page(channel, stream, cursor, DEADLINE).await;
-    assert_eq!(
-        page.as_ref().map_err(tonic::Status::code).err(),
-        Some(Code::Unavailable),
-        "history without a quorum: {page:?}"
-    );
 }
 
 /// Sends `content` as a new user, retrying (bounded) until it is accepted.
