@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use allmine_chat_proto::v1::SendMessageRequest;
 use allmine_chat_proto::v1::chat_service_client::ChatServiceClient;
@@ -80,6 +80,8 @@ pub struct Record {
     pub send: Send,
     pub phase: Phase,
     pub answer: Answer,
+    /// How long the answer took (for the report of a violation).
+    pub took: Duration,
 }
 
 /// Every send of the run, and the current phase.
@@ -160,7 +162,9 @@ impl Load {
                         let content = format!("{prefix} #{seq}");
                         seq += 1;
                         let phase = recorder.phase();
+                        let began = Instant::now();
                         let (outcome, answer) = sender.attempt(&content).await;
+                        let took = began.elapsed();
                         recorder.record(Record {
                             send: Send {
                                 client,
@@ -169,6 +173,7 @@ impl Load {
                             },
                             phase,
                             answer,
+                            took,
                         });
                         if answer == Answer::Ok {
                             backoff = BACKOFF;

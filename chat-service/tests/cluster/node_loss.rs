@@ -24,13 +24,13 @@ use std::time::{Duration, Instant};
 
 use allmine_chat_proto::v1::ChatMessage;
 use allmine_test_support::cluster::TestCluster;
-use allmine_test_support::history::{Observed, Send, check, check_same_order};
+use allmine_test_support::history::{Observed, Send, Violation, check, check_same_order};
 use allmine_test_support::service::{TestService, spawn_service_on};
 use allmine_test_support::{TokenBuilder, random_object_id};
 use chat_service::storage::scylla::{ConsistencyLevel, Replication, ScyllaSettings, ScyllaStore};
 use tonic::transport::Channel;
 
-use crate::load::{Answer, DEADLINE, Load, Phase, Recorder};
+use crate::load::{Answer, DEADLINE, Load, Phase, Record, Recorder};
 use crate::readers::{follow, read_history, read_subscription};
 use crate::rules::{assert_nothing_lost, assert_phase_rules, assert_reads_unavailable};
 
@@ -171,7 +171,7 @@ async fn node_loss_and_quorum_loss_under_load() {
         failures.extend(
             check(&sends, &observed)
                 .into_iter()
-                .map(|violation| format!("{name}: {violation}")),
+                .map(|violation| format!("{name}: {violation}{}", context(&records, &violation))),
         );
     }
     for (name, observed) in [
@@ -184,6 +184,19 @@ async fn node_loss_and_quorum_loss_under_load() {
                 .map(|violation| format!("{name} against history: {violation}")),
         );
     }
+    let acknowledged_times: Vec<Duration> = records
+        .iter()
+        .filter(|record| record.answer == Answer::Ok)
+        .map(|record| record.took)
+        .collect();
+    eprintln!(
+        "cluster scenario: acknowledged sends slower than 1 s: {}, slowest {:?}",
+        acknowledged_times
+            .iter()
+            .filter(|took| **took > Duration::from_secs(1))
+            .count(),
+        acknowledged_times.iter().max()
+    );
     eprintln!(
         "cluster scenario: {} sends ({} acknowledged), live subscriber resumed {} times; \
          phases took {scenario_time:?}, everything {:?}",
@@ -211,6 +224,27 @@ async fn node_loss_and_quorum_loss_under_load() {
         .await
         .expect("the keyspace is dropped");
     drop(cluster);
+}
+
+/// The phase a violation's send began in and how long its answer took,
+/// for the failure report.
+fn context(records: &[Record], violation: &Violation) -> String {
+    let content = match violation {
+        Violation::Lost { content, .. }
+        | Violation::Duplicated { content, .. }
+        | Violation::WrongId { content, .. } => content,
+        _ => return String::new(),
+    };
+    records
+        .iter()
+        .find(|record| &record.send.content == content)
+        .map(|record| {
+            format!(
+                " (sent in {:?}, answered in {:?})",
+                record.phase, record.took
+            )
+        })
+        .unwrap_or_default()
 }
 
 fn is_ok(answer: Answer) -> bool {
