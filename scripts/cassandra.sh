@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Single-node Apache Cassandra 5.0 for the test suite, assembled from Maven Central jars.
 # (Production runs ScyllaDB; Cassandra speaks the same CQL native protocol v4.)
+# One node per call; scripts/cassandra-cluster.sh runs three of them as one cluster through the
+# CASSANDRA_HOST / _SEEDS / _CLUSTER_NAME / _INITIAL_TOKEN / _HINTED_HANDOFF settings below.
 #
 # Usage: scripts/cassandra.sh fetch|start|resume|stop|status|wait
 #   fetch   download the server jars into $CASSANDRA_CACHE/lib (skipped when already complete)
@@ -16,10 +18,15 @@
 #   CASSANDRA_CACHE          jar cache              (default: <repo>/.cache/cassandra)
 #   CASSANDRA_RUN_DIR        data, logs, pid file   (default: <repo>/.cache/cassandra-run; wiped by start,
 #                                                    kept by resume)
+#   CASSANDRA_HOST           listen and rpc address (default: 127.0.0.1; any 127.x.y.z works)
 #   CASSANDRA_PORT           native CQL port        (default: 9042)
 #   CASSANDRA_STORAGE_PORT   internode port         (default: 7000)
 #   CASSANDRA_START_TIMEOUT  seconds for start/resume/wait (default: 180)
 #   CASSANDRA_HEAP           -Xms/-Xmx              (default: 1G)
+#   CASSANDRA_SEEDS          seed list, host:port,… (default: this node, CASSANDRA_HOST:STORAGE_PORT)
+#   CASSANDRA_CLUSTER_NAME   cluster_name           (default: chat-test)
+#   CASSANDRA_INITIAL_TOKEN  this node's one token  (default: 0; each node of a cluster needs its own)
+#   CASSANDRA_HINTED_HANDOFF true|false             (default: false; a single node has no one to hint)
 #   CASSANDRA_JMX_PORT       enable JMX on 127.0.0.1 at this port (default: JMX off; no nodetool)
 #   CASSANDRA_JVM_OPTS       extra JVM options, whitespace separated
 #   CASSANDRA_MVN_OPTS       extra mvn options for fetch, whitespace separated (e.g. -o)
@@ -39,9 +46,13 @@ RUN_DIR=$(realpath -m -- "${CASSANDRA_RUN_DIR:-$REPO/.cache/cassandra-run}")
 RUN_DIR_TAG=$RUN_DIR/.cassandra-run-dir # only a directory holding this tag is ever wiped
 PID_FILE=$RUN_DIR/cassandra.pid
 LOG_DIR=$RUN_DIR/logs
-HOST=127.0.0.1
+HOST=${CASSANDRA_HOST:-127.0.0.1}
 PORT=${CASSANDRA_PORT:-9042}
 STORAGE_PORT=${CASSANDRA_STORAGE_PORT:-7000}
+SEEDS=${CASSANDRA_SEEDS:-$HOST:$STORAGE_PORT}
+CLUSTER_NAME=${CASSANDRA_CLUSTER_NAME:-chat-test}
+INITIAL_TOKEN=${CASSANDRA_INITIAL_TOKEN:-0}
+HINTED_HANDOFF=${CASSANDRA_HINTED_HANDOFF:-false}
 START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-180}
 HEAP=${CASSANDRA_HEAP:-1G}
 JAVA=${JAVA:-java}
@@ -163,6 +174,9 @@ render_yaml() {
       -e "s|@LISTEN_ADDRESS@|$HOST|g" \
       -e "s|@NATIVE_PORT@|$PORT|g" \
       -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" \
+      -e "s|@SEEDS@|$SEEDS|g" \
+      -e "s|@CLUSTER_NAME@|$CLUSTER_NAME|g" \
+      -e "s|@HINTED_HANDOFF@|$HINTED_HANDOFF|g" \
       "$CONF_SRC/cassandra.yaml.template" >"$RUN_DIR/conf/cassandra.yaml"
   if grep -q '@[A-Z_]*@' "$RUN_DIR/conf/cassandra.yaml"; then
     die "unrendered placeholder in $RUN_DIR/conf/cassandra.yaml"
@@ -223,12 +237,16 @@ cmd_resume() {
   if [[ ! -f $RUN_DIR_TAG || ! -f $RUN_DIR/conf/cassandra.yaml || ! -f $RUN_DIR/conf/logback.xml ]]; then
     die "$RUN_DIR was never initialised by \`$0 start\` (no $(basename "$RUN_DIR_TAG") tag or conf/cassandra.yaml); run start first"
   fi
-  local yaml_port yaml_storage_port
+  local yaml_port yaml_storage_port yaml_host
   yaml_port=$(yaml_value native_transport_port)
   yaml_storage_port=$(yaml_value storage_port)
+  yaml_host=$(yaml_value listen_address)
   if [[ $yaml_port != "$PORT" || $yaml_storage_port != "$STORAGE_PORT" ]]; then
     die "$RUN_DIR/conf/cassandra.yaml uses native port ${yaml_port:-?} and storage port ${yaml_storage_port:-?}," \
         "but this call has $PORT and $STORAGE_PORT; set CASSANDRA_PORT=${yaml_port:-?} CASSANDRA_STORAGE_PORT=${yaml_storage_port:-?}"
+  fi
+  if [[ $yaml_host != "$HOST" ]]; then
+    die "$RUN_DIR/conf/cassandra.yaml listens on ${yaml_host:-?}, but this call has $HOST; set CASSANDRA_HOST=${yaml_host:-?}"
   fi
   require_tools
   cmd_fetch
@@ -299,8 +317,9 @@ launch_and_wait() {
     -Dcassandra.ring_delay_ms=1000
     -Dcassandra.superuser_setup_delay_ms=0
     -Dcassandra.load_ring_state=false
-    -Dcassandra.initial_token=0
-    # No peers to tell about a shutdown: skip the 2 s gossip announce sleep on stop.
+    -Dcassandra.initial_token="$INITIAL_TOKEN"
+    # Skip the 2 s sleep after the gossip shutdown announcement on stop (a single node has no peers;
+    # in a cluster the announcement itself is still sent, so peers mark the node down at once).
     -Dcassandra.shutdown_announce_in_ms=0
     # Throw-away data (the run dir is wiped on start): no fsync, no flush of system/schema
     # tables on every schema change -> much cheaper CREATE/DROP KEYSPACE/TABLE. Still fine for
@@ -330,7 +349,7 @@ launch_and_wait() {
     launcher+=(setpriv --bounding-set=-ipc_lock)
   fi
 
-  log "starting Cassandra on $HOST:$PORT (storage port $STORAGE_PORT, heap $HEAP, run dir $RUN_DIR)"
+  log "starting Cassandra on $HOST:$PORT (storage port $STORAGE_PORT, heap $HEAP, run dir $RUN_DIR${CASSANDRA_CLUSTER_NAME:+, cluster $CLUSTER_NAME, seeds $SEEDS})"
   # The inner shell writes its own pid and then execs java, so the pid file holds the java pid.
   (
     cd "$RUN_DIR"

@@ -60,6 +60,16 @@ fi
 export CHAT_FAULT_CASSANDRA_PORT=${CHAT_FAULT_CASSANDRA_PORT:-9142}
 export CHAT_FAULT_CASSANDRA_STORAGE_PORT=${CHAT_FAULT_CASSANDRA_STORAGE_PORT:-7100}
 
+# The node-loss scenarios (chat-service's `cluster` test binary, issue 16)
+# start a 3-node Cassandra of their own (scripts/cassandra-cluster.sh): node N
+# on 127.0.0.N, all on these ports, next to the shared node on
+# 127.0.0.1:9042. Always run: they need Java and Maven even when a database
+# already answers above. About 3 minutes of the suite's wall time.
+need java "Java 17 runs the 3-node test cluster"
+need mvn "Maven fetches the test Cassandra's jars from Maven Central"
+export CHAT_CLUSTER_CQL_PORT=${CHAT_CLUSTER_CQL_PORT:-9342}
+export CHAT_CLUSTER_STORAGE_PORT=${CHAT_CLUSTER_STORAGE_PORT:-7300}
+
 # The full-disk tests mount a small tmpfs. As root (CI, and every machine of
 # this project) they must run: a failed mount then fails them instead of
 # skipping them.

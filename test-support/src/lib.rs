@@ -27,6 +27,8 @@
 //!   for `kill -9` and restart.
 //! - [`cassandra`]: a private Cassandra node that fault tests stop and
 //!   resume.
+//! - [`cluster`]: a 3-node Cassandra cluster whose nodes the node-loss tests
+//!   stop and resume.
 //! - [`history`]: the history checker (every acknowledged message read
 //!   exactly once, no refused one, …), pure and unit-tested.
 
@@ -35,6 +37,7 @@
 #[cfg(feature = "service")]
 pub mod backends;
 pub mod cassandra;
+pub mod cluster;
 #[cfg(feature = "edge")]
 pub mod edge;
 pub mod grpc;
