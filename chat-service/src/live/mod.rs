@@ -200,6 +200,26 @@ impl Hub {
         self.inflight.watermark_ms().min(remote)
     }
 
+    /// The start of a subscription without a cursor: the position of "now"
+    /// at acceptance, after every event created up to the current
+    /// millisecond. Returns once the clock has moved past that millisecond,
+    /// so a send that starts after the subscriber learns it is accepted is
+    /// created after this position (on any instance whose clock agrees with
+    /// this one's): it is delivered, and nothing sent before is. The same
+    /// start on both stores, whatever the feed's own position (with a
+    /// shared database a new feed starts `settle` in the past). Costs the
+    /// subscription at most about two milliseconds.
+    pub async fn acceptance_position(&self) -> Position {
+        let now_ms = Utc::now().timestamp_millis();
+        while Utc::now().timestamp_millis() <= now_ms {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Position {
+            created_ms: now_ms,
+            id: ObjectId::from_bytes([0xff; 12]),
+        }
+    }
+
     /// Waits until every local append created up to now has finished
     /// (stored or failed) and the clock has moved past now; returns that
     /// "now" (ms), the *history horizon*.
