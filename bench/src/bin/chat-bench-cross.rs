@@ -130,8 +130,7 @@ async fn main() -> anyhow::Result<()> {
     let mut delays = Vec::with_capacity(args.messages);
     while delays.len() < args.messages {
         let event = tokio::time::timeout(Duration::from_secs(30), events.message())
-            .await?
-            ?
+            .await??
             .ok_or_else(|| anyhow::anyhow!("the stream on B ended"))?;
         let arrived = Instant::now();
         let Some(Event::Message(message)) = event.event else {

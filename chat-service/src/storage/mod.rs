@@ -173,7 +173,10 @@ pub trait ChatStateStore: Send + Sync + 'static {
     /// Publishes this instance's live watermark for the other instances on
     /// the same database (see `live::watermarks`). `false`: this store has
     /// no other writers, so there is nothing to exchange (the default).
-    async fn publish_watermark(&self, _watermark: &InstanceWatermark) -> Result<bool, StorageError> {
+    async fn publish_watermark(
+        &self,
+        _watermark: &InstanceWatermark,
+    ) -> Result<bool, StorageError> {
         Ok(false)
     }
 

@@ -12,8 +12,8 @@ use chat_service::domain::{
     UserProfile,
 };
 use chat_service::storage::{
-    ChatStateStore, IdempotencyStore, InstanceWatermark, KeyedAppend, MessageStore, PageStart, SharedStore,
-    StorageError,
+    ChatStateStore, IdempotencyStore, InstanceWatermark, KeyedAppend, MessageStore, PageStart,
+    SharedStore, StorageError,
 };
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;

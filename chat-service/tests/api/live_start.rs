@@ -65,15 +65,14 @@ async fn next_contents(events: &mut Streaming<pb::ChatEvent>, count: usize) -> V
 }
 
 fn labels(prefix: &str, count: usize) -> Vec<String> {
-    (0..count).map(|index| format!("{prefix} {index}")).collect()
+    (0..count)
+        .map(|index| format!("{prefix} {index}"))
+        .collect()
 }
 
 async fn send_all(service: &TestService, stream: &str, contents: &[String]) {
     for content in contents {
-        service
-            .send_as_anyone(stream, content)
-            .await
-            .expect("sent");
+        service.send_as_anyone(stream, content).await.expect("sent");
     }
 }
 
