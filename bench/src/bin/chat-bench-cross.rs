@@ -43,6 +43,10 @@ struct Args {
     /// Cross phase: sends per second.
     #[arg(long, default_value_t = 50.0)]
     rate: f64,
+    /// Run the cross phase while the append load runs (give `--secs` at
+    /// least `--messages` / `--rate`): delivery under load.
+    #[arg(long)]
+    together: bool,
 }
 
 /// p50/p99/p99.9/max in ms of `samples`.
@@ -99,10 +103,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut appends = Vec::new();
     let mut append_errors = 0;
-    for slot in slots {
-        let (latencies, errors) = slot.await?;
-        appends.extend(latencies);
-        append_errors += errors;
+    if !args.together {
+        for slot in slots.drain(..) {
+            let (latencies, errors) = slot.await?;
+            appends.extend(latencies);
+            append_errors += errors;
+        }
     }
 
     // 2. Cross-instance delivery: sends on A, one subscriber on B.
@@ -146,6 +152,11 @@ async fn main() -> anyhow::Result<()> {
         delays.push(arrived - sent_at);
     }
     sender.await?;
+    for slot in slots {
+        let (latencies, errors) = slot.await?;
+        appends.extend(latencies);
+        append_errors += errors;
+    }
 
     println!(
         "{}",
@@ -161,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
             },
             "cross": {
                 "rate_per_s": args.rate,
+                "under_load": args.together,
                 "delay": summary(delays),
             },
         })
