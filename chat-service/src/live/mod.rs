@@ -275,6 +275,13 @@ impl Hub {
     /// [`InFlight::watermark_ms`]): without this, it would wait a whole
     /// poll interval.
     fn next_read_in(&self, watermark_ms: i64) -> Duration {
+        // Held back by other instances' watermarks (or this one's own as
+        // published, see `watermarks`): reading again before the exchange
+        // moves them would find the same, and the exchange wakes the feed
+        // when they move.
+        if self.remote.ms() <= self.inflight.latest_ms() {
+            return self.settings.poll_interval;
+        }
         next_read_in(
             self.inflight.latest_ms(),
             watermark_ms,
