@@ -88,9 +88,9 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub burst_privileged_limit: u32,
 
-    /// How long after its creation time a message may still be landing from
-    /// another instance, in ms: live delivery waits this long. Default: 0
-    /// with the embedded store (one instance), 1000 with ScyllaDB.
+    /// An extra wait before live delivery, in ms, on top of the watermarks
+    /// instances exchange through ScyllaDB (docs/live.md). Default 0; set
+    /// 1000 while instances older than the exchange share the database.
     #[arg(long, env = "CHAT_LIVE_SETTLE_MS")]
     pub live_settle_ms: Option<u64>,
 
@@ -325,10 +325,9 @@ impl Config {
     }
 
     pub fn live(&self) -> LiveSettings {
-        let default_settle_ms = match self.store {
-            StoreKind::Embedded => 0,
-            StoreKind::Scylla => 1_000,
-        };
+        // Instances on one database exchange watermarks (live::watermarks):
+        // no fixed settle is needed with either store.
+        let default_settle_ms = 0;
         LiveSettings {
             settle: Duration::from_millis(self.live_settle_ms.unwrap_or(default_settle_ms)),
             poll_interval: Duration::from_millis(self.live_poll_ms),

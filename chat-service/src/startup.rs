@@ -141,6 +141,7 @@ impl Application {
         // so that streaming calls finish within the drain time.
         let stopping = CancellationToken::new();
         let hub = Hub::new(self.store.clone(), self.live, stopping.clone());
+        hub.start_watermark_exchange().await?;
         let chat_service = ChatServiceServer::with_interceptor(
             ChatServiceImpl::new(
                 Arc::clone(&hub),

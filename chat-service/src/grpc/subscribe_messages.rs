@@ -45,11 +45,11 @@ pub(super) async fn handle(
     let slot = service.subscriptions.admit(connection, identity.user_id)?;
     registered_stream(&service.store, &stream_id).await?;
     tracing::info!(resume = after.is_some(), "subscribed");
-    let events = subscribe(
-        &service.hub,
-        stream_id,
-        after.map(|cursor| cursor.position()),
-        identity.valid_until,
-    );
+    // Without a cursor, "from now": the same on both stores (docs/live.md).
+    let after = match after {
+        Some(cursor) => cursor.position(),
+        None => service.hub.acceptance_position().await,
+    };
+    let events = subscribe(&service.hub, stream_id, after, identity.valid_until);
     Ok(Response::new(slot.hold(events)))
 }

@@ -44,6 +44,15 @@ impl InFlight {
         }
     }
 
+    /// Whether any local append is still in flight.
+    pub fn has_pending(&self) -> bool {
+        !self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
     /// The creation time (ms) of the newest local append, finished or not.
     pub fn latest_ms(&self) -> i64 {
         self.latest_ms.load(Ordering::Relaxed)

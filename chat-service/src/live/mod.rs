@@ -6,8 +6,9 @@
 //!   each at most once per subscription, each with its cursor;
 //! - an event is delivered once the stream's *watermark* has passed it:
 //!   every local append created earlier has finished, and (with a shared
-//!   database) `settle` has elapsed, so writes from other instances that
-//!   were created earlier have landed;
+//!   database) every other live instance has published that its own appends
+//!   created earlier have finished ([`watermarks`]), and the optional
+//!   `settle` has elapsed;
 //! - a subscriber that falls behind its buffer gets a `Gap` event with the
 //!   cursor to resume from, and its stream ends: gaps are never silent;
 //! - a subscription ends with UNAUTHENTICATED when its token expires.
@@ -19,6 +20,7 @@ mod feed;
 mod inflight;
 pub mod limits;
 pub mod subscription;
+pub mod watermarks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -100,6 +102,8 @@ pub struct Hub {
     ids: ObjectIdGenerator,
     settings: LiveSettings,
     inflight: Arc<InFlight>,
+    /// What the other instances on the same database have finished.
+    remote: watermarks::RemoteWatermark,
     feeds: Mutex<HashMap<StreamId, Arc<Feed>>>,
     stopping: CancellationToken,
 }
@@ -115,9 +119,17 @@ impl Hub {
             ids: ObjectIdGenerator::new(),
             settings,
             inflight: Arc::new(InFlight::default()),
+            remote: watermarks::RemoteWatermark::default(),
             feeds: Mutex::new(HashMap::new()),
             stopping,
         })
+    }
+
+    /// Starts exchanging live watermarks with the other instances on the
+    /// same database, if the store has any ([`watermarks`]). Call before
+    /// serving: this instance's first watermark is published on return.
+    pub async fn start_watermark_exchange(self: &Arc<Self>) -> Result<(), StorageError> {
+        watermarks::start(self).await
     }
 
     /// Registers a local append in flight; see [`InFlight`].
@@ -196,8 +208,39 @@ impl Hub {
     /// Everything created before this time (ms) may be delivered.
     pub fn watermark_ms(&self) -> i64 {
         let settle_ms = i64::try_from(self.settings.settle.as_millis()).unwrap_or(i64::MAX);
-        let remote = Utc::now().timestamp_millis().saturating_sub(settle_ms);
-        self.inflight.watermark_ms().min(remote)
+        let settled = Utc::now().timestamp_millis().saturating_sub(settle_ms);
+        self.inflight
+            .watermark_ms()
+            .min(settled)
+            .min(self.remote.ms())
+    }
+
+    /// Wakes every feed: the remote watermark moved forward.
+    fn wake_all(&self) {
+        let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        for feed in feeds.values() {
+            feed.wake.notify_one();
+        }
+    }
+
+    /// The start of a subscription without a cursor: the position of "now"
+    /// at acceptance, after every event created up to the current
+    /// millisecond. Returns once the clock has moved past that millisecond,
+    /// so a send that starts after the subscriber learns it is accepted is
+    /// created after this position (on any instance whose clock agrees with
+    /// this one's): it is delivered, and nothing sent before is. The same
+    /// start on both stores, whatever the feed's own position (with a
+    /// shared database a new feed starts `settle` in the past). Costs the
+    /// subscription at most about two milliseconds.
+    pub async fn acceptance_position(&self) -> Position {
+        let now_ms = Utc::now().timestamp_millis();
+        while Utc::now().timestamp_millis() <= now_ms {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Position {
+            created_ms: now_ms,
+            id: ObjectId::from_bytes([0xff; 12]),
+        }
     }
 
     /// Waits until every local append created up to now has finished
@@ -232,6 +275,13 @@ impl Hub {
     /// [`InFlight::watermark_ms`]): without this, it would wait a whole
     /// poll interval.
     fn next_read_in(&self, watermark_ms: i64) -> Duration {
+        // Held back by other instances' watermarks (or this one's own as
+        // published, see `watermarks`): reading again before the exchange
+        // moves them would find the same, and the exchange wakes the feed
+        // when they move.
+        if self.remote.ms() <= self.inflight.latest_ms() {
+            return self.settings.poll_interval;
+        }
         next_read_in(
             self.inflight.latest_ms(),
             watermark_ms,

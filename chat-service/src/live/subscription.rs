@@ -29,26 +29,29 @@ const READ_BATCH: usize = 200;
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;
 
-/// Subscribes to `stream`, replaying what came after `after`, until
+/// Subscribes to `stream`, delivering what comes after `after` (a client's
+/// cursor, or [`Hub::acceptance_position`] for one without), until
 /// `valid_until` (when the subscriber's token expires).
 pub fn subscribe(
     hub: &Arc<Hub>,
     stream: StreamId,
-    after: Option<Position>,
+    after: Position,
     valid_until: DateTime<Utc>,
 ) -> EventStream {
     let (live, live_from) = hub.subscribe(stream);
-    // Events up to `live_from` come from the store, the rest from the feed.
-    let (phase, delivered) = match after {
-        Some(after) if after < live_from => (
+    // Events up to `live_from` come from the store, the rest from the feed,
+    // which skips what is at or before `after`: a feed may have started
+    // before it (a shared database's feed starts `settle` in the past).
+    let (phase, delivered) = if after < live_from {
+        (
             Phase::Replay {
                 after,
                 until: live_from,
             },
             live_from,
-        ),
-        Some(after) => (Phase::Live, after),
-        None => (Phase::Live, live_from),
+        )
+    } else {
+        (Phase::Live, after)
     };
     let subscription = Subscription {
         hub: Arc::clone(hub),

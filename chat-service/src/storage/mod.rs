@@ -169,6 +169,32 @@ pub trait ChatStateStore: Send + Sync + 'static {
         after: Position,
         limit: usize,
     ) -> Result<Vec<ModerationEvent>, StorageError>;
+
+    /// Publishes this instance's live watermark for the other instances on
+    /// the same database (see `live::watermarks`). `false`: this store has
+    /// no other writers, so there is nothing to exchange (the default).
+    async fn publish_watermark(
+        &self,
+        _watermark: &InstanceWatermark,
+    ) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
+    /// Every instance's last published watermark (its own included).
+    async fn watermarks(&self) -> Result<Vec<InstanceWatermark>, StorageError> {
+        Ok(Vec::new())
+    }
+}
+
+/// One instance's live watermark as published: every append that instance
+/// created before `watermark_ms` has finished (stored or failed). `beat`
+/// grows with each publication, so that others can tell a live instance
+/// from a dead one's last row by their own clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceWatermark {
+    pub instance: String,
+    pub beat: i64,
+    pub watermark_ms: i64,
 }
 
 /// What can go wrong in a store, in terms the service can act on.

@@ -12,8 +12,8 @@ use chat_service::domain::{
     UserProfile,
 };
 use chat_service::storage::{
-    ChatStateStore, IdempotencyStore, KeyedAppend, MessageStore, PageStart, SharedStore,
-    StorageError,
+    ChatStateStore, IdempotencyStore, InstanceWatermark, KeyedAppend, MessageStore, PageStart,
+    SharedStore, StorageError,
 };
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
@@ -161,6 +161,14 @@ impl ChatStateStore for GatedStore {
         limit: usize,
     ) -> Result<Vec<ModerationEvent>, StorageError> {
         self.inner.events_after(stream, after, limit).await
+    }
+
+    async fn publish_watermark(&self, watermark: &InstanceWatermark) -> Result<bool, StorageError> {
+        self.inner.publish_watermark(watermark).await
+    }
+
+    async fn watermarks(&self) -> Result<Vec<InstanceWatermark>, StorageError> {
+        self.inner.watermarks().await
     }
 }
 

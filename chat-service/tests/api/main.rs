@@ -14,6 +14,8 @@ mod idempotency_contract;
 mod idempotent_send;
 mod limits;
 mod live;
+mod live_instances;
+mod live_start;
 mod raw_h2;
 mod reflection_and_health;
 mod refusal_reasons;

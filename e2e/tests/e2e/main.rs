@@ -9,6 +9,7 @@ mod hostile_clients;
 mod idempotent_send;
 mod join_live;
 mod live_events;
+mod live_start;
 mod reading;
 mod send_message;
 mod service_availability;

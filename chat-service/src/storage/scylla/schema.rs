@@ -161,6 +161,18 @@ pub fn statements(keyspace: &str, replication: &Replication) -> Vec<String> {
     PRIMARY KEY (stream_id, created_at, event_id)
 )"
         ),
+        // Live watermarks of the instances sharing this database, one
+        // partition: each instance republishes its row every exchange
+        // interval (with a TTL, so a dead instance's row goes away).
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.live_watermarks (
+    scope text,
+    instance_id text,
+    beat bigint,
+    watermark_ms bigint,
+    PRIMARY KEY (scope, instance_id)
+)"
+        ),
         // Public profiles pushed by the user service; messages snapshot them.
         format!(
             "CREATE TABLE IF NOT EXISTS {keyspace}.user_profiles (

@@ -20,7 +20,7 @@ use crate::domain::{
     StreamChat, StreamId, UserId, UserProfile,
 };
 use crate::storage::records::Record;
-use crate::storage::{ChatStateStore, StorageError};
+use crate::storage::{ChatStateStore, InstanceWatermark, StorageError};
 
 pub(super) struct StateStatements {
     put_event: PreparedStatement,
@@ -34,7 +34,16 @@ pub(super) struct StateStatements {
     get_last_sent: PreparedStatement,
     put_profile: PreparedStatement,
     get_profile: PreparedStatement,
+    put_watermark: PreparedStatement,
+    get_watermarks: PreparedStatement,
 }
+
+/// The one partition of `live_watermarks`.
+const WATERMARK_SCOPE: &str = "all";
+
+/// How long a published watermark row lives: far beyond any lease, so that
+/// only rows of instances gone for good disappear.
+const WATERMARK_TTL_SECS: i32 = 600;
 
 type StreamRow = (
     String,
@@ -110,6 +119,15 @@ impl StateStatements {
             get_profile: prepare(format!(
                 "SELECT username, name, surname, profile_photo, availability_status \
                  FROM {keyspace}.user_profiles WHERE user_id = ?"
+            ))
+            .await?,
+            put_watermark: prepare(format!(
+                "INSERT INTO {keyspace}.live_watermarks (scope, instance_id, beat, watermark_ms) \
+                 VALUES (?, ?, ?, ?) USING TTL {WATERMARK_TTL_SECS}"
+            ))
+            .await?,
+            get_watermarks: prepare(format!(
+                "SELECT instance_id, beat, watermark_ms FROM {keyspace}.live_watermarks WHERE scope = ?"
             ))
             .await?,
         })
@@ -368,6 +386,46 @@ impl ChatStateStore for ScyllaStore {
         );
         self.execute("storing an event", &self.state_statements.put_event, values)
             .await
+    }
+
+    async fn publish_watermark(&self, watermark: &InstanceWatermark) -> Result<bool, StorageError> {
+        let values = (
+            WATERMARK_SCOPE,
+            watermark.instance.as_str(),
+            watermark.beat,
+            watermark.watermark_ms,
+        );
+        self.execute(
+            "publishing the live watermark",
+            &self.state_statements.put_watermark,
+            values,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    async fn watermarks(&self) -> Result<Vec<InstanceWatermark>, StorageError> {
+        let context = "reading live watermarks";
+        let result = self
+            .session
+            .execute_unpaged(&self.state_statements.get_watermarks, (WATERMARK_SCOPE,))
+            .await
+            .map_err(|error| errors::execution(context, error))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|error| errors::rows(context, error))?;
+        rows.rows::<(String, i64, i64)>()
+            .map_err(|error| errors::typed_rows(context, error))?
+            .map(|row| {
+                let (instance, beat, watermark_ms) =
+                    row.map_err(|error| errors::row(context, error))?;
+                Ok(InstanceWatermark {
+                    instance,
+                    beat,
+                    watermark_ms,
+                })
+            })
+            .collect()
     }
 
     async fn events_after(
