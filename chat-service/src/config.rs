@@ -147,6 +147,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub idempotency_window_secs: u64,
 
+    /// Where Prometheus scrapes `GET /metrics` (docs/operations.md), apart
+    /// from the gRPC port; loopback by default. Empty or `off`: no metrics
+    /// listener. Port 0 picks a free port.
+    #[arg(long, env = "CHAT_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: crate::metrics::MetricsAddr,
+
     #[command(flatten)]
     pub scylla: ScyllaConfig,
 
@@ -363,6 +369,8 @@ impl Config {
     pub fn with_secret(secret: &str) -> Self {
         let mut config = Self::parse_from(["chat-service"]);
         config.jwt_secret = Some(Secret::new(secret));
+        // Instances started this way (tests) would share one fixed port.
+        config.metrics_addr = crate::metrics::MetricsAddr::OFF;
         config
     }
 }
@@ -430,6 +438,7 @@ mod tests {
                 "CHAT_MAX_SUBSCRIPTIONS_PER_USER",
             ),
             ("idempotency_window_secs", "CHAT_IDEMPOTENCY_WINDOW_SECS"),
+            ("metrics_addr", "CHAT_METRICS_ADDR"),
             ("nodes", "CHAT_SCYLLA_NODES"),
             ("keyspace", "CHAT_SCYLLA_KEYSPACE"),
             ("replication", "CHAT_SCYLLA_REPLICATION"),

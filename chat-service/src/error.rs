@@ -79,6 +79,7 @@ impl ChatError {
 
 impl From<ChatError> for Status {
     fn from(error: ChatError) -> Self {
+        crate::metrics::record_refusal(&error);
         match error {
             ChatError::Unauthenticated(reason) => Status::unauthenticated(reason.to_string()),
             ChatError::InvalidArgument(violations) => {

@@ -18,7 +18,8 @@
 //! - [`error`]: [`error::ChatError`] and its one mapping to `tonic::Status`.
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
 //! - [`convert`]: domain ↔ protobuf conversions.
-//! - [`telemetry`]: tracing set-up.
+//! - [`telemetry`]: tracing set-up: text or JSON logs, OpenTelemetry spans.
+//! - [`metrics`]: the Prometheus metrics and their `/metrics` listener.
 
 pub mod auth;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod live;
+pub mod metrics;
 pub mod rules;
 pub mod secret;
 pub mod startup;

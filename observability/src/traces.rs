@@ -1,0 +1,143 @@
+//! A service's tracing subscriber: the `RUST_LOG` filter, log lines (text
+//! or JSON, see [`crate::logs`]) and OpenTelemetry spans.
+//!
+//! OpenTelemetry is always on inside the process, so that every span has a
+//! trace id (the logs carry it, and the edge passes it on to chat-service);
+//! spans leave the process only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set,
+//! batched over OTLP/gRPC. Without it no exporter exists: a span costs its
+//! ids and is dropped when it ends.
+
+use std::sync::OnceLock;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use tracing_subscriber::fmt::format::JsonFields;
+
+use crate::logs::{JsonLines, LogFormat};
+
+/// The standard variable that turns the exporter on (`http://host:4317`).
+pub const OTLP_ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// How to set tracing up; [`Settings::from_env`] reads the standard
+/// variables.
+pub struct Settings {
+    service_name: &'static str,
+    default_filter: String,
+    format: LogFormat,
+    otlp_endpoint: Option<String>,
+    ansi: bool,
+    writer: BoxMakeWriter,
+}
+
+impl Settings {
+    /// `RUST_LOG` (else `default_filter`), `LOG_FORMAT`,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; lines to standard output, in colour
+    /// only on a terminal.
+    pub fn from_env(service_name: &'static str, default_filter: &str) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            service_name,
+            default_filter: default_filter.to_owned(),
+            format: LogFormat::from_env(),
+            otlp_endpoint: std::env::var(OTLP_ENDPOINT_VARIABLE)
+                .ok()
+                .filter(|endpoint| !endpoint.trim().is_empty()),
+            ansi: std::io::stdout().is_terminal(),
+            writer: BoxMakeWriter::new(std::io::stdout),
+        }
+    }
+
+    pub fn format(mut self, format: LogFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Exports spans to this OTLP/gRPC endpoint.
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Writes log lines through `writer` instead of standard output.
+    pub fn writer(mut self, writer: BoxMakeWriter) -> Self {
+        self.writer = writer;
+        self.ansi = false;
+        self
+    }
+}
+
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Installs the global subscriber. A second call does nothing (the first
+/// wins), which tests that start several services rely on. Must run inside
+/// a Tokio runtime when an OTLP endpoint is set (the exporter's channel
+/// lives on it).
+pub fn init(settings: Settings) {
+    if PROVIDER.get().is_some() {
+        return;
+    }
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(&settings.default_filter));
+    let resource = Resource::builder_empty()
+        .with_service_name(settings.service_name)
+        .build();
+    let mut provider = SdkTracerProvider::builder().with_resource(resource);
+    if let Some(endpoint) = &settings.otlp_endpoint {
+        match SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()
+        {
+            Ok(exporter) => provider = provider.with_batch_exporter(exporter),
+            // Logged once the subscriber is up, below.
+            Err(error) => eprintln!("cannot export traces to {endpoint}: {error}"),
+        }
+    }
+    let provider = provider.build();
+    let tracer = provider.tracer(settings.service_name);
+    if PROVIDER.set(provider).is_err() {
+        return;
+    }
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let spans = tracing_opentelemetry::layer().with_tracer(tracer);
+    let registry = tracing_subscriber::registry().with(filter).with(spans);
+    // Fails only when another subscriber is installed already: keep it.
+    let _already_installed = match settings.format {
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_ansi(settings.ansi)
+                    .with_writer(settings.writer),
+            )
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .fmt_fields(JsonFields::new())
+                    .event_format(JsonLines)
+                    .with_writer(settings.writer),
+            )
+            .try_init(),
+    };
+    if let Some(endpoint) = &settings.otlp_endpoint {
+        tracing::info!(%endpoint, "exporting traces over OTLP");
+    }
+}
+
+/// Sends the spans still batched (at shutdown; tests, before they look).
+pub fn flush() {
+    if let Some(provider) = PROVIDER.get()
+        && let Err(error) = provider.force_flush()
+    {
+        tracing::warn!(%error, "cannot flush the trace exporter");
+    }
+}
