@@ -59,6 +59,7 @@ pub mod event_stream;
 pub mod extract;
 pub mod grpc;
 pub mod limits;
+pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod server;

@@ -76,6 +76,7 @@ pub fn router(chat: ChatClient, shutdown: Shutdown, limits: &Limits) -> Router {
         // Outermost, so that every response, fallbacks included, carries the
         // request id and is logged in the request's span.
         .layer(middleware::from_fn(request_id::request_context))
+        .layer(middleware::from_fn(crate::metrics::record_request))
         .with_state(chat)
 }
 
