@@ -30,8 +30,8 @@ use crate::storage::embedded::EmbeddedStore;
 use crate::storage::scylla::ScyllaStore;
 use crate::storage::{SharedStore, StorageError};
 use crate::transport::{
-    self, CallMetrics, CallMetricsLayer, Deadline, DeadlineLayer, Drained, LoadShed,
-    LoadShedLayer, LoadShedSettings, TransportSettings,
+    self, CallMetrics, CallMetricsLayer, Deadline, DeadlineLayer, Drained, LoadShed, LoadShedLayer,
+    LoadShedSettings, TransportSettings,
 };
 
 /// How often the store's health is checked for the gRPC health service.

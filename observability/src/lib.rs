@@ -6,6 +6,7 @@
 //!   spans, exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //! - [`propagation`]: the W3C `traceparent` in and out of HTTP headers and
 //!   gRPC metadata, so that one trace covers REST → edge → chat-service.
+//! - [`exposition`]: reading a scrape back (tests, checks from outside).
 //! - [`metrics`]: a service's Prometheus recorder and its `/metrics`
 //!   listener, apart from the public port.
 //!
@@ -13,6 +14,7 @@
 //! the same way from one copy of the code; each service keeps its own
 //! recorder and its own metric names.
 
+pub mod exposition;
 pub mod logs;
 pub mod metrics;
 pub mod propagation;

@@ -213,7 +213,9 @@ mod tests {
         assert_eq!("".parse::<MetricsAddr>(), Ok(MetricsAddr::OFF));
         assert_eq!("off".parse::<MetricsAddr>(), Ok(MetricsAddr::OFF));
         assert_eq!(
-            "127.0.0.1:9464".parse::<MetricsAddr>().map(MetricsAddr::addr),
+            "127.0.0.1:9464"
+                .parse::<MetricsAddr>()
+                .map(MetricsAddr::addr),
             Ok(Some(SocketAddr::from(([127, 0, 0, 1], 9464))))
         );
         assert!("nine".parse::<MetricsAddr>().is_err());

@@ -1,5 +1,6 @@
-//! A service's tracing subscriber: the `RUST_LOG` filter, log lines (text
-//! or JSON, see [`crate::logs`]) and OpenTelemetry spans.
+//! A service's tracing subscriber: log lines (text or JSON, see
+//! [`crate::logs`]) filtered by `RUST_LOG`, and OpenTelemetry spans (every
+//! span at INFO or above).
 //!
 //! OpenTelemetry is always on inside the process, so that every span has a
 //! trace id (the logs carry it, and the edge passes it on to chat-service);
@@ -15,6 +16,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -107,8 +110,13 @@ pub fn init(settings: Settings) {
         return;
     }
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let spans = tracing_opentelemetry::layer().with_tracer(tracer);
-    let registry = tracing_subscriber::registry().with(filter).with(spans);
+    // Spans are traced at INFO whatever `RUST_LOG` says: it chooses what is
+    // logged, not what a trace shows (nor whether the trace reaches
+    // chat-service).
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(LevelFilter::INFO);
+    let registry = tracing_subscriber::registry().with(spans);
     // Fails only when another subscriber is installed already: keep it.
     let _already_installed = match settings.format {
         LogFormat::Text => registry
@@ -116,7 +124,8 @@ pub fn init(settings: Settings) {
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
                     .with_ansi(settings.ansi)
-                    .with_writer(settings.writer),
+                    .with_writer(settings.writer)
+                    .with_filter(filter),
             )
             .try_init(),
         LogFormat::Json => registry
@@ -124,7 +133,8 @@ pub fn init(settings: Settings) {
                 tracing_subscriber::fmt::layer()
                     .fmt_fields(JsonFields::new())
                     .event_format(JsonLines)
-                    .with_writer(settings.writer),
+                    .with_writer(settings.writer)
+                    .with_filter(filter),
             )
             .try_init(),
     };

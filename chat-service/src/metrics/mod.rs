@@ -66,10 +66,7 @@ fn describe() {
         MESSAGES_ACCEPTED,
         "Messages stored by SendMessage (idempotent replays excluded)"
     );
-    describe_counter!(
-        MESSAGES_REFUSED,
-        "SendMessage calls refused, by reason"
-    );
+    describe_counter!(MESSAGES_REFUSED, "SendMessage calls refused, by reason");
     describe_histogram!(
         STORE_OPERATION_SECONDS,
         Unit::Seconds,

@@ -16,7 +16,10 @@ tokio::task_local! {
 
 /// Counts `error` as a refused message when it answers a SendMessage call.
 pub fn record_refusal(error: &ChatError) {
-    if IN_SEND_MESSAGE.try_with(|in_send| *in_send).unwrap_or(false) {
+    if IN_SEND_MESSAGE
+        .try_with(|in_send| *in_send)
+        .unwrap_or(false)
+    {
         let reason = reason(error);
         with_recorder(|| metrics::counter!(MESSAGES_REFUSED, "reason" => reason)).increment(1);
     }
@@ -54,7 +57,8 @@ mod tests {
     #[test]
     fn a_closed_and_an_ended_chat_are_told_apart() {
         let closed = ChatError::FailedPrecondition("the chat of this stream is closed".into());
-        let ended = ChatError::FailedPrecondition("this stream has ended; its chat is closed".into());
+        let ended =
+            ChatError::FailedPrecondition("this stream has ended; its chat is closed".into());
         assert_eq!(reason(&closed), "closed");
         assert_eq!(reason(&ended), "ended");
     }

@@ -212,7 +212,11 @@ impl ChatStateStore for TimedStore {
         at: DateTime<Utc>,
         keep_for: Duration,
     ) -> Result<(), StorageError> {
-        timed!(self, RecordSent, self.inner.record_sent(stream, user, at, keep_for))
+        timed!(
+            self,
+            RecordSent,
+            self.inner.record_sent(stream, user, at, keep_for)
+        )
     }
 
     async fn put_profile(&self, profile: &UserProfile) -> Result<(), StorageError> {
@@ -233,7 +237,11 @@ impl ChatStateStore for TimedStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<ModerationEvent>, StorageError> {
-        timed!(self, EventsAfter, self.inner.events_after(stream, after, limit))
+        timed!(
+            self,
+            EventsAfter,
+            self.inner.events_after(stream, after, limit)
+        )
     }
 }
 
@@ -246,7 +254,11 @@ impl IdempotencyStore for TimedStore {
         key: &IdempotencyKey,
         now: DateTime<Utc>,
     ) -> Result<Option<ChatMessage>, StorageError> {
-        timed!(self, KeyedMessage, self.inner.keyed_message(stream, user, key, now))
+        timed!(
+            self,
+            KeyedMessage,
+            self.inner.keyed_message(stream, user, key, now)
+        )
     }
 
     async fn append_keyed(
@@ -255,6 +267,10 @@ impl IdempotencyStore for TimedStore {
         key: &IdempotencyKey,
         window: Duration,
     ) -> Result<KeyedAppend, StorageError> {
-        timed!(self, AppendKeyed, self.inner.append_keyed(message, key, window))
+        timed!(
+            self,
+            AppendKeyed,
+            self.inner.append_keyed(message, key, window)
+        )
     }
 }

@@ -14,9 +14,9 @@
 //! - SendMessage calls run with `metrics::refusal::IN_SEND_MESSAGE` set, so
 //!   that a refusal is counted by reason where the error becomes a status.
 //!
-//! Labels are bounded: a service this server does not serve is `unknown`,
-//! and so is a method that answered UNIMPLEMENTED (any other path would
-//! be a new series per path a client invents).
+//! Labels are bounded: a path that is not an RPC this server serves is
+//! `unknown`/`unknown` (any other path would be a new series per path a
+//! client invents).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,10 +24,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME, IDEMPOTENT_REPLAYED_METADATA};
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use allmine_chat_proto::{CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET, IDEMPOTENT_REPLAYED_METADATA};
 use allmine_observability::propagation;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use prost::Message as _;
+use prost_types::FileDescriptorSet;
 use tonic::Code;
 use tonic::body::Body;
 use tower::{Layer, Service};
@@ -36,17 +41,35 @@ use tracing::Instrument;
 use crate::metrics::refusal::IN_SEND_MESSAGE;
 use crate::metrics::{GRPC_HANDLED, GRPC_HANDLING_SECONDS, MESSAGES_ACCEPTED, with_recorder};
 
-/// Services whose names may appear as labels.
-const KNOWN_SERVICES: [&str; 5] = [
-    CHAT_SERVICE_NAME,
-    CHAT_ADMIN_SERVICE_NAME,
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
-];
+/// The RPCs this server serves, `(service, method)`, from the descriptor
+/// sets it serves reflection from: the only names that may become labels.
+static KNOWN_RPCS: LazyLock<HashSet<(String, String)>> = LazyLock::new(|| {
+    let mut known = HashSet::new();
+    for encoded in [FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET] {
+        let Ok(set) = FileDescriptorSet::decode(encoded) else {
+            continue;
+        };
+        for file in set.file {
+            let package = file.package().to_owned();
+            for service in file.service {
+                let name = format!("{package}.{}", service.name());
+                for method in service.method {
+                    known.insert((name.clone(), method.name().to_owned()));
+                }
+            }
+        }
+    }
+    for reflection in [
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        known.insert((reflection.to_owned(), "ServerReflectionInfo".to_owned()));
+    }
+    known
+});
 
-/// The longest method name kept as a label (ours are under 30).
-const MAX_METHOD_LEN: usize = 64;
+/// The label of every path that is not a known RPC.
+const UNKNOWN: &str = "unknown";
 
 /// The longest `x-request-id` recorded on the span (what the edge sends).
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -125,31 +148,28 @@ where
 /// Which RPC a call is, as labels.
 #[derive(Debug)]
 struct Call {
-    service: &'static str,
+    service: String,
     method: String,
 }
 
 impl Call {
-    /// `/package.Service/Method`, with unknown services as `unknown`.
+    /// `/package.Service/Method`; anything this server does not serve is
+    /// `unknown`, `unknown`.
     fn of(path: &str) -> Self {
-        let mut parts = path.trim_start_matches('/').splitn(2, '/');
-        let service = parts.next().unwrap_or_default();
-        let method = parts.next().unwrap_or_default();
-        match KNOWN_SERVICES.iter().find(|known| **known == service) {
-            Some(known)
-                if !method.is_empty()
-                    && method.len() <= MAX_METHOD_LEN
-                    && method.bytes().all(|byte| byte.is_ascii_alphanumeric()) =>
-            {
-                Self {
-                    service: known,
-                    method: method.to_owned(),
-                }
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or_default();
+        if KNOWN_RPCS.contains(&(service.to_owned(), method.to_owned())) {
+            Self {
+                service: service.to_owned(),
+                method: method.to_owned(),
             }
-            _ => Self {
-                service: "unknown",
-                method: "unknown".to_owned(),
-            },
+        } else {
+            Self {
+                service: UNKNOWN.to_owned(),
+                method: UNKNOWN.to_owned(),
+            }
         }
     }
 
@@ -169,7 +189,7 @@ impl Call {
             otel.name = %format_args!("{}/{}", self.service, self.method),
             otel.kind = "server",
             rpc.system = "grpc",
-            rpc.service = self.service,
+            rpc.service = %self.service,
             rpc.method = %self.method,
             request_id,
         );
@@ -189,13 +209,6 @@ struct Outcome {
 impl Outcome {
     fn record(self, code: Code) {
         let Call { service, method } = self.call;
-        // Anything may be asked of a known service; only what it answers
-        // gets its own series.
-        let method = if code == Code::Unimplemented {
-            "unknown".to_owned()
-        } else {
-            method
-        };
         let accepted = code == Code::Ok
             && !self.replayed
             && service == CHAT_SERVICE_NAME
@@ -204,7 +217,7 @@ impl Outcome {
         with_recorder(|| {
             metrics::counter!(
                 GRPC_HANDLED,
-                "grpc_service" => service,
+                "grpc_service" => service.clone(),
                 "grpc_method" => method.clone(),
                 "grpc_code" => code_name(code),
             )
@@ -317,10 +330,32 @@ mod tests {
     }
 
     #[test]
+    fn every_served_rpc_is_known() {
+        for path in [
+            "/allmine.chat.v1.ChatAdminService/RegisterStream",
+            "/allmine.chat.v1.ChatService/SubscribeMessages",
+            "/grpc.health.v1.Health/Check",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert_ne!(Call::of(path).service, UNKNOWN, "{path}");
+        }
+    }
+
+    #[test]
     fn invented_paths_share_one_label() {
-        for path in ["/evil.Service/Method", "/", "/allmine.chat.v1.ChatService/a/b", "nonsense"] {
+        for path in [
+            "/evil.Service/Method",
+            "/",
+            "/allmine.chat.v1.ChatService/Nope",
+            "/allmine.chat.v1.ChatService/SendMessage/more",
+            "nonsense",
+        ] {
             let call = Call::of(path);
-            assert_eq!((call.service, call.method.as_str()), ("unknown", "unknown"), "{path}");
+            assert_eq!(
+                (call.service.as_str(), call.method.as_str()),
+                (UNKNOWN, UNKNOWN),
+                "{path}"
+            );
         }
     }
 }

@@ -44,10 +44,10 @@ use tower::Service;
 
 pub use connection::FIRST_REQUEST_TIMEOUT;
 pub use deadline::{Deadline, DeadlineLayer};
-pub use metrics::{CallMetrics, CallMetricsLayer};
 pub use load_shed::{
     LoadShed, LoadShedLayer, LoadShedSettings, MAX_REQUEST_BYTES, REQUEST_BODY_TIMEOUT,
 };
+pub use metrics::{CallMetrics, CallMetricsLayer};
 
 use connection::Connection;
 use throttle::LogThrottle;

@@ -13,6 +13,7 @@ mod idempotency_contract;
 mod idempotent_send;
 mod limits;
 mod live;
+mod metrics;
 mod raw_h2;
 mod reflection_and_health;
 mod rules;
