@@ -34,6 +34,8 @@ pub const OTLP_ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 pub struct Settings {
     service_name: &'static str,
     default_filter: String,
+    /// Used instead of `RUST_LOG` when set.
+    filter: Option<String>,
     format: LogFormat,
     otlp_endpoint: Option<String>,
     ansi: bool,
@@ -49,6 +51,7 @@ impl Settings {
         Self {
             service_name,
             default_filter: default_filter.to_owned(),
+            filter: None,
             format: LogFormat::from_env(),
             otlp_endpoint: std::env::var(OTLP_ENDPOINT_VARIABLE)
                 .ok()
@@ -60,6 +63,12 @@ impl Settings {
 
     pub fn format(mut self, format: LogFormat) -> Self {
         self.format = format;
+        self
+    }
+
+    /// Filters log lines with `directives`, whatever `RUST_LOG` says.
+    pub fn filter(mut self, directives: &str) -> Self {
+        self.filter = Some(directives.to_owned());
         self
     }
 
@@ -87,8 +96,11 @@ pub fn init(settings: Settings) {
     if PROVIDER.get().is_some() {
         return;
     }
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(&settings.default_filter));
+    let filter = match &settings.filter {
+        Some(directives) => EnvFilter::new(directives),
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(&settings.default_filter)),
+    };
     let resource = Resource::builder_empty()
         .with_service_name(settings.service_name)
         .build();

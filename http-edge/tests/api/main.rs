@@ -17,6 +17,7 @@ mod history;
 mod hostile;
 mod idempotency;
 mod lifecycle;
+mod metrics;
 mod moderators;
 mod raw;
 mod rejections;
