@@ -11,8 +11,7 @@ use crate::{
     config::Config,
     event_stream::Shutdown,
     grpc::ChatClient,
-    metrics,
-    routes,
+    metrics, routes,
     server::{self, ServerSettings},
 };
 

@@ -48,12 +48,18 @@ async fn one_trace_covers_the_edge_and_chat_service_in_spans_and_logs() {
         .iter()
         .find(|span| span.name == "http_request")
         .unwrap_or_else(|| panic!("the edge's span is exported: {spans:#?}"));
-    assert_eq!(edge.parent_span_id, caller_span, "the edge continues the caller's trace");
+    assert_eq!(
+        edge.parent_span_id, caller_span,
+        "the edge continues the caller's trace"
+    );
     let service = spans
         .iter()
         .find(|span| span.name == "allmine.chat.v1.ChatService/SendMessage")
         .unwrap_or_else(|| panic!("chat-service's span is exported: {spans:#?}"));
-    assert_eq!(service.parent_span_id, edge.span_id, "the edge's span is the parent");
+    assert_eq!(
+        service.parent_span_id, edge.span_id,
+        "the edge's span is the parent"
+    );
     assert_eq!(edge.service_name, "e2e-observability");
 
     // The logs: JSON lines, the same trace id in both services' lines.
@@ -70,11 +76,15 @@ async fn one_trace_covers_the_edge_and_chat_service_in_spans_and_logs() {
         .filter_map(|line| line["target"].as_str())
         .collect();
     assert!(
-        traced_targets.iter().any(|target| target.starts_with("http_edge")),
+        traced_targets
+            .iter()
+            .any(|target| target.starts_with("http_edge")),
         "{traced_targets:?}"
     );
     assert!(
-        traced_targets.iter().any(|target| target.starts_with("chat_service")),
+        traced_targets
+            .iter()
+            .any(|target| target.starts_with("chat_service")),
         "{traced_targets:?}"
     );
     let request_ids: Vec<&Value> = lines
@@ -82,7 +92,10 @@ async fn one_trace_covers_the_edge_and_chat_service_in_spans_and_logs() {
         .filter(|line| line["trace_id"] == trace_id)
         .map(|line| &line["request_id"])
         .collect();
-    assert!(request_ids.iter().all(|id| id.is_string()), "{request_ids:?}");
+    assert!(
+        request_ids.iter().all(|id| id.is_string()),
+        "{request_ids:?}"
+    );
     // Tokens never appear.
     assert!(!observed.raw_logs().contains(&token));
 }
@@ -137,7 +150,10 @@ async fn scraping_both_services_shows_sends_refusals_and_subscriptions() {
     let grown = |after: &Exposition, before: &Exposition, name: &str, labels: &[(&str, &str)]| {
         after.sum(name, labels) - before.sum(name, labels)
     };
-    assert_eq!(grown(&chat, chat_before, "chat_messages_accepted_total", &[]), 3.0);
+    assert_eq!(
+        grown(&chat, chat_before, "chat_messages_accepted_total", &[]),
+        3.0
+    );
     for reason in ["not_registered", "invalid"] {
         let labels = [("reason", reason)];
         assert_eq!(
@@ -147,18 +163,34 @@ async fn scraping_both_services_shows_sends_refusals_and_subscriptions() {
         );
     }
     let send_ok = [("grpc_method", "SendMessage"), ("grpc_code", "OK")];
-    assert_eq!(grown(&chat, chat_before, "grpc_server_handled_total", &send_ok), 3.0);
+    assert_eq!(
+        grown(&chat, chat_before, "grpc_server_handled_total", &send_ok),
+        3.0
+    );
     assert!(grown(&chat, chat_before, "chat_live_events_delivered_total", &[]) >= 3.0);
     let route = [
         ("http_route", "/api/v1/live-stream/{streamId}/chat/messages"),
         ("http_request_method", "POST"),
     ];
     assert_eq!(
-        grown(&edge, edge_before, "http_server_request_duration_seconds_count", &route),
+        grown(
+            &edge,
+            edge_before,
+            "http_server_request_duration_seconds_count",
+            &route
+        ),
         5.0
     );
     let not_found = [("grpc_code", "NotFound")];
-    assert_eq!(grown(&edge, edge_before, "edge_upstream_failures_total", &not_found), 1.0);
+    assert_eq!(
+        grown(
+            &edge,
+            edge_before,
+            "edge_upstream_failures_total",
+            &not_found
+        ),
+        1.0
+    );
     assert_eq!(chat.sum("chat_store_up", &[]), 1.0);
 
     // The subscriber leaves: both gauges come back to zero.

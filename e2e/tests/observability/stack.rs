@@ -229,7 +229,9 @@ impl Stack {
     /// chat-service's and the edge's metrics, scraped now.
     pub async fn scrape_both(&self) -> (Exposition, Exposition) {
         (
-            scrape(self.chat_metrics).await.expect("chat-service's metrics"),
+            scrape(self.chat_metrics)
+                .await
+                .expect("chat-service's metrics"),
             scrape(self.edge_metrics).await.expect("the edge's metrics"),
         )
     }

@@ -56,7 +56,9 @@ async fn spawn_metered(adjust: impl FnOnce(&mut Config)) -> Metered {
 
 impl Metered {
     async fn scrape(&self) -> Exposition {
-        scrape(self.metrics).await.expect("the metrics endpoint answers")
+        scrape(self.metrics)
+            .await
+            .expect("the metrics endpoint answers")
     }
 
     async fn send(&self, headers: &[(&str, &str)]) -> u16 {
@@ -68,7 +70,12 @@ impl Metered {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        request.send().await.expect("the edge answers").status().as_u16()
+        request
+            .send()
+            .await
+            .expect("the edge answers")
+            .status()
+            .as_u16()
     }
 }
 
@@ -89,7 +96,8 @@ async fn requests_are_measured_by_route_template_and_status() {
         .await
         .expect("the edge answers");
     assert_eq!(unknown.status().as_u16(), 404);
-    edge.chat.fail_with(Status::not_found("stream not registered"));
+    edge.chat
+        .fail_with(Status::not_found("stream not registered"));
     assert_eq!(edge.send(&[]).await, 404);
 
     let after = edge.scrape().await;
