@@ -177,22 +177,23 @@ impl Call {
         self.service == CHAT_SERVICE_NAME && self.method == "SendMessage"
     }
 
-    /// The call's span, continuing the caller's trace if it sent one.
+    /// The call's span, continuing the caller's trace if it sent one. Its
+    /// name in traces is the RPC's (`otel.name`); few fields, since text
+    /// logs print them on every line of the call.
     fn span(&self, headers: &HeaderMap) -> tracing::Span {
-        let request_id = headers
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .filter(|id| id.len() <= MAX_REQUEST_ID_LEN)
-            .unwrap_or_default();
         let span = tracing::info_span!(
             "grpc_request",
             otel.name = %format_args!("{}/{}", self.service, self.method),
             otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.service = %self.service,
-            rpc.method = %self.method,
-            request_id,
+            request_id = tracing::field::Empty,
         );
+        if let Some(request_id) = headers
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| id.len() <= MAX_REQUEST_ID_LEN)
+        {
+            span.record("request_id", request_id);
+        }
         propagation::continue_trace(&span, headers);
         span
     }
