@@ -2,11 +2,12 @@
 //! [`crate::logs`]) filtered by `RUST_LOG`, and OpenTelemetry spans (every
 //! span at INFO or above).
 //!
-//! OpenTelemetry is always on inside the process, so that every span has a
-//! trace id (the logs carry it, and the edge passes it on to chat-service);
-//! spans leave the process only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set,
-//! batched over OTLP/gRPC. Without it no exporter exists: a span costs its
-//! ids and is dropped when it ends.
+//! OpenTelemetry is on only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set: spans
+//! are then batched over OTLP/gRPC, log lines carry trace and span ids, and
+//! the edge passes the trace on to chat-service. Without it there is no
+//! OpenTelemetry layer at all, so no cost: building an OpenTelemetry span
+//! for every tracing span cost ~20% of the REST send throughput in the
+//! benchmark even with nothing exported (docs/operations.md).
 
 use std::sync::OnceLock;
 
@@ -14,7 +15,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::LevelFilter;
@@ -87,13 +88,14 @@ impl Settings {
 }
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+static INSTALLED: OnceLock<()> = OnceLock::new();
 
 /// Installs the global subscriber. A second call does nothing (the first
 /// wins), which tests that start several services rely on. Must run inside
 /// a Tokio runtime when an OTLP endpoint is set (the exporter's channel
 /// lives on it).
 pub fn init(settings: Settings) {
-    if PROVIDER.get().is_some() {
+    if INSTALLED.set(()).is_err() {
         return;
     }
     let filter = match &settings.filter {
@@ -101,33 +103,18 @@ pub fn init(settings: Settings) {
         None => EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| EnvFilter::new(&settings.default_filter)),
     };
-    let resource = Resource::builder_empty()
-        .with_service_name(settings.service_name)
-        .build();
-    let mut provider = SdkTracerProvider::builder().with_resource(resource);
-    if let Some(endpoint) = &settings.otlp_endpoint {
-        match SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint.clone())
-            .build()
-        {
-            Ok(exporter) => provider = provider.with_batch_exporter(exporter),
-            // Logged once the subscriber is up, below.
-            Err(error) => eprintln!("cannot export traces to {endpoint}: {error}"),
-        }
-    }
-    let provider = provider.build();
-    let tracer = provider.tracer(settings.service_name);
-    if PROVIDER.set(provider).is_err() {
-        return;
-    }
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    // Spans are traced at INFO whatever `RUST_LOG` says: it chooses what is
-    // logged, not what a trace shows (nor whether the trace reaches
-    // chat-service).
-    let spans = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_filter(LevelFilter::INFO);
+    let spans = settings
+        .otlp_endpoint
+        .as_deref()
+        .and_then(|endpoint| exporting_tracer(settings.service_name, endpoint))
+        .map(|tracer| {
+            // Spans are traced at INFO whatever `RUST_LOG` says: it chooses
+            // what is logged, not what a trace shows.
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_tracked_inactivity(false)
+                .with_filter(LevelFilter::INFO)
+        });
     let registry = tracing_subscriber::registry().with(spans);
     // Fails only when another subscriber is installed already: keep it.
     let _already_installed = match settings.format {
@@ -153,6 +140,39 @@ pub fn init(settings: Settings) {
     if let Some(endpoint) = &settings.otlp_endpoint {
         tracing::info!(%endpoint, "exporting traces over OTLP");
     }
+}
+
+/// A tracer whose spans are batched to `endpoint`, and the W3C propagator;
+/// `None` (logged) when the exporter cannot be built.
+fn exporting_tracer(service_name: &'static str, endpoint: &str) -> Option<SdkTracer> {
+    let exporter = match SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+    {
+        Ok(exporter) => exporter,
+        Err(error) => {
+            eprintln!("cannot export traces to {endpoint}: {error}");
+            return None;
+        }
+    };
+    let resource = Resource::builder_empty()
+        .with_service_name(service_name)
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_batch_exporter(exporter)
+        .build();
+    let tracer = provider.tracer(service_name);
+    let _first = PROVIDER.set(provider);
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    Some(tracer)
+}
+
+/// Whether spans are exported (work done only for traces, such as extra
+/// spans, can be skipped otherwise).
+pub fn exporting() -> bool {
+    PROVIDER.get().is_some()
 }
 
 /// Sends the spans still batched (at shutdown; tests, before they look).

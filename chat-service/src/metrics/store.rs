@@ -1,13 +1,15 @@
 //! [`TimedStore`]: any store, with the duration of each of its operations in
 //! `chat_store_operation_seconds{store,operation}`. A wrapper rather than
 //! timing inside each backend, so that both backends are measured the same
-//! way and neither knows about metrics.
+//! way and neither knows about metrics. When traces are exported, each call
+//! is also a span (`store append`, …), the last hop of a request's trace.
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use metrics::Histogram;
+use tracing::Instrument;
 
 use super::{STORE_OPERATION_SECONDS, with_recorder};
 use crate::domain::{
@@ -95,6 +97,7 @@ impl Operation {
 /// Any store, timed; `store` is the label (`embedded`, `scylla`).
 pub struct TimedStore {
     inner: SharedStore,
+    store: &'static str,
     /// One histogram per operation (indexed by [`Operation`]), registered
     /// once: store calls are on every send's path.
     histograms: Vec<Histogram>,
@@ -110,7 +113,11 @@ impl TimedStore {
                 })
                 .collect()
         });
-        Self { inner, histograms }
+        Self {
+            inner,
+            store,
+            histograms,
+        }
     }
 
     fn record(&self, operation: Operation, started: Instant) {
@@ -120,14 +127,30 @@ impl TimedStore {
     }
 }
 
-/// Awaits `$call`, timed as `$operation`.
+/// Awaits `$call`, timed as `$operation`, in a span of its own when traces
+/// are exported (so that a trace reaches the store; without an exporter the
+/// span would cost and show nothing).
 macro_rules! timed {
     ($self:ident, $operation:ident, $call:expr) => {{
         let started = Instant::now();
-        let result = $call.await;
+        let result = $call
+            .instrument(store_span($self.store, Operation::$operation))
+            .await;
         $self.record(Operation::$operation, started);
         result
     }};
+}
+
+fn store_span(store: &'static str, operation: Operation) -> tracing::Span {
+    if allmine_observability::traces::exporting() {
+        tracing::info_span!(
+            "store_operation",
+            otel.name = %format_args!("store {}", operation.label()),
+            store,
+        )
+    } else {
+        tracing::Span::none()
+    }
 }
 
 #[async_trait]

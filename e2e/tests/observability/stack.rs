@@ -84,6 +84,7 @@ impl Observed {
                 .collect();
             if spans.iter().any(|span| span.name == "http_request")
                 && spans.iter().any(|span| span.name.ends_with("/SendMessage"))
+                && spans.iter().any(|span| span.name == "store append")
             {
                 return spans;
             }

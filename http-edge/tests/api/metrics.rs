@@ -26,9 +26,13 @@ struct Metered {
 }
 
 async fn spawn_metered(adjust: impl FnOnce(&mut Config)) -> Metered {
-    // Spans (and so the trace context) exist only with the subscriber;
-    // logs stay off unless RUST_LOG asks for them.
-    http_edge::telemetry::init("off");
+    // Trace context is passed on only when traces are exported: an
+    // exporter to a port nothing answers on (its batches are dropped).
+    // Logs stay off unless RUST_LOG asks for them.
+    allmine_observability::traces::init(
+        allmine_observability::traces::Settings::from_env("http-edge", "off")
+            .otlp_endpoint("http://127.0.0.1:9"),
+    );
     let chat = FakeChatServer::start().await;
     let mut config = Config::with_defaults(
         "127.0.0.1:0".parse().expect("an address"),
