@@ -154,6 +154,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_CORS_ALLOWED_ORIGINS", default_value = "",
           value_parser = AllowedOrigins::parse)]
     pub cors_allowed_origins: AllowedOrigins,
+    /// Where Prometheus scrapes `GET /metrics` (docs/operations.md), apart
+    /// from the gRPC port; loopback by default. Empty or `off`: no metrics
+    /// listener. Port 0 picks a free port.
+    #[arg(long, env = "CHAT_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: crate::metrics::MetricsAddr,
 
     #[command(flatten)]
     pub scylla: ScyllaConfig,
@@ -370,6 +375,8 @@ impl Config {
     pub fn with_secret(secret: &str) -> Self {
         let mut config = Self::parse_from(["chat-service"]);
         config.jwt_secret = Some(Secret::new(secret));
+        // Instances started this way (tests) would share one fixed port.
+        config.metrics_addr = crate::metrics::MetricsAddr::OFF;
         config
     }
 }
@@ -438,6 +445,7 @@ mod tests {
             ),
             ("idempotency_window_secs", "CHAT_IDEMPOTENCY_WINDOW_SECS"),
             ("cors_allowed_origins", "CHAT_CORS_ALLOWED_ORIGINS"),
+            ("metrics_addr", "CHAT_METRICS_ADDR"),
             ("nodes", "CHAT_SCYLLA_NODES"),
             ("keyspace", "CHAT_SCYLLA_KEYSPACE"),
             ("replication", "CHAT_SCYLLA_REPLICATION"),

@@ -21,7 +21,8 @@
 //! - [`error`]: [`error::ChatError`], every refusal with its
 //!   [`error::RefusalReason`].
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
-//! - [`telemetry`]: tracing set-up.
+//! - [`telemetry`]: tracing set-up: text or JSON logs, OpenTelemetry spans.
+//! - [`metrics`]: the Prometheus metrics and their `/metrics` listener.
 
 pub mod auth;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod error;
 pub mod grpc;
 pub mod live;
 pub mod lookup;
+pub mod metrics;
 pub mod rules;
 pub mod secret;
 pub mod startup;

@@ -22,6 +22,7 @@ async fn main() -> std::process::ExitCode {
         application.run_until_stopped(shutdown_signal()).await
     }
     .await;
+    telemetry::flush();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

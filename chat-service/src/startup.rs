@@ -25,14 +25,15 @@ use crate::grpc::ChatServiceImpl;
 use crate::grpc::admin::ChatAdminServiceImpl;
 use crate::live::limits::SubscriptionCaps;
 use crate::live::{Hub, LiveSettings};
+use crate::metrics::{self, MetricsEndpoint, TimedStore};
 use crate::rules::BurstSettings;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::scylla::ScyllaStore;
 use crate::storage::{SharedStore, StorageError};
 use crate::transport::cors::AllowedOrigins;
 use crate::transport::{
-    self, Deadline, DeadlineLayer, Drained, LoadShed, LoadShedLayer, LoadShedSettings,
-    TransportSettings,
+    self, CallMetrics, CallMetricsLayer, Deadline, DeadlineLayer, Drained, LoadShed, LoadShedLayer,
+    LoadShedSettings, TransportSettings,
 };
 
 /// How often the store's health is checked for the gRPC health service.
@@ -61,6 +62,8 @@ pub struct Application {
     local_addr: SocketAddr,
     /// Set when ChatAdminService has an address of its own.
     admin_listener: Option<(TcpListener, SocketAddr)>,
+    /// `/metrics`, unless turned off.
+    metrics: Option<MetricsEndpoint>,
     store: SharedStore,
     authenticator: Authenticator,
     burst: BurstSettings,
@@ -92,11 +95,20 @@ impl Application {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let metrics = match config.metrics_addr.addr() {
+            Some(addr) => bind_metrics(addr).await,
+            None => None,
+        };
+        let store_label = match config.store {
+            StoreKind::Embedded => "embedded",
+            StoreKind::Scylla => "scylla",
+        };
         Ok(Self {
             listener,
             local_addr,
             admin_listener,
-            store,
+            metrics,
+            store: Arc::new(TimedStore::new(store, store_label)),
             authenticator: Authenticator::new(verifier),
             burst: config.burst(),
             idempotency_window: config.idempotency_window(),
@@ -112,6 +124,11 @@ impl Application {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `/metrics` is served on, unless turned off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::local_addr)
     }
 
     /// The admin service's own address, when configured.
@@ -156,6 +173,9 @@ impl Application {
             self.authenticator,
         );
 
+        if let Some(endpoint) = self.metrics {
+            tokio::spawn(endpoint.serve(&metrics::METRICS, stopping.clone()));
+        }
         let health_task = tokio::spawn(watch_store_health(
             self.store.clone(),
             health_reporter.clone(),
@@ -248,9 +268,13 @@ impl Application {
     }
 }
 
-/// `routes` behind the caller's deadline and the instance's load shedding.
-fn guarded(routes: RoutesBuilder, load_shed: &LoadShedLayer) -> Deadline<LoadShed<Routes>> {
-    DeadlineLayer.layer(load_shed.layer(routes.routes().prepare()))
+/// `routes` behind the caller's deadline and the instance's load shedding,
+/// measured and traced outside both, so that their refusals count too.
+fn guarded(
+    routes: RoutesBuilder,
+    load_shed: &LoadShedLayer,
+) -> CallMetrics<Deadline<LoadShed<Routes>>> {
+    CallMetricsLayer.layer(DeadlineLayer.layer(load_shed.layer(routes.routes().prepare())))
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
@@ -261,6 +285,20 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupErro
         .local_addr()
         .map_err(|source| StartupError::Bind { addr, source })?;
     Ok((listener, local_addr))
+}
+
+/// The `/metrics` listener. A service that cannot bind it still serves
+/// chat (metrics matter less than messages; Prometheus reports the target
+/// down): the failure is logged, not fatal. It also lets several instances
+/// with the default address run on one machine (tests, benchmarks).
+async fn bind_metrics(addr: SocketAddr) -> Option<MetricsEndpoint> {
+    match MetricsEndpoint::bind(addr).await {
+        Ok(endpoint) => Some(endpoint),
+        Err(error) => {
+            tracing::error!(%addr, %error, "cannot serve metrics: running without them");
+            None
+        }
+    }
 }
 
 async fn open_store(config: &Config) -> Result<SharedStore, StartupError> {
@@ -288,7 +326,9 @@ async fn watch_store_health(
 ) {
     let mut last = None;
     loop {
-        let status = match store.check_health().await {
+        let health = store.check_health().await;
+        metrics::store_up(health.is_ok());
+        let status = match health {
             Ok(()) => ServingStatus::Serving,
             Err(error) => {
                 if last != Some(ServingStatus::NotServing) {

@@ -1,17 +1,21 @@
-//! Logging through `tracing`; `RUST_LOG` filters (default `info`).
+//! Logging and tracing through `tracing` (docs/operations.md): `RUST_LOG`
+//! filters (default `info`), `LOG_FORMAT=json` writes one JSON object per
+//! line, and spans are OpenTelemetry spans, exported over OTLP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The set-up itself is shared with
+//! http-edge (`allmine_observability`).
 
-use std::io::IsTerminal;
+use allmine_observability::traces::{self, Settings};
 
-use tracing_subscriber::EnvFilter;
+/// The service name in exported traces.
+pub const SERVICE_NAME: &str = "chat-service";
 
 /// Installs the global subscriber once. Safe to call again (later calls do
-/// nothing), which tests rely on.
+/// nothing), which tests rely on. Call it inside the Tokio runtime.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        // Colour only on a terminal: container logs and files stay plain.
-        .with_ansi(std::io::stdout().is_terminal())
-        .try_init();
+    traces::init(Settings::from_env(SERVICE_NAME, "info"));
+}
+
+/// Sends the spans not yet exported (before the process exits).
+pub fn flush() {
+    traces::flush();
 }

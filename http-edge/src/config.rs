@@ -44,6 +44,11 @@ pub struct Config {
     #[arg(long, env = "EDGE_CORS_ALLOWED_ORIGINS", default_value = "",
           value_parser = AllowedOrigins::parse)]
     pub cors_allowed_origins: AllowedOrigins,
+    /// Where Prometheus scrapes `GET /metrics` (docs/operations.md), apart
+    /// from the public port; loopback by default. Empty or `off`: no metrics
+    /// listener. Port 0 picks a free port.
+    #[arg(long, env = "EDGE_METRICS_ADDR", default_value = "127.0.0.1:9465")]
+    pub metrics_addr: allmine_observability::metrics::MetricsAddr,
 
     #[command(flatten)]
     pub limits: Limits,
@@ -126,6 +131,8 @@ impl Config {
         let mut config = Self::parse_from(["http-edge"]);
         config.http_addr = http_addr;
         config.chat_service_url = chat_service_url;
+        // Instances started this way (tests) would share one fixed port.
+        config.metrics_addr = allmine_observability::metrics::MetricsAddr::OFF;
         config
     }
 }

@@ -379,6 +379,7 @@ impl ApiError {
     /// `rest_names` lists it (`page_size` → `limit`, a query parameter), else
     /// in camelCase (`stream_id` → `streamId`).
     pub fn from_status(status: Status, rest_names: &[(&str, &str)]) -> Self {
+        crate::metrics::upstream_failure(status.code());
         // tonic reports the expiry of its own deadline (the client's
         // `Endpoint::timeout`, or the server enforcing `grpc-timeout`) as
         // CANCELLED "Timeout expired", not as DEADLINE_EXCEEDED.

@@ -107,17 +107,18 @@ impl EventStreams {
 
     /// A slot for one more stream, or the 503 that says the edge is full.
     pub fn open(&self) -> Result<StreamSlot, ApiError> {
-        let permit =
-            Arc::clone(&self.slots)
-                .try_acquire_owned()
-                .map_err(|_| ApiError::Overloaded {
-                    reasons: vec![format!(
-                        "The edge already serves {} event streams; retry later",
-                        self.max_streams
-                    )],
-                    retry_after: FULL_RETRY_AFTER,
-                })?;
+        let permit = Arc::clone(&self.slots).try_acquire_owned().map_err(|_| {
+            crate::metrics::shed(crate::metrics::Shed::EventStreams);
+            ApiError::Overloaded {
+                reasons: vec![format!(
+                    "The edge already serves {} event streams; retry later",
+                    self.max_streams
+                )],
+                retry_after: FULL_RETRY_AFTER,
+            }
+        })?;
         Ok(StreamSlot {
+            _counted: crate::metrics::EventStreamGauge::open(),
             _permit: permit,
             buffer: self.buffer,
             keep_alive: self.keep_alive,
@@ -140,6 +141,8 @@ impl<S: Send + Sync> FromRequestParts<S> for EventStreams {
 /// ends.
 #[derive(Debug)]
 pub struct StreamSlot {
+    /// In `edge_event_streams_open` while the stream lives.
+    _counted: crate::metrics::EventStreamGauge,
     _permit: OwnedSemaphorePermit,
     buffer: usize,
     keep_alive: Duration,

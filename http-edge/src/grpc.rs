@@ -149,10 +149,13 @@ impl ChatClient {
         .await;
         match waited {
             Ok(Ok(permit)) => Ok(permit),
-            _ => Err(ApiError::Overloaded {
-                reasons: vec!["The chat is handling too many requests; retry later".to_owned()],
-                retry_after: SHED_RETRY_AFTER,
-            }),
+            _ => {
+                crate::metrics::shed(crate::metrics::Shed::InFlight);
+                Err(ApiError::Overloaded {
+                    reasons: vec!["The chat is handling too many requests; retry later".to_owned()],
+                    retry_after: SHED_RETRY_AFTER,
+                })
+            }
         }
     }
 
@@ -395,5 +398,7 @@ fn insert_request_id(metadata: &mut MetadataMap, request_id: &RequestId) -> Resu
         ApiError::Internal(format!("request id {request_id} is not valid metadata"))
     })?;
     metadata.insert("x-request-id", value);
+    // The request's trace continues in chat-service (W3C `traceparent`).
+    allmine_observability::propagation::inject_current(metadata.as_mut());
     Ok(())
 }

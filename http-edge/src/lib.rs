@@ -70,6 +70,7 @@ pub mod event_stream;
 pub mod extract;
 pub mod grpc;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;

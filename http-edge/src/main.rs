@@ -11,5 +11,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     application
         .run_until_stopped(startup::shutdown_signal())
         .await?;
+    telemetry::flush();
     Ok(())
 }

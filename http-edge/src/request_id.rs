@@ -96,6 +96,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         target_user_id = tracing::field::Empty,
         message_id = tracing::field::Empty,
     );
+    allmine_observability::propagation::continue_trace(&span, request.headers());
 
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

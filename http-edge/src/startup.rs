@@ -2,14 +2,16 @@
 
 use std::{future::Future, io, net::SocketAddr};
 
+use allmine_observability::metrics::MetricsEndpoint;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
     event_stream::Shutdown,
     grpc::ChatClient,
-    routes,
+    metrics, routes,
     server::{self, ServerSettings},
 };
 
@@ -20,6 +22,8 @@ pub struct Application {
     router: Router,
     shutdown: Shutdown,
     settings: ServerSettings,
+    /// `/metrics`, unless turned off.
+    metrics: Option<MetricsEndpoint>,
 }
 
 impl Application {
@@ -44,7 +48,12 @@ impl Application {
             "http-edge bound"
         );
         let shutdown = Shutdown::new();
+        let metrics = match config.metrics_addr.addr() {
+            Some(addr) => bind_metrics(addr).await,
+            None => None,
+        };
         Ok(Self {
+            metrics,
             listener,
             local_addr,
             router: routes::router(
@@ -63,6 +72,11 @@ impl Application {
         self.local_addr
     }
 
+    /// The address `/metrics` is served on, unless turned off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::local_addr)
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting connections and
     /// lets in-flight requests finish. Open event streams end at once (their
     /// clients reconnect elsewhere): they would otherwise never finish.
@@ -71,13 +85,32 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let streams = self.shutdown;
+        let metrics_stopping = CancellationToken::new();
+        if let Some(endpoint) = self.metrics {
+            tokio::spawn(endpoint.serve(&metrics::METRICS, metrics_stopping.clone()));
+        }
         let shutdown = async move {
             shutdown.await;
             streams.trigger();
         };
         server::serve(self.listener, self.router, self.settings, shutdown).await;
+        metrics_stopping.cancel();
         tracing::info!("http-edge stopped");
         Ok(())
+    }
+}
+
+/// The `/metrics` listener. An edge that cannot bind it still serves
+/// clients (Prometheus reports the target down): the failure is logged, not
+/// fatal; so several edges with the default address can run on one machine
+/// (tests, benchmarks).
+async fn bind_metrics(addr: SocketAddr) -> Option<MetricsEndpoint> {
+    match MetricsEndpoint::bind(addr).await {
+        Ok(endpoint) => Some(endpoint),
+        Err(error) => {
+            tracing::error!(%addr, %error, "cannot serve metrics: running without them");
+            None
+        }
     }
 }
 

@@ -1,23 +1,24 @@
-//! Logging through `tracing`, filtered by `RUST_LOG`.
+//! Logging and tracing through `tracing` (docs/operations.md): `RUST_LOG`
+//! filters, `LOG_FORMAT=json` writes one JSON object per line, and spans are
+//! OpenTelemetry spans, exported over OTLP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The edge continues a caller's
+//! `traceparent` (`request_id`) and passes the trace on to chat-service
+//! (`grpc`). The set-up itself is shared with chat-service
+//! (`allmine_observability`).
 
-use std::io::IsTerminal;
+use allmine_observability::traces::{self, Settings};
 
-use tracing_subscriber::EnvFilter;
+/// The service name in exported traces.
+pub const SERVICE_NAME: &str = "http-edge";
 
 /// Installs the global subscriber. `default_filter` applies when `RUST_LOG`
-/// is unset or unparsable.
-///
-/// A second call is a no-op rather than an error, so that every test may call
-/// it.
+/// is unset or unparsable. A second call is a no-op rather than an error,
+/// so that every test may call it. Call it inside the Tokio runtime.
 pub fn init(default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    // `try_init` fails only when a subscriber is already installed, which is fine.
-    let _already_installed = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        // Colour codes only help a person at a terminal; in a log file or a
-        // collector they are noise.
-        .with_ansi(std::io::stdout().is_terminal())
-        .try_init();
+    traces::init(Settings::from_env(SERVICE_NAME, default_filter));
+}
+
+/// Sends the spans not yet exported (before the process exits).
+pub fn flush() {
+    traces::flush();
 }

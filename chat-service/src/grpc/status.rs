@@ -46,6 +46,7 @@ pub fn insert_rate_limit(metadata: &mut MetadataMap, quota: &RateQuota) {
 
 impl From<ChatError> for Status {
     fn from(error: ChatError) -> Self {
+        crate::metrics::record_refusal(&error);
         let reason = error.reason();
         let mut details = ErrorDetails::new();
         let mut info = HashMap::new();

@@ -30,6 +30,8 @@ pub struct Feed {
     /// a subscriber knows exactly where its live part starts.
     last: Mutex<Position>,
     pub(super) wake: Notify,
+    /// In `chat_live_streams` while the feed lives.
+    _counted: crate::metrics::live::StreamGauge,
 }
 
 impl Feed {
@@ -40,6 +42,7 @@ impl Feed {
             sender,
             last: Mutex::new(start_after),
             wake: Notify::new(),
+            _counted: crate::metrics::live::StreamGauge::open(),
         }
     }
 

@@ -19,6 +19,7 @@ use super::expiry::until_token_expires;
 use super::{Delivered, Hub};
 use crate::domain::{Cursor, Position, StreamEvent, StreamId};
 use crate::error::ChatError;
+use crate::metrics::live::{self as live_metrics, SubscriberGauge};
 use crate::storage::{PageStart, SharedStore, StorageError};
 
 /// At most this many events are replayed after a cursor; beyond that the
@@ -54,6 +55,7 @@ pub fn subscribe(
         (Phase::Live, after)
     };
     let subscription = Subscription {
+        _counted: SubscriberGauge::open(),
         hub: Arc::clone(hub),
         stream,
         live,
@@ -65,6 +67,8 @@ pub fn subscribe(
 }
 
 struct Subscription {
+    /// In `chat_live_subscribers` while the subscription lives.
+    _counted: SubscriberGauge,
     hub: Arc<Hub>,
     stream: StreamId,
     live: broadcast::Receiver<Delivered>,
@@ -106,6 +110,7 @@ impl Subscription {
                             let reason = format!(
                                 "more than {REPLAY_LIMIT} events since the cursor: read history with ListMessages after it, then subscribe again"
                             );
+                            live_metrics::gap();
                             return Some((Ok(gap(after, reason)), self));
                         }
                         Err(error) => {
@@ -116,6 +121,7 @@ impl Subscription {
                 Phase::Replaying(mut events) => {
                     if let Some(event) = events.next() {
                         self.phase = Phase::Replaying(events);
+                        live_metrics::delivered();
                         return Some((Ok(pb::ChatEvent::from(event)), self));
                     }
                     self.phase = Phase::Live;
@@ -132,6 +138,7 @@ impl Subscription {
                             continue;
                         }
                         self.delivered = *position;
+                        live_metrics::delivered();
                         return Some((Ok(event.clone()), self));
                     }
                     Err(broadcast::error::RecvError::Lagged(skipped)) => {
@@ -139,6 +146,7 @@ impl Subscription {
                         let reason = format!(
                             "this subscriber fell behind and {skipped} events were skipped: resume from this cursor"
                         );
+                        live_metrics::gap();
                         return Some((Ok(gap(self.delivered, reason)), self));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,

@@ -17,7 +17,8 @@
 //! What each connection gets is in [`builder`]; the other limits are
 //! tower layers over the routes: [`DeadlineLayer`] (the caller's
 //! `grpc-timeout`) and [`LoadShedLayer`] (a bound on unary calls in
-//! progress). Shutdown keeps tonic's semantics: stop accepting at once,
+//! progress), and [`CallMetricsLayer`] outside them (metrics and the
+//! call's span). Shutdown keeps tonic's semantics: stop accepting at once,
 //! let connections finish their calls (HTTP/2 GOAWAY), and close whatever
 //! is left when the drain time is over.
 
@@ -25,6 +26,7 @@ mod connection;
 pub mod cors;
 mod deadline;
 mod load_shed;
+mod metrics;
 mod throttle;
 
 use std::convert::Infallible;
@@ -46,6 +48,7 @@ pub use deadline::{Deadline, DeadlineLayer};
 pub use load_shed::{
     LoadShed, LoadShedLayer, LoadShedSettings, MAX_REQUEST_BYTES, REQUEST_BODY_TIMEOUT,
 };
+pub use metrics::{CallMetrics, CallMetricsLayer};
 
 use connection::Connection;
 use throttle::LogThrottle;

@@ -16,6 +16,7 @@ mod limits;
 mod live;
 mod live_instances;
 mod live_start;
+mod metrics;
 mod raw_h2;
 mod reflection_and_health;
 mod refusal_reasons;

@@ -112,6 +112,7 @@ pub fn router(
     // request id and is logged in the request's span.
     router
         .layer(middleware::from_fn(request_id::request_context))
+        .layer(middleware::from_fn(crate::metrics::record_request))
         .with_state(chat)
 }
 

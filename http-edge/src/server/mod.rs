@@ -120,6 +120,7 @@ pub async fn serve(
             }
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            crate::metrics::shed(crate::metrics::Shed::Connections);
             // Answered while few are being answered; past that, closed at
             // once, so that refusing cannot cost more than serving.
             if let Ok(refusing) = Arc::clone(&refusals).try_acquire_owned() {

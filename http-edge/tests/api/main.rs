@@ -19,6 +19,7 @@ mod history;
 mod hostile;
 mod idempotency;
 mod lifecycle;
+mod metrics;
 mod moderators;
 mod openapi;
 mod raw;

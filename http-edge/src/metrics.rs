@@ -1,0 +1,167 @@
+//! http-edge's Prometheus metrics (every name and its meaning:
+//! docs/operations.md), served on a listener of their own
+//! (`EDGE_METRICS_ADDR`), never on the public port. The recorder and the
+//! listener are `allmine_observability::metrics`'s; every metric registers
+//! through [`with_recorder`].
+
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use allmine_observability::metrics::ServiceMetrics;
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::Gauge;
+
+pub const HTTP_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
+pub const EVENT_STREAMS_OPEN: &str = "edge_event_streams_open";
+pub const UPSTREAM_FAILURES: &str = "edge_upstream_failures_total";
+pub const REQUESTS_SHED: &str = "edge_requests_shed_total";
+
+/// The `http_route` of a request no route matched: one series for every
+/// unknown path, whatever a client invents.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// http-edge's recorder.
+pub static METRICS: LazyLock<ServiceMetrics> = LazyLock::new(|| ServiceMetrics::new(describe));
+
+static EVENT_STREAMS: LazyLock<Gauge> =
+    LazyLock::new(|| with_recorder(|| metrics::gauge!(EVENT_STREAMS_OPEN)));
+
+/// Runs `register` with http-edge's recorder as the current one.
+pub fn with_recorder<T>(register: impl FnOnce() -> T) -> T {
+    METRICS.with(register)
+}
+
+/// Middleware: `http_server_request_duration_seconds`, labelled with the
+/// route template (`/api/v1/live-stream/{streamId}/chat/messages`), never
+/// the path. For an event stream it is the time to the response head, not
+/// the stream's life.
+pub async fn record_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE.to_owned(), |matched| {
+            matched.as_str().to_owned()
+        });
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    with_recorder(|| {
+        metrics::histogram!(
+            HTTP_REQUEST_DURATION,
+            "http_request_method" => method,
+            "http_route" => route,
+            "http_response_status_code" => status,
+        )
+    })
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Standard methods by name; any other as `_OTHER` (OpenTelemetry's
+/// convention), so that invented methods cannot add series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
+/// One open event stream in `edge_event_streams_open`, while it lives.
+#[derive(Debug)]
+pub struct EventStreamGauge(());
+
+impl EventStreamGauge {
+    pub fn open() -> Self {
+        EVENT_STREAMS.increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for EventStreamGauge {
+    fn drop(&mut self) {
+        EVENT_STREAMS.decrement(1.0);
+    }
+}
+
+/// A call to chat-service that failed with `code` (whatever the edge then
+/// answers).
+pub fn upstream_failure(code: tonic::Code) {
+    with_recorder(|| metrics::counter!(UPSTREAM_FAILURES, "grpc_code" => code_name(code)))
+        .increment(1);
+}
+
+/// Why the edge refused work it could not take on.
+#[derive(Debug, Clone, Copy)]
+pub enum Shed {
+    /// No room among the unary calls in flight within the queue timeout.
+    InFlight,
+    /// The cap on open event streams.
+    EventStreams,
+    /// The cap on open connections.
+    Connections,
+}
+
+/// Counts one refusal in `edge_requests_shed_total{reason}`.
+pub fn shed(reason: Shed) {
+    let reason = match reason {
+        Shed::InFlight => "in_flight",
+        Shed::EventStreams => "event_streams",
+        Shed::Connections => "connections",
+    };
+    with_recorder(|| metrics::counter!(REQUESTS_SHED, "reason" => reason)).increment(1);
+}
+
+/// Go's `codes.Code` names, as chat-service's `grpc_code` label uses.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// `# HELP` lines; the meanings in docs/operations.md say the same.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "Time to answer a request (to the response head), by method, route template and status"
+    );
+    describe_gauge!(EVENT_STREAMS_OPEN, "Event streams (SSE) open now");
+    describe_counter!(
+        UPSTREAM_FAILURES,
+        "Calls to chat-service that failed, by gRPC code"
+    );
+    describe_counter!(
+        REQUESTS_SHED,
+        "Requests and connections refused at a capacity limit, by limit"
+    );
+}

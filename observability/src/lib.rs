@@ -1,0 +1,21 @@
+//! What chat-service and http-edge share to be observed (docs/operations.md):
+//!
+//! - [`logs`]: `LOG_FORMAT=json`, one JSON object per line with the request
+//!   id and the trace and span ids.
+//! - [`traces`]: the tracing subscriber of a service, with OpenTelemetry
+//!   spans, exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! - [`propagation`]: the W3C `traceparent` in and out of HTTP headers and
+//!   gRPC metadata, so that one trace covers REST → edge → chat-service.
+//! - [`exposition`]: reading a scrape back (tests, checks from outside).
+//! - [`metrics`]: a service's Prometheus recorder and its `/metrics`
+//!   listener, apart from the public port.
+//!
+//! A crate of its own so that both services log, trace and expose metrics
+//! the same way from one copy of the code; each service keeps its own
+//! recorder and its own metric names.
+
+pub mod exposition;
+pub mod logs;
+pub mod metrics;
+pub mod propagation;
+pub mod traces;
