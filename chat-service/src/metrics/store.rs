@@ -17,8 +17,8 @@ use crate::domain::{
     UserId, UserProfile,
 };
 use crate::storage::{
-    ChatStateStore, IdempotencyStore, KeyedAppend, MessageStore, PageStart, SharedStore,
-    StorageError,
+    ChatStateStore, IdempotencyStore, InstanceWatermark, KeyedAppend, MessageStore, PageStart,
+    SharedStore, StorageError,
 };
 
 /// The operations timed: one per store method.
@@ -265,6 +265,16 @@ impl ChatStateStore for TimedStore {
             EventsAfter,
             self.inner.events_after(stream, after, limit)
         )
+    }
+
+    // The live watermark exchange runs every 50 ms per instance: forwarded
+    // untimed, so that it does not drown the operations clients cause.
+    async fn publish_watermark(&self, watermark: &InstanceWatermark) -> Result<bool, StorageError> {
+        self.inner.publish_watermark(watermark).await
+    }
+
+    async fn watermarks(&self) -> Result<Vec<InstanceWatermark>, StorageError> {
+        self.inner.watermarks().await
     }
 }
 

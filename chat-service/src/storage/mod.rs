@@ -172,18 +172,15 @@ pub trait ChatStateStore: Send + Sync + 'static {
 
     /// Publishes this instance's live watermark for the other instances on
     /// the same database (see `live::watermarks`). `false`: this store has
-    /// no other writers, so there is nothing to exchange (the default).
-    async fn publish_watermark(
-        &self,
-        _watermark: &InstanceWatermark,
-    ) -> Result<bool, StorageError> {
-        Ok(false)
-    }
+    /// no other writers, so there is nothing to exchange.
+    ///
+    /// No default body, on purpose: a wrapper around a store (metrics, test
+    /// gates) that forgot to forward this would silently turn the exchange
+    /// off and let live delivery overtake other instances' appends.
+    async fn publish_watermark(&self, watermark: &InstanceWatermark) -> Result<bool, StorageError>;
 
     /// Every instance's last published watermark (its own included).
-    async fn watermarks(&self) -> Result<Vec<InstanceWatermark>, StorageError> {
-        Ok(Vec::new())
-    }
+    async fn watermarks(&self) -> Result<Vec<InstanceWatermark>, StorageError>;
 }
 
 /// One instance's live watermark as published: every append that instance

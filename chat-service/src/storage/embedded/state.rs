@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::storage::codec::{key_position, position_key};
 use crate::storage::records::Record;
-use crate::storage::{ChatStateStore, StorageError};
+use crate::storage::{ChatStateStore, InstanceWatermark, StorageError};
 
 pub(super) struct StateKeyspaces {
     pub(super) events: Keyspace,
@@ -229,5 +229,18 @@ impl ChatStateStore for EmbeddedStore {
             return Ok(None);
         };
         UserProfile::decode_record(&bytes).map(Some)
+    }
+
+    // One process owns an embedded store: no other instance appends to it,
+    // so there is no watermark to exchange.
+    async fn publish_watermark(
+        &self,
+        _watermark: &InstanceWatermark,
+    ) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
+    async fn watermarks(&self) -> Result<Vec<InstanceWatermark>, StorageError> {
+        Ok(Vec::new())
     }
 }
