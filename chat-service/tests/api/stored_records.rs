@@ -21,11 +21,6 @@ use chrono::{DateTime, Utc};
 /// 2026-01-01T00:00:00Z, the fixture's epoch.
 const BASE_MS: i64 = 1_767_225_600_000;
 
-/// The idempotency window the fixture's key was stored with: long enough
-/// that its record outlives any run of these tests (the embedded writer
-/// prunes expired keys by the real clock).
-const KEY_WINDOW: Duration = Duration::from_secs(100 * 365 * 24 * 3_600);
-
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stored-records")
 }
@@ -206,79 +201,6 @@ async fn write_contents(store: &SharedStore, contents: &Contents, key_window: Du
     for event in &contents.events {
         store.append_event(event).await.expect("event");
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// Writes the fixture with the code of the day into
-/// `$WRITE_STORED_RECORDS_FIXTURE` (a directory to create). Run once, at the
-/// release whose format the fixture keeps, and copied into
-/// `tests/fixtures/stored-records/`; running it with later code would write
-/// the later format, which is what the fixture must not be.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "writes the fixture; run by hand at the release whose format it keeps"]
-async fn write_fixture() {
-    use allmine_test_support::backends::{Backend, StoreFixture};
-    use chat_service::storage::embedded::EmbeddedStore;
-    use std::sync::Arc;
-
-    let target = PathBuf::from(
-        std::env::var("WRITE_STORED_RECORDS_FIXTURE").expect("WRITE_STORED_RECORDS_FIXTURE"),
-    );
-    let contents = contents();
-
-    let data_dir = target.join("embedded");
-    {
-        let embedded = Arc::new(EmbeddedStore::open(&data_dir).expect("open"));
-        let store: SharedStore = embedded.clone();
-        write_contents(&store, &contents, KEY_WINDOW).await;
-        // Messages in a table file, the rest in the journal: both paths.
-        embedded.flush().expect("flush");
-    }
-    // The journal is preallocated with zeros (64 MiB); its content ends at
-    // the last non-zero byte, and fjall reads a shorter file the same way.
-    for entry in std::fs::read_dir(data_dir.join("fjall")).expect("fjall dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|extension| extension == "jnl") {
-            let content = std::fs::read(&path).expect("journal");
-            let end = content
-                .iter()
-                .rposition(|byte| *byte != 0)
-                .map_or(0, |last| last + 1);
-            std::fs::write(&path, &content[..end]).expect("trim journal");
-        }
-    }
-
-    let fixture = StoreFixture::new(Backend::Scylla);
-    let store: SharedStore = Arc::new(fixture.open_scylla().await);
-    // CQL caps TTLs at 20 years; the blob does not depend on the window.
-    write_contents(&store, &contents, Duration::from_secs(86_400)).await;
-    drop(store);
-    let settings =
-        allmine_test_support::backends::scylla_settings(fixture.keyspace(), fixture.bucket_width);
-    let session = scylla::client::session_builder::SessionBuilder::new()
-        .known_nodes(&settings.nodes)
-        .build()
-        .await
-        .expect("session");
-    let mut json = serde_json::json!({
-        "written_by": "commit ecfb292: records are the public protobuf messages",
-    });
-    for (column, blobs) in blob_columns(&session, fixture.keyspace()).await {
-        let blobs: BTreeMap<String, String> = blobs
-            .into_iter()
-            .map(|(id, blob)| (id, hex(&blob)))
-            .collect();
-        json[column] = serde_json::json!(blobs);
-    }
-    std::fs::write(
-        target.join("scylla-blobs.json"),
-        serde_json::to_string_pretty(&json).expect("json") + "\n",
-    )
-    .expect("write json");
-    fixture.cleanup().await;
 }
 
 /// The ScyllaDB columns that hold records, each as row id to bytes.
