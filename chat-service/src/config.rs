@@ -117,8 +117,9 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_concurrent_streams: u32,
 
-    /// Unary calls in progress at once on this instance; more wait up to
-    /// CHAT_QUEUE_TIMEOUT_MS, then get UNAVAILABLE (retry in 1 s).
+    /// Unary calls in progress at once on this instance; up to
+    /// CHAT_MAX_QUEUED more wait up to CHAT_QUEUE_TIMEOUT_MS, then get
+    /// UNAVAILABLE (retry in 1 s).
     #[arg(long, env = "CHAT_MAX_IN_FLIGHT", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_in_flight: u32,
@@ -128,6 +129,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_QUEUE_TIMEOUT_MS", default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub queue_timeout_ms: u64,
+
+    /// Unary calls that may wait for room under CHAT_MAX_IN_FLIGHT; past
+    /// that a call is shed at once, before its request is even read.
+    #[arg(long, env = "CHAT_MAX_QUEUED", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub max_queued: u32,
 
     /// Live subscriptions open at once per connection (http-edge carries
     /// many clients on one connection).
@@ -352,6 +359,7 @@ impl Config {
     pub fn load_shed(&self) -> LoadShedSettings {
         LoadShedSettings {
             max_in_flight: self.max_in_flight as usize,
+            max_queued: self.max_queued as usize,
             queue_timeout: Duration::from_millis(self.queue_timeout_ms),
         }
     }
@@ -435,6 +443,7 @@ mod tests {
             ("max_concurrent_streams", "CHAT_MAX_CONCURRENT_STREAMS"),
             ("max_in_flight", "CHAT_MAX_IN_FLIGHT"),
             ("queue_timeout_ms", "CHAT_QUEUE_TIMEOUT_MS"),
+            ("max_queued", "CHAT_MAX_QUEUED"),
             (
                 "max_subscriptions_per_connection",
                 "CHAT_MAX_SUBSCRIPTIONS_PER_CONNECTION",

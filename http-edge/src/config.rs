@@ -99,10 +99,18 @@ pub struct Limits {
     pub event_buffer: u64,
 
     /// Requests (other than event streams and health checks) handled at
-    /// once; more wait up to EDGE_QUEUE_TIMEOUT_MS, then get 503.
-    #[arg(long, env = "EDGE_MAX_IN_FLIGHT", default_value_t = 256,
+    /// once; up to EDGE_MAX_QUEUED more wait up to EDGE_QUEUE_TIMEOUT_MS,
+    /// then get 503. 64 is about what saturates one chat-service core
+    /// (BENCHMARKS.md section 6); more in flight only adds latency.
+    #[arg(long, env = "EDGE_MAX_IN_FLIGHT", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_in_flight: u64,
+
+    /// Requests that may wait for one of the EDGE_MAX_IN_FLIGHT slots; past
+    /// that the edge answers 503 at once, before any other work.
+    #[arg(long, env = "EDGE_MAX_QUEUED", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub max_queued: u64,
 
     /// How long a request may wait for a free slot, in ms, before the
     /// edge sheds it (503 with Retry-After).

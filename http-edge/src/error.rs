@@ -325,9 +325,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status_code();
         self.log();
+        self.into_unlogged_response()
+    }
+}
 
+impl ApiError {
+    /// The response, without the log line [`IntoResponse`] writes: for
+    /// refusals counted and logged in aggregate (early shedding), where a
+    /// line per request would cost the CPU that overload leaves short.
+    pub fn into_unlogged_response(self) -> Response {
+        let status = self.status_code();
         let mut response = (
             status,
             [(

@@ -39,8 +39,9 @@ use allmine_chat_proto::{
         SubscribeMessagesRequest, UnbanUserRequest, chat_service_client::ChatServiceClient,
     },
 };
+use allmine_observability::admission::Admission;
 use http::Uri;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tonic::{
     Streaming,
     metadata::{AsciiMetadataValue, MetadataMap},
@@ -88,6 +89,21 @@ const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 /// How long a shed client is asked to wait.
 const SHED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// Counts a shed call and makes its answer.
+fn shed() -> ApiError {
+    crate::metrics::shed(crate::metrics::Shed::InFlight);
+    overloaded()
+}
+
+/// The answer to a call shed for want of a slot (here or in
+/// [`crate::shed`]).
+pub(crate) fn overloaded() -> ApiError {
+    ApiError::Overloaded {
+        reasons: vec!["The chat is handling too many requests; retry later".to_owned()],
+        retry_after: SHED_RETRY_AFTER,
+    }
+}
+
 /// A cheap-to-clone handle on chat-service (clones share the channels).
 #[derive(Debug, Clone)]
 pub struct ChatClient {
@@ -96,8 +112,8 @@ pub struct ChatClient {
     /// Event streams, spread over their own connections.
     streams: Arc<[ChatServiceClient<Channel>]>,
     next_stream: Arc<AtomicUsize>,
-    in_flight: Arc<Semaphore>,
-    queue_timeout: Duration,
+    /// Slots for unary calls, and the bounded queue in front of them.
+    admission: Arc<Admission>,
     timeout: Duration,
 }
 
@@ -128,35 +144,27 @@ impl ChatClient {
             health: HealthClient::new(unary),
             streams,
             next_stream: Arc::new(AtomicUsize::new(0)),
-            in_flight: Arc::new(Semaphore::new(
+            admission: Arc::new(Admission::new(
                 usize::try_from(limits.max_in_flight).unwrap_or(usize::MAX),
+                usize::try_from(limits.max_queued).unwrap_or(usize::MAX),
+                limits.queue_timeout(),
             )),
-            queue_timeout: limits.queue_timeout(),
             timeout,
         }
     }
 
-    /// A slot for one unary call: at once if one is free, else within the
-    /// queue timeout, else the call is shed (503 with `Retry-After`).
+    /// Whether a unary call arriving now would be shed at once: every slot
+    /// taken and the queue full (a look, not a reservation: see
+    /// [`crate::shed`]).
+    pub fn is_saturated(&self) -> bool {
+        self.admission.is_saturated()
+    }
+
+    /// A slot for one unary call: at once if one is free, else, if fewer
+    /// than `EDGE_MAX_QUEUED` calls are waiting, within the queue timeout;
+    /// else the call is shed (503 with `Retry-After`).
     async fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        if let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() {
-            return Ok(permit);
-        }
-        let waited = tokio::time::timeout(
-            self.queue_timeout,
-            Arc::clone(&self.in_flight).acquire_owned(),
-        )
-        .await;
-        match waited {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => {
-                crate::metrics::shed(crate::metrics::Shed::InFlight);
-                Err(ApiError::Overloaded {
-                    reasons: vec!["The chat is handling too many requests; retry later".to_owned()],
-                    retry_after: SHED_RETRY_AFTER,
-                })
-            }
-        }
+        self.admission.admit().await.ok_or_else(shed)
     }
 
     /// Runs one unary call in a slot, in a task of its own, so that it

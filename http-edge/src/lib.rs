@@ -40,6 +40,8 @@
 //! - [`server`]: the accept loop over hyper with every connection bounded
 //!   (open connections, header read and idle timeouts, request head size,
 //!   HTTP/2 settings), and hyper's own refusals rewritten into the envelope.
+//! - [`shed`]: the outermost layer, which answers 503 at once, before any
+//!   other work, while every unary slot to chat-service is taken.
 //! - [`limits`]: request-level bounds (target and header sizes, the body
 //!   read deadline).
 //! - [`cors`]: cross-origin access for browser apps
@@ -76,6 +78,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod server;
+pub mod shed;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

@@ -9,13 +9,22 @@
 //! - [`exposition`]: reading a scrape back (tests, checks from outside).
 //! - [`metrics`]: a service's Prometheus recorder and its `/metrics`
 //!   listener, apart from the public port.
+//! - [`admission`]: the bounded slots and queue through which both services
+//!   admit calls under overload.
+//! - [`throttle`]: at most one log line per interval for events a client
+//!   can repeat thousands of times a second (shed calls, refused connections).
 //!
-//! A crate of its own so that both services log, trace and expose metrics
-//! the same way from one copy of the code; each service keeps its own
-//! recorder and its own metric names.
+//! A crate of its own so that both services log, trace, expose metrics and
+//! shed load the same way from one copy of the code; each service keeps its
+//! own recorder and its own metric names. (Admission and the log throttle
+//! are not observation strictly; they live here because these are the only
+//! runtime pieces the two services share, and a crate each would cost more
+//! than it separates.)
 
+pub mod admission;
 pub mod exposition;
 pub mod logs;
 pub mod metrics;
 pub mod propagation;
+pub mod throttle;
 pub mod traces;

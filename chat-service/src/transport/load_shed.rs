@@ -1,9 +1,13 @@
 //! Load shedding: at most `CHAT_MAX_IN_FLIGHT` unary calls run at once on
-//! this instance. A call that finds no room waits at most
-//! `CHAT_QUEUE_TIMEOUT_MS`, then is answered at once with UNAVAILABLE and a
-//! `RetryInfo` of one second, instead of queueing without bound: under
-//! overload, the calls that are admitted stay fast, and the others learn at
-//! once that they should retry (http-edge: 503 with `Retry-After`).
+//! this instance. A call that finds no room waits, if fewer than
+//! `CHAT_MAX_QUEUED` are waiting, at most `CHAT_QUEUE_TIMEOUT_MS`; otherwise
+//! it is answered at once with UNAVAILABLE and a `RetryInfo` of one second,
+//! instead of queueing without bound: under overload, the calls that are
+//! admitted stay fast, and the others learn at once that they should retry
+//! (http-edge: 503 with `Retry-After`). A call arriving while the slots and
+//! the queue are full is refused before its request is read: the cheaper a
+//! refusal, the more of the CPU is left for the calls admitted
+//! (BENCHMARKS.md, section 6; the bounded queue: [`Admission`]).
 //!
 //! Not limited: streams that stay open for long by design
 //! (`SubscribeMessages`, health `Watch`, reflection), which have caps of
@@ -22,16 +26,17 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use allmine_chat_proto::CHAT_SERVICE_NAME;
+use allmine_observability::admission::Admission;
 use futures::future::BoxFuture;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 use tonic::Status;
 use tonic::body::Body;
 use tower::{Layer, Service};
 
-use super::throttle::LogThrottle;
 use crate::error::ChatError;
+use allmine_observability::throttle::LogThrottle;
 
 /// The largest unary request accepted. chat-service's requests are a few
 /// hundred bytes (a message is at most 500 characters); tonic's general
@@ -51,6 +56,8 @@ const LOG_INTERVAL: Duration = Duration::from_secs(1);
 pub struct LoadShedSettings {
     /// Unary calls that may run at once on this instance.
     pub max_in_flight: usize,
+    /// Calls that may wait for room; more are shed at once.
+    pub max_queued: usize,
     /// How long a call may wait for room before it is shed.
     pub queue_timeout: Duration,
 }
@@ -63,7 +70,7 @@ pub struct LoadShedLayer {
 }
 
 struct Shared {
-    permits: Semaphore,
+    admission: Admission,
     settings: LoadShedSettings,
     /// Calls shed since start (metrics come with a later issue).
     shed: AtomicU64,
@@ -74,7 +81,11 @@ impl LoadShedLayer {
     pub fn new(settings: LoadShedSettings) -> Self {
         Self {
             shared: Arc::new(Shared {
-                permits: Semaphore::new(settings.max_in_flight),
+                admission: Admission::new(
+                    settings.max_in_flight,
+                    settings.max_queued,
+                    settings.queue_timeout,
+                ),
                 settings,
                 shed: AtomicU64::new(0),
                 log: LogThrottle::new(LOG_INTERVAL),
@@ -130,6 +141,10 @@ where
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let shared = Arc::clone(&self.shared);
+        if shared.admission.is_saturated() {
+            shared.count_shed();
+            return Box::pin(async { Ok(Status::from(ChatError::Overloaded).into_http()) });
+        }
         Box::pin(async move {
             let request = match whole(request).await {
                 Ok(request) => request,
@@ -145,26 +160,27 @@ where
 }
 
 impl Shared {
-    /// A permit, or `None` once the call has waited the queue timeout.
-    async fn admit(&self) -> Option<SemaphorePermit<'_>> {
-        if let Ok(permit) = self.permits.try_acquire() {
-            return Some(permit);
+    /// A permit, or `None` when the call is shed (the queue full, or its
+    /// timeout passed).
+    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.admission.admit().await;
+        if permit.is_none() {
+            self.count_shed();
         }
-        match tokio::time::timeout(self.settings.queue_timeout, self.permits.acquire()).await {
-            Ok(Ok(permit)) => Some(permit),
-            // Timed out (the semaphore is never closed).
-            _ => {
-                let shed_total = self.shed.fetch_add(1, Ordering::Relaxed) + 1;
-                if self.log.ready() {
-                    tracing::warn!(
-                        shed_total,
-                        max_in_flight = self.settings.max_in_flight,
-                        queue_timeout_ms = self.settings.queue_timeout.as_millis(),
-                        "overloaded: shedding unary calls with UNAVAILABLE"
-                    );
-                }
-                None
-            }
+        permit
+    }
+
+    /// Counts a shed call; logs the running total at most once a second.
+    fn count_shed(&self) {
+        let shed_total = self.shed.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.log.ready() {
+            tracing::warn!(
+                shed_total,
+                max_in_flight = self.settings.max_in_flight,
+                max_queued = self.settings.max_queued,
+                queue_timeout_ms = self.settings.queue_timeout.as_millis(),
+                "overloaded: shedding unary calls with UNAVAILABLE"
+            );
         }
     }
 }

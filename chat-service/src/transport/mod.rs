@@ -27,7 +27,6 @@ pub mod cors;
 mod deadline;
 mod load_shed;
 mod metrics;
-mod throttle;
 
 use std::convert::Infallible;
 use std::io;
@@ -50,8 +49,8 @@ pub use load_shed::{
 };
 pub use metrics::{CallMetrics, CallMetricsLayer};
 
+use allmine_observability::throttle::LogThrottle;
 use connection::Connection;
-use throttle::LogThrottle;
 
 /// Bytes queued per HTTP/2 stream for a peer that does not read. 64 KiB is
 /// dozens of chat events, enough to keep a reading subscriber's pipe full

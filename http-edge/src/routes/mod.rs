@@ -113,6 +113,12 @@ pub fn router(
     router
         .layer(middleware::from_fn(request_id::request_context))
         .layer(middleware::from_fn(crate::metrics::record_request))
+        // Outside everything, the span and the access log included: under
+        // overload a refusal must cost far less than a request (crate::shed).
+        .layer(middleware::from_fn_with_state(
+            chat.clone(),
+            crate::shed::shed_early,
+        ))
         .with_state(chat)
 }
 

@@ -341,6 +341,69 @@ async fn calls_over_the_in_flight_limit_are_shed_with_503_and_retry_after() {
 }
 
 #[tokio::test]
+async fn past_the_queue_bound_a_call_is_shed_at_once_with_its_request_id() {
+    // One slot, no queue, and a queue timeout far longer than the slow call:
+    // without the bound, the second call would wait for the slot and succeed.
+    let app = spawn_app_with(|config| {
+        config.limits.max_in_flight = 1;
+        config.limits.max_queued = 0;
+        config.limits.queue_timeout_ms = 60_000;
+    })
+    .await;
+    app.chat.delay(Duration::from_secs(2));
+    let body = json!({"content": "hi"});
+    let slow = app.edge.post_message(STREAM_ID, &body, Some(TOKEN));
+    let shed = async {
+        tokio::time::timeout(HANG, async {
+            while app.chat.call_count() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the first call reaches chat-service");
+        app.edge
+            .request(reqwest::Method::POST, &message_path(STREAM_ID), Some(TOKEN))
+            .header("x-request-id", "shed-me-1")
+            .json(&body)
+            .send()
+            .await
+            .expect("an answer")
+    };
+    let (slow, shed) = tokio::join!(slow, shed);
+    assert_eq!(
+        slow.status().as_u16(),
+        201,
+        "the call in its slot went through"
+    );
+    assert_eq!(
+        shed.headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok()),
+        Some("shed-me-1"),
+        "an early refusal still echoes the request id"
+    );
+    assert_eq!(
+        shed.headers()
+            .get("allmine-error-reason")
+            .and_then(|value| value.to_str().ok()),
+        Some("OVERLOADED")
+    );
+    let reply = expect_error(shed, 503, "Service unavailable").await;
+    assert_eq!(
+        reply
+            .headers
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(
+        app.chat.call_count(),
+        1,
+        "the shed call never reached chat-service"
+    );
+}
+
+#[tokio::test]
 async fn chat_service_shedding_load_becomes_503_with_its_retry_after() {
     let app = spawn_app_with(|_| {}).await;
     let mut details = ErrorDetails::new();

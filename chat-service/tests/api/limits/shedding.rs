@@ -135,3 +135,80 @@ async fn a_client_that_sends_its_request_slowly_holds_no_permit() {
     drop(pending);
     service.stop().await;
 }
+
+/// A send, with the stream and a fresh viewer token, on its own task.
+fn spawn_send(
+    service: &crate::helpers::TestService,
+    stream: &str,
+    content: &str,
+) -> tokio::task::JoinHandle<Result<tonic::Response<pb::ChatMessage>, tonic::Status>> {
+    let mut client = service.client.clone();
+    let request = authorized(
+        pb::SendMessageRequest {
+            stream_id: stream.to_owned(),
+            content: content.to_owned(),
+            idempotency_key: None,
+        },
+        &format!("Bearer {}", TokenBuilder::new().build()),
+    );
+    tokio::spawn(async move { client.send_message(request).await })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waits_in_the_queue_while_there_is_room_and_is_shed_at_once_past_it() {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let store: SharedStore = Arc::new(EmbeddedStore::open(data_dir.path()).expect("store"));
+    let gate = Gate::new();
+    // One slot, room for one waiter, and a queue timeout far longer than
+    // the test: a call past the queue can only be refused by its bound.
+    let mut service = spawn_service_on(gated(store, gate.clone()), |config| {
+        relaxed(config);
+        config.max_in_flight = 1;
+        config.max_queued = 1;
+        config.queue_timeout_ms = 60_000;
+    })
+    .await;
+    let stream = service.open_stream().await;
+    until_serving(channel(service.addr).await).await;
+
+    gate.close();
+    let held = spawn_send(&service, &stream, "held");
+    within("the held send reaches the store", gate.until_waiting(1)).await;
+    // Five more: whichever arrives first waits in the queue's one place, the
+    // other four are refused at once (without the bound they would all wait
+    // the minute-long queue timeout).
+    let mut calls: Vec<_> = (0..5)
+        .map(|index| spawn_send(&service, &stream, &format!("more {index}")))
+        .collect();
+    within("four refusals", async {
+        while calls.iter().filter(|call| call.is_finished()).count() < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let waiting = calls
+        .iter()
+        .position(|call| !call.is_finished())
+        .expect("one call still waits in the queue");
+    let waiting = calls.swap_remove(waiting);
+    for call in calls {
+        let status = call
+            .await
+            .expect("the task")
+            .expect_err("refused past the queue");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(
+            status.get_details_retry_info().is_some(),
+            "a refusal past the queue carries its retry delay"
+        );
+    }
+
+    gate.open();
+    for (what, call) in [("the held send", held), ("the queued send", waiting)] {
+        within(what, call)
+            .await
+            .expect("the task")
+            .unwrap_or_else(|status| panic!("{what} succeeds: {status:?}"));
+    }
+    service.stop().await;
+}
