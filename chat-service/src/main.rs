@@ -17,6 +17,10 @@ async fn main() -> std::process::ExitCode {
         );
         return std::process::ExitCode::SUCCESS;
     }
+    if config.metrics_addr.addr().is_none() {
+        // CHAT_METRICS_ADDR=off: nobody can read them, so record nothing.
+        chat_service::metrics::METRICS.stop_recording();
+    }
     let result = async {
         let application = Application::build(config).await?;
         application.run_until_stopped(shutdown_signal()).await

@@ -20,17 +20,22 @@
 //!
 //! Not shed here: what holds no unary slot (event streams have a cap of
 //! their own; health checks, the web page and the OpenAPI document call
-//! nothing or must always answer), and requests with an `Origin` header,
-//! whose refusal a browser can only read with the CORS headers that the
-//! router's inner layers add.
+//! nothing or must always answer); requests with an `Origin` header, whose
+//! refusal a browser can only read with the CORS headers that the router's
+//! inner layers add; and HTTP/2 requests whose body has not fully arrived:
+//! answering those resets their stream, and past a budget of such resets
+//! hyper closes the client's whole connection (HTTP/1.1 drains the body
+//! instead). Those go the usual way and are refused, without waiting, once
+//! their body is read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use allmine_observability::throttle::LogThrottle;
 use axum::{
+    body::HttpBody as _,
     extract::{Request, State},
-    http::{HeaderValue, header},
+    http::{HeaderValue, Version, header},
     middleware::Next,
     response::Response,
 };
@@ -76,14 +81,16 @@ pub async fn shed_early(State(chat): State<ChatClient>, request: Request, next: 
     response
 }
 
-/// Whether the request would take a unary slot: the chat API's routes other
-/// than the event stream, from a client that is not a browser on another
-/// origin.
+/// Whether the request would take a unary slot and can be refused before
+/// anything reads it: the chat API's routes other than the event stream,
+/// from a client that is not a browser on another origin, over HTTP/1.x or
+/// with no body left to arrive.
 fn needs_unary_slot(request: &Request) -> bool {
     let path = request.uri().path();
     path.starts_with("/api/")
         && !path.ends_with("/events")
         && !request.headers().contains_key(header::ORIGIN)
+        && (request.version() < Version::HTTP_2 || request.body().is_end_stream())
 }
 
 #[cfg(test)]
@@ -122,5 +129,22 @@ mod tests {
         for path in ["/healthz", "/readyz", "/", "/openapi.json", "/docs"] {
             assert!(!needs_unary_slot(&request(path, None)), "{path}");
         }
+    }
+
+    #[test]
+    fn an_http2_request_is_shed_early_only_once_its_body_is_complete() {
+        let path = "/api/v1/live-stream/64d15f9e2e6c8f4d5a123000/chat/messages";
+        let with_body = |version| {
+            Request::builder()
+                .uri(path)
+                .version(version)
+                .body(Body::from(r#"{"content":"hi"}"#))
+                .expect("a request")
+        };
+        assert!(needs_unary_slot(&with_body(Version::HTTP_11)));
+        assert!(!needs_unary_slot(&with_body(Version::HTTP_2)));
+        let mut empty = request(path, None);
+        *empty.version_mut() = Version::HTTP_2;
+        assert!(needs_unary_slot(&empty));
     }
 }

@@ -15,6 +15,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode, header};
@@ -52,6 +53,8 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// One service's metrics.
 pub struct ServiceMetrics {
     recorder: PrometheusRecorder,
+    /// Off in a binary whose `/metrics` is off: nothing is recorded then.
+    recording: AtomicBool,
 }
 
 impl ServiceMetrics {
@@ -79,13 +82,29 @@ impl ServiceMetrics {
             tracing::warn!(%error, "cannot start the metrics upkeep thread");
         }
         metrics::with_local_recorder(&recorder, describe);
-        Self { recorder }
+        Self {
+            recorder,
+            recording: AtomicBool::new(true),
+        }
+    }
+
+    /// From now on, metrics register with a recorder that keeps nothing,
+    /// so that a service whose `/metrics` is off pays nothing for them. For
+    /// a binary's `main`, before the first request: handles registered
+    /// earlier keep recording. (Not for `Application`: tests run services
+    /// with and without a listener in one process and share the recorder.)
+    pub fn stop_recording(&self) {
+        self.recording.store(false, Ordering::Relaxed);
     }
 
     /// Runs `register` with this recorder as the current one: the
     /// `metrics::counter!` (etc.) calls inside register here.
     pub fn with<T>(&self, register: impl FnOnce() -> T) -> T {
-        metrics::with_local_recorder(&self.recorder, register)
+        if self.recording.load(Ordering::Relaxed) {
+            metrics::with_local_recorder(&self.recorder, register)
+        } else {
+            metrics::with_local_recorder(&metrics::NoopRecorder, register)
+        }
     }
 
     /// The exposition text of every metric (what `GET /metrics` answers).
@@ -207,6 +226,21 @@ async fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn once_recording_stops_new_metrics_are_kept_nowhere() {
+        let service = ServiceMetrics::new(|| {});
+        service
+            .with(|| metrics::counter!("kept_total"))
+            .increment(1);
+        service.stop_recording();
+        service
+            .with(|| metrics::counter!("dropped_total"))
+            .increment(1);
+        let text = service.render();
+        assert!(text.contains("kept_total 1"), "{text}");
+        assert!(!text.contains("dropped_total"), "{text}");
+    }
 
     #[test]
     fn an_empty_or_off_address_disables_the_endpoint() {
