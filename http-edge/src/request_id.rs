@@ -39,6 +39,15 @@ impl RequestId {
         sane.then(|| Self(candidate.to_owned()))
     }
 
+    /// The caller's `x-request-id` when it is sane, else a fresh one.
+    pub fn of(headers: &axum::http::HeaderMap) -> Self {
+        headers
+            .get(&X_REQUEST_ID)
+            .and_then(|value| value.to_str().ok())
+            .and_then(Self::parse)
+            .unwrap_or_else(Self::generate)
+    }
+
     /// A fresh UUID v4.
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
@@ -68,12 +77,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 /// Middleware: picks the request id, runs the request inside its span, logs
 /// the outcome and echoes the id.
 pub async fn request_context(mut request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .and_then(RequestId::parse)
-        .unwrap_or_else(RequestId::generate);
+    let request_id = RequestId::of(request.headers());
     request.extensions_mut().insert(request_id.clone());
 
     // The matched route (`/api/v1/live-stream/{streamId}/...`) keeps log

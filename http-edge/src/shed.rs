@@ -60,12 +60,7 @@ pub async fn shed_early(State(chat): State<ChatClient>, request: Request, next: 
     if !needs_unary_slot(&request) || !chat.is_saturated() {
         return next.run(request).await;
     }
-    let request_id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .and_then(RequestId::parse)
-        .unwrap_or_else(RequestId::generate);
+    let request_id = RequestId::of(request.headers());
     metrics::shed(Shed::InFlight);
     let shed_total = SHED_TOTAL.fetch_add(1, Ordering::Relaxed) + 1;
     if LOG.ready() {

@@ -21,32 +21,15 @@ use crate::raw_h2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_in_flight_limit_calls_are_shed_with_a_retry_delay_and_probes_still_answer() {
-    let data_dir = tempfile::tempdir().expect("temporary directory");
-    let store: SharedStore = Arc::new(EmbeddedStore::open(data_dir.path()).expect("store"));
-    let gate = Gate::new();
-    let mut service = spawn_service_on(gated(store, gate.clone()), |config| {
-        relaxed(config);
+    let (_data_dir, gate, mut service, stream) = gated_service(|config| {
         config.max_in_flight = 1;
         config.queue_timeout_ms = 1;
     })
     .await;
-    let stream = service.open_stream().await;
-    until_serving(channel(service.addr).await).await;
 
     // One send takes the only permit and is held inside the store.
     gate.close();
-    let held = {
-        let mut client = service.client.clone();
-        let request = authorized(
-            pb::SendMessageRequest {
-                stream_id: stream.clone(),
-                content: "held".into(),
-                idempotency_key: None,
-            },
-            &format!("Bearer {}", TokenBuilder::new().build()),
-        );
-        tokio::spawn(async move { client.send_message(request).await })
-    };
+    let held = spawn_send(&service, &stream, "held");
     within("the held send reaches the store", gate.until_waiting(1)).await;
 
     // Every other unary call is answered at once: UNAVAILABLE, retry in 1 s.
@@ -136,6 +119,24 @@ async fn a_client_that_sends_its_request_slowly_holds_no_permit() {
     service.stop().await;
 }
 
+/// A service on the embedded store behind a gate that can hold its writes,
+/// with `configure` applied to relaxed settings, serving, and a stream.
+async fn gated_service(
+    configure: impl FnOnce(&mut chat_service::Config),
+) -> (tempfile::TempDir, Gate, crate::helpers::TestService, String) {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let store: SharedStore = Arc::new(EmbeddedStore::open(data_dir.path()).expect("store"));
+    let gate = Gate::new();
+    let service = spawn_service_on(gated(store, gate.clone()), |config| {
+        relaxed(config);
+        configure(config);
+    })
+    .await;
+    let stream = service.open_stream().await;
+    until_serving(channel(service.addr).await).await;
+    (data_dir, gate, service, stream)
+}
+
 /// A send, with the stream and a fresh viewer token, on its own task.
 fn spawn_send(
     service: &crate::helpers::TestService,
@@ -156,20 +157,14 @@ fn spawn_send(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_waits_in_the_queue_while_there_is_room_and_is_shed_at_once_past_it() {
-    let data_dir = tempfile::tempdir().expect("temporary directory");
-    let store: SharedStore = Arc::new(EmbeddedStore::open(data_dir.path()).expect("store"));
-    let gate = Gate::new();
     // One slot, room for one waiter, and a queue timeout far longer than
     // the test: a call past the queue can only be refused by its bound.
-    let mut service = spawn_service_on(gated(store, gate.clone()), |config| {
-        relaxed(config);
+    let (_data_dir, gate, service, stream) = gated_service(|config| {
         config.max_in_flight = 1;
         config.max_queued = 1;
         config.queue_timeout_ms = 60_000;
     })
     .await;
-    let stream = service.open_stream().await;
-    until_serving(channel(service.addr).await).await;
 
     gate.close();
     let held = spawn_send(&service, &stream, "held");
