@@ -9,19 +9,20 @@
 
 use std::sync::{Arc, Mutex};
 
-use allmine_chat_proto::v1 as pb;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use super::Hub;
+use super::encoded::LiveEvent;
 use crate::domain::{ObjectId, Position, StreamEvent, StreamId};
 use crate::storage::{PageStart, SharedStore, StorageError};
 
 /// How many events the feed reads from the store per query.
 const READ_BATCH: usize = 200;
 
-/// A delivered event and its position.
-pub type Delivered = Arc<(Position, pb::ChatEvent)>;
+/// A delivered event and its position, encoded once for every subscriber
+/// ([`LiveEvent`]).
+pub type Delivered = LiveEvent;
 
 pub struct Feed {
     pub(super) stream: StreamId,
@@ -69,9 +70,7 @@ impl Feed {
             }
             *last = position;
             // No receivers is fine: the feed winds down on its next turn.
-            let _ = self
-                .sender
-                .send(Arc::new((position, pb::ChatEvent::from(event))));
+            let _ = self.sender.send(LiveEvent::encode(event));
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - open subscriptions are capped per connection and per user
 //!   ([`limits`]).
 
+pub mod encoded;
 mod expiry;
 mod feed;
 mod inflight;
