@@ -142,7 +142,7 @@ impl Subscription {
                         }
                         self.delivered = item.position;
                         live_metrics::delivered();
-                        return Some((Ok(Outgoing::Shared(item.encoded)), self));
+                        return Some((Ok(Outgoing::Shared(item.encoded.clone())), self));
                     }
                     Err(broadcast::error::RecvError::Lagged(skipped)) => {
                         tracing::info!(stream = %self.stream, skipped, "subscriber fell behind; sending a gap");

@@ -116,3 +116,60 @@ async fn every_subscriber_gets_the_prost_encoding_of_each_event_byte_for_byte() 
     }
     service.finish().await;
 }
+
+/// The fan-out in batches (`CHAT_LIVE_FANOUT_BATCH`): with one subscriber
+/// per batch, the feed yields between every subscriber, and each still gets
+/// every event, once, in order; one that joins while events flow starts
+/// where it should.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_in_separate_batches_each_get_every_event_in_order() {
+    let service = spawn_service_with(|config| {
+        config.burst_viewer_limit = 100_000;
+        config.live_settle_ms = Some(0);
+        config.live_poll_ms = 50;
+        config.live_fanout_batch = 1;
+    })
+    .await;
+    let stream = service.open_stream().await;
+    let mut early = Vec::new();
+    for _ in 0..4 {
+        early.push(service.subscribe(&stream, None).await);
+    }
+    let mut sent = Vec::new();
+    for index in 0..10 {
+        sent.push(
+            service
+                .send_as_anyone(&stream, &format!("batch {index}"))
+                .await
+                .expect("sent"),
+        );
+    }
+    let mut late = service.subscribe(&stream, Some(&sent[4].cursor)).await;
+    for index in 10..15 {
+        sent.push(
+            service
+                .send_as_anyone(&stream, &format!("batch {index}"))
+                .await
+                .expect("sent"),
+        );
+    }
+    for events in &mut early {
+        for message in &sent {
+            let event = tokio::time::timeout(WAIT, events.message())
+                .await
+                .expect("an event within the wait")
+                .expect("a healthy stream")
+                .expect("open");
+            assert_eq!(event.event, Some(Event::Message(message.clone())));
+        }
+    }
+    for message in &sent[5..] {
+        let event = tokio::time::timeout(WAIT, late.message())
+            .await
+            .expect("an event within the wait")
+            .expect("a healthy stream")
+            .expect("open");
+        assert_eq!(event.event, Some(Event::Message(message.clone())));
+    }
+    service.finish().await;
+}
