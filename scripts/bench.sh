@@ -81,6 +81,15 @@ if [ "$no_cassandra" = false ]; then
   fi
 fi
 
+# Open files: 50,000 gRPC subscribers are 500 connections (100 streams each),
+# but SSE viewers hold a connection each, at the generator and at the edge.
+# Raise the soft limit as far as the hard one allows (servers inherit it);
+# the limit reached is printed, and recorded with the run's logs.
+hard_nofile=$(ulimit -Hn)
+if [ "$hard_nofile" = unlimited ]; then hard_nofile=1048576; fi
+ulimit -n "$hard_nofile" 2>/dev/null || say "could not raise the open-files limit"
+say "open-files limit: $(ulimit -n)"
+
 pin=()
 server_cpu=()
 cores=$(nproc 2>/dev/null || echo 1)

@@ -105,6 +105,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(16..=65_536))]
     pub live_buffer: u64,
 
+    /// Subscribers of a stream a live event wakes at once; the stream's feed
+    /// yields to other work (sends) between such batches, so that a large
+    /// audience's fan-out never holds an acknowledgment back for long.
+    #[arg(long, env = "CHAT_LIVE_FANOUT_BATCH", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub live_fanout_batch: u64,
+
     /// Connections open at once per listening address; a new connection
     /// over the cap is closed at once.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000,
@@ -344,6 +351,7 @@ impl Config {
             settle: Duration::from_millis(self.live_settle_ms.unwrap_or(default_settle_ms)),
             poll_interval: Duration::from_millis(self.live_poll_ms),
             buffer: usize::try_from(self.live_buffer).unwrap_or(1_024),
+            fanout_batch: usize::try_from(self.live_fanout_batch).unwrap_or(64),
         }
     }
 
@@ -439,6 +447,7 @@ mod tests {
             ("live_settle_ms", "CHAT_LIVE_SETTLE_MS"),
             ("live_poll_ms", "CHAT_LIVE_POLL_MS"),
             ("live_buffer", "CHAT_LIVE_BUFFER"),
+            ("live_fanout_batch", "CHAT_LIVE_FANOUT_BATCH"),
             ("max_connections", "CHAT_MAX_CONNECTIONS"),
             ("max_concurrent_streams", "CHAT_MAX_CONCURRENT_STREAMS"),
             ("max_in_flight", "CHAT_MAX_IN_FLIGHT"),

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allmine_chat_proto::v1::chat_admin_service_server::ChatAdminServiceServer;
-use allmine_chat_proto::v1::chat_service_server::ChatServiceServer;
 use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
 use futures::future::Either;
 use tokio::net::TcpListener;
@@ -159,7 +158,7 @@ impl Application {
         let stopping = CancellationToken::new();
         let hub = Hub::new(self.store.clone(), self.live, stopping.clone());
         hub.start_watermark_exchange().await?;
-        let chat_service = ChatServiceServer::with_interceptor(
+        let chat_service = crate::grpc::chat_server::chat_service(
             ChatServiceImpl::new(
                 Arc::clone(&hub),
                 self.burst,

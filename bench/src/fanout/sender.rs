@@ -17,6 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::{MessageKey, Sent, message_key};
 use crate::load::http::{HttpRequest, HttpSlot};
 use crate::payload;
+use crate::stats::nanos;
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
@@ -100,20 +101,22 @@ impl Sender {
             };
             let free = free.clone();
             sends.spawn(async move {
+                let started = Instant::now();
                 let result = slot.send_one().await;
                 let acknowledged = Instant::now();
                 let _ = free.send(slot).await;
-                (due.into_std(), acknowledged, result)
+                (due.into_std(), started, acknowledged, result)
             });
         }
         let mut sent = Sent::default();
         while let Some(joined) = sends.join_next().await {
             match joined {
-                Ok((due, acknowledged, Ok(key))) => {
+                Ok((due, started, acknowledged, Ok(key))) => {
                     sent.last_acknowledged = sent.last_acknowledged.max(Some(acknowledged));
                     sent.acknowledged.insert(key, (due, acknowledged));
+                    sent.send_nanos.push(nanos(acknowledged - started));
                 }
-                Ok((_, _, Err(error))) => {
+                Ok((_, _, _, Err(error))) => {
                     sent.errors += 1;
                     sent.first_error.get_or_insert(error);
                 }

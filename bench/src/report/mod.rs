@@ -2,6 +2,7 @@
 //! `BENCHMARKS.md` are the same text. Every figure sits beside its ratio to
 //! the baseline measured in the same run; the targets close the report.
 
+mod audience;
 mod overload;
 
 use std::fmt::Write as _;
@@ -34,6 +35,7 @@ pub fn render(report: &Report) -> String {
     rest_table(&mut out, report);
     history_table(&mut out, report);
     fanout_table(&mut out, report);
+    audience::table(&mut out, report);
     memory_table(&mut out, report);
     overload::table(&mut out, report);
     targets_table(&mut out, report);
@@ -490,6 +492,7 @@ fn targets_table(out: &mut String, report: &Report) {
         per_subscriber.map(|bytes| format!("{:.1} KiB", bytes / 1024.0)),
         per_subscriber.map(|bytes| bytes < FANOUT_BYTES_PER_SUBSCRIBER),
     );
+    audience::targets(out, report);
     overload::targets(out, report);
     for memory in report
         .memory

@@ -10,10 +10,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::results::{FanoutMemory, FanoutPoint};
+use super::results::{FanoutCpu, FanoutMemory, FanoutPoint};
 use super::{Suite, register_stream, with_peak_rss};
 use crate::fanout::{FanoutPlan, Follow, Sender, Subscribers, WindowOutcome};
-use crate::process::{Server, free_local_addr, rss_bytes};
+use crate::process::{Server, cpu_seconds, free_local_addr, rss_bytes};
 use crate::stats::{Latency, median};
 
 /// Subscriber counts and the sender's pace.
@@ -184,6 +184,17 @@ impl Suite {
                 .map(|server| rss_bytes(server.pid()).unwrap_or(0))
                 .collect()
         };
+        let pids: Vec<u32> = servers.iter().map(|server| server.pid()).collect();
+        // The same sends with nobody listening, in the same processes: the
+        // baseline of what the audience costs a send and the server's CPU.
+        let alone = if target == "chat-service" {
+            Some(
+                self.sends_alone(follow, stream_id, &mut sender, &pids)
+                    .await?,
+            )
+        } else {
+            None
+        };
         let before = rss();
         let subscribers = Subscribers::connect(follow, stream_id, count, &plan).await?;
         let warmed = subscribers.warm_up(&mut sender).await;
@@ -193,15 +204,17 @@ impl Suite {
         }
         tokio::time::sleep(SETTLE).await;
         let subscribed = rss();
-        let pids: Vec<u32> = servers.iter().map(|server| server.pid()).collect();
         let mut peaks = vec![0_u64; servers.len()];
         let mut windows = Vec::new();
+        let mut cpu_per_message = vec![Vec::new(); servers.len()];
         for _ in 0..self.config.repeats {
+            let cpu_before = cpu_of(&pids);
             let (window, window_peaks) =
                 with_peak_rss(&pids, subscribers.window(&mut sender, &plan)).await;
             for (peak, window_peak) in peaks.iter_mut().zip(window_peaks) {
                 *peak = (*peak).max(window_peak);
             }
+            push_per_message(&mut cpu_per_message, &cpu_before, &pids, window.messages);
             windows.push(window);
         }
         let (errors, first_error) = subscribers.subscriber_errors();
@@ -217,6 +230,18 @@ impl Suite {
                 before_bytes: before,
                 subscribed_bytes: subscribed,
                 peak_bytes: peak.max(subscribed),
+            })
+            .collect();
+        let cpu = servers
+            .iter()
+            .zip(cpu_per_message)
+            .enumerate()
+            .map(|(index, (server, per_message))| FanoutCpu {
+                process: server.name.clone(),
+                us_per_message: median(per_message),
+                us_per_message_alone: alone
+                    .as_ref()
+                    .map(|alone| median(alone.cpu_per_message[index].clone())),
             })
             .collect();
         let point = FanoutPoint {
@@ -251,12 +276,44 @@ impl Suite {
             ),
             missing: windows.iter().map(|window| window.missing).sum(),
             unexpected: windows.iter().map(|window| window.unexpected).sum(),
-            errors: errors + windows.iter().map(|window| window.send_errors).sum::<u64>(),
+            errors: errors
+                + windows.iter().map(|window| window.send_errors).sum::<u64>()
+                + alone.as_ref().map_or(0, |alone| alone.errors),
+            send_latency: pooled_sends(&windows),
+            send_latency_alone: alone.map(|alone| alone.send_latency),
+            cpu,
             memory,
             windows,
         };
         self.check_fanout(&point, first_error);
         Ok(point)
+    }
+
+    /// The fan-out plan's windows with no subscriber connected.
+    async fn sends_alone(
+        &mut self,
+        follow: Follow,
+        stream_id: &str,
+        sender: &mut Sender,
+        pids: &[u32],
+    ) -> anyhow::Result<Alone> {
+        let plan = self.config.fanout.plan;
+        let nobody = Subscribers::connect(follow, stream_id, 0, &plan).await?;
+        nobody.warm_up(sender).await?;
+        let mut windows = Vec::new();
+        let mut cpu_per_message = vec![Vec::new(); pids.len()];
+        for _ in 0..self.config.repeats {
+            let cpu_before = cpu_of(pids);
+            let window = nobody.window(sender, &plan).await;
+            push_per_message(&mut cpu_per_message, &cpu_before, pids, window.messages);
+            windows.push(window);
+        }
+        nobody.close().await;
+        Ok(Alone {
+            send_latency: pooled_sends(&windows),
+            errors: windows.iter().map(|window| window.send_errors).sum(),
+            cpu_per_message,
+        })
     }
 
     fn check_fanout(&mut self, point: &FanoutPoint, subscriber_error: Option<String>) {
@@ -279,4 +336,36 @@ impl Suite {
             ));
         }
     }
+}
+
+/// What the sends cost with nobody listening.
+struct Alone {
+    send_latency: Latency,
+    errors: u64,
+    /// Per server: µs of CPU per message, one value per window.
+    cpu_per_message: Vec<Vec<f64>>,
+}
+
+fn cpu_of(pids: &[u32]) -> Vec<f64> {
+    pids.iter()
+        .map(|&pid| cpu_seconds(pid).unwrap_or(0.0))
+        .collect()
+}
+
+/// Adds each server's CPU per message since `before` to `per_message`.
+fn push_per_message(per_message: &mut [Vec<f64>], before: &[f64], pids: &[u32], messages: usize) {
+    let after = cpu_of(pids);
+    for ((values, before), after) in per_message.iter_mut().zip(before).zip(after) {
+        values.push((after - before) * 1e6 / messages.max(1) as f64);
+    }
+}
+
+/// Every window's sends as one set (p99 over all of them, not a median of
+/// maxima).
+fn pooled_sends(windows: &[WindowOutcome]) -> Latency {
+    let mut nanos: Vec<u64> = windows
+        .iter()
+        .flat_map(|window| window.send_nanos.iter().copied())
+        .collect();
+    Latency::from_nanos(&mut nanos)
 }

@@ -38,7 +38,7 @@ use http::StatusCode;
 
 pub use fanout::FanoutConfig;
 pub use overload::{OVERLOAD_GRPC, OVERLOAD_REST, OverloadPoint};
-pub use results::{FanoutMemory, FanoutPoint, HalfPeak, Memory, Point, Report};
+pub use results::{FanoutCpu, FanoutMemory, FanoutPoint, HalfPeak, Memory, Point, Report};
 pub use runs::{
     Target, grpc_closed, grpc_open, http_closed, register_stream, register_stream_once,
 };

@@ -106,10 +106,29 @@ pub struct FanoutPoint {
     pub missing: u64,
     pub unexpected: u64,
     pub errors: u64,
+    /// Every send of every window, from its request's start to its
+    /// acknowledgment, with the subscribers listening.
+    pub send_latency: Latency,
+    /// The same sends in the same server before any subscriber connected
+    /// (chat-service only): the baseline of "acknowledgments never wait for
+    /// fan-out".
+    pub send_latency_alone: Option<Latency>,
+    /// CPU each server used per message sent, with the subscribers and
+    /// (chat-service) before they connected.
+    pub cpu: Vec<FanoutCpu>,
     /// Resident memory of each server, before the subscribers connected,
     /// with them connected and idle, and at the peak of the windows.
     pub memory: Vec<FanoutMemory>,
     pub windows: Vec<WindowOutcome>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FanoutCpu {
+    pub process: String,
+    /// Median over the windows of CPU time (user + system) per message.
+    pub us_per_message: f64,
+    /// The same with no subscriber, when measured.
+    pub us_per_message_alone: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,6 +6,9 @@
 //! - `ChatAdminService` (internal, tokens with the `service` role): streams
 //!   and profiles, in [`admin`].
 //!
+//! `SubscribeMessages` is served through [`chat_server`], with events
+//! encoded once for all subscribers.
+//!
 //! Around them: the interceptor that authenticates every call, [`convert`]
 //! (domain ↔ protobuf), `request` (what several handlers parse alike, and
 //! their span fields) and [`status`] (the one mapping of errors to `Status`).
@@ -14,8 +17,10 @@
 
 pub mod admin;
 mod ban_user;
+pub mod chat_server;
 pub mod convert;
 mod delete_message;
+mod event_codec;
 mod interceptor;
 mod list_messages;
 mod moderators;
@@ -29,14 +34,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allmine_chat_proto::v1 as pb;
+use futures::StreamExt;
 use pb::chat_service_server::ChatService;
 use tonic::{Request, Response, Status};
 
 use crate::live::Hub;
 use crate::live::limits::{SubscriptionCaps, SubscriptionLimits};
-use crate::live::subscription::EventStream;
 use crate::rules::{BurstSettings, SendPolicy, SharedPolicy};
 use crate::storage::SharedStore;
+
+/// `SubscribeMessages` events as messages (the generated route's type).
+pub type DecodedEvents =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -89,15 +98,27 @@ impl ChatService for ChatServiceImpl {
             .map_err(Status::from)
     }
 
-    type SubscribeMessagesStream = EventStream;
+    type SubscribeMessagesStream = DecodedEvents;
 
+    /// Served by [`chat_server`] with events encoded once; this generated
+    /// route is bypassed there and stays correct for any other wiring (it
+    /// decodes the shared bytes again).
     async fn subscribe_messages(
         &self,
         request: Request<pb::SubscribeMessagesRequest>,
     ) -> Result<Response<Self::SubscribeMessagesStream>, Status> {
-        subscribe_messages::handle(self, request)
+        let events = subscribe_messages::handle(self, request)
             .await
-            .map_err(Status::from)
+            .map_err(Status::from)?;
+        Ok(events.map(|events| {
+            Box::pin(events.map(|item| {
+                item.and_then(|event| {
+                    event
+                        .into_event()
+                        .map_err(|error| Status::internal(error.to_string()))
+                })
+            })) as DecodedEvents
+        }))
     }
 
     async fn delete_message(

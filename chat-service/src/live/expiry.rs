@@ -17,20 +17,23 @@ use std::task::Poll;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::Stream;
 use tonic::Status;
 
-use super::subscription::EventStream;
 use crate::auth::AuthError;
 use crate::domain::StreamId;
 use crate::error::ChatError;
 
+/// A subscription's events, whatever form they take (`EventStream`'s).
+pub type Events<T> = std::pin::Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
 /// `events` of `stream`, ended at `valid_until` with UNAUTHENTICATED "token
 /// has expired".
-pub fn until_token_expires(
-    events: EventStream,
+pub fn until_token_expires<T: Send + 'static>(
+    events: Events<T>,
     stream: StreamId,
     valid_until: DateTime<Utc>,
-) -> EventStream {
+) -> Events<T> {
     // A deadline already past fires at the first poll. `sleep` caps a
     // duration beyond its range to "far in the future", so any time fits.
     let remaining = (valid_until - Utc::now())
@@ -92,7 +95,8 @@ mod tests {
 
     #[tokio::test]
     async fn events_flow_until_the_token_expires() {
-        let events: EventStream = Box::pin(futures::stream::iter([event("1"), event("2")]));
+        let events: Events<pb::ChatEvent> =
+            Box::pin(futures::stream::iter([event("1"), event("2")]));
         let valid_until = Utc::now() + chrono::TimeDelta::hours(1);
         let mut stream = until_token_expires(events, stream_id(), valid_until);
         assert_eq!(
@@ -108,7 +112,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_subscription_ends_when_its_token_expires() {
-        let idle: EventStream = Box::pin(futures::stream::pending());
+        let idle: Events<pb::ChatEvent> = Box::pin(futures::stream::pending());
         let valid_until = Utc::now() + chrono::TimeDelta::milliseconds(200);
         let mut stream = until_token_expires(idle, stream_id(), valid_until);
         let item = tokio::time::timeout(WAIT, stream.next())
@@ -121,7 +125,7 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_is_delivered_after_expiry_even_when_events_are_ready() {
-        let ready: EventStream = Box::pin(futures::stream::repeat_with(|| event("x")));
+        let ready: Events<pb::ChatEvent> = Box::pin(futures::stream::repeat_with(|| event("x")));
         let valid_until = Utc::now() - chrono::TimeDelta::seconds(1);
         let mut stream = until_token_expires(ready, stream_id(), valid_until);
         assert_expired(stream.next().await);

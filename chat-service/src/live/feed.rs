@@ -9,23 +9,22 @@
 
 use std::sync::{Arc, Mutex};
 
-use allmine_chat_proto::v1 as pb;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use super::Hub;
+use super::encoded::LiveEvent;
+pub use super::fanout::Delivered;
+use super::fanout::Fanout;
 use crate::domain::{ObjectId, Position, StreamEvent, StreamId};
 use crate::storage::{PageStart, SharedStore, StorageError};
 
 /// How many events the feed reads from the store per query.
 const READ_BATCH: usize = 200;
 
-/// A delivered event and its position.
-pub type Delivered = Arc<(Position, pb::ChatEvent)>;
-
 pub struct Feed {
     pub(super) stream: StreamId,
-    sender: broadcast::Sender<Delivered>,
+    fanout: Fanout,
     /// The last position broadcast. Subscribing happens under this lock, so
     /// a subscriber knows exactly where its live part starts.
     last: Mutex<Position>,
@@ -35,11 +34,15 @@ pub struct Feed {
 }
 
 impl Feed {
-    pub(super) fn new(stream: StreamId, start_after: Position, capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity);
+    pub(super) fn new(
+        stream: StreamId,
+        start_after: Position,
+        capacity: usize,
+        batch: usize,
+    ) -> Self {
         Self {
             stream,
-            sender,
+            fanout: Fanout::new(batch, capacity),
             last: Mutex::new(start_after),
             wake: Notify::new(),
             _counted: crate::metrics::live::StreamGauge::open(),
@@ -49,30 +52,34 @@ impl Feed {
     /// A receiver of every event after the returned position.
     pub fn subscribe(&self) -> (broadcast::Receiver<Delivered>, Position) {
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        (self.sender.subscribe(), *last)
+        (self.fanout.subscribe(), *last)
     }
 
     pub(super) fn subscriber_count(&self) -> usize {
-        self.sender.receiver_count()
+        self.fanout.receiver_count()
     }
 
     fn last(&self) -> Position {
         *self.last.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn publish(&self, events: Vec<StreamEvent>) {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        for event in events {
-            let position = event.position();
-            if position <= *last {
-                continue;
+    /// The position moves past `events` at once (a subscriber joining from
+    /// now on starts after them), then they are sent ([`Fanout::send`]).
+    async fn publish(&self, events: Vec<StreamEvent>) {
+        let mut encoded = Vec::with_capacity(events.len());
+        {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            for event in events {
+                let position = event.position();
+                if position <= *last {
+                    continue;
+                }
+                *last = position;
+                encoded.push(Arc::new(LiveEvent::encode(event)));
             }
-            *last = position;
-            // No receivers is fine: the feed winds down on its next turn.
-            let _ = self
-                .sender
-                .send(Arc::new((position, pb::ChatEvent::from(event))));
         }
+        // No receivers is fine: the feed winds down on its next turn.
+        self.fanout.send(&encoded).await;
     }
 }
 
@@ -148,6 +155,6 @@ async fn poll_once(
         })
         .collect();
     events.sort_by_key(StreamEvent::position);
-    feed.publish(events);
+    feed.publish(events).await;
     Ok(messages_full || moderation_full)
 }

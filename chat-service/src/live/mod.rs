@@ -15,7 +15,9 @@
 //! - open subscriptions are capped per connection and per user
 //!   ([`limits`]).
 
+pub mod encoded;
 mod expiry;
+mod fanout;
 mod feed;
 mod inflight;
 pub mod limits;
@@ -73,6 +75,9 @@ pub struct LiveSettings {
     pub poll_interval: Duration,
     /// Events buffered per stream for subscribers that are behind.
     pub buffer: usize,
+    /// Subscribers of a stream woken at once by an event; the feed yields
+    /// to other tasks between such batches ([`fanout`]).
+    pub fanout_batch: usize,
 }
 
 /// See [`Hub::next_read_in`]; `now_ms` is the clock.
@@ -311,7 +316,12 @@ impl Hub {
                 created_ms: self.watermark_ms() - 1,
                 id: ObjectId::from_bytes([0xff; 12]),
             };
-            let feed = Arc::new(Feed::new(stream, start_after, self.settings.buffer));
+            let feed = Arc::new(Feed::new(
+                stream,
+                start_after,
+                self.settings.buffer,
+                self.settings.fanout_batch,
+            ));
             tokio::spawn(feed::run(
                 Arc::clone(self),
                 Arc::clone(&feed),
@@ -361,6 +371,7 @@ mod tests {
             settle: Duration::from_millis(settle_ms),
             poll_interval: Duration::from_millis(100),
             buffer: 16,
+            fanout_batch: 64,
         }
     }
 

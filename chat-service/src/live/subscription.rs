@@ -5,6 +5,9 @@
 //! than that lags behind, gets a `Gap` event with its resume cursor, and its
 //! stream ends; it never slows senders or other subscribers. It also ends
 //! when the subscriber's token expires (see [`super::expiry`]).
+//!
+//! Live events are sent as the feed encoded them, shared by every subscriber
+//! ([`Outgoing::Shared`]); replayed events and gaps are this subscriber's own.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use futures::Stream;
 use tokio::sync::broadcast;
 use tonic::Status;
 
+use super::encoded::Outgoing;
 use super::expiry::until_token_expires;
 use super::{Delivered, Hub};
 use crate::domain::{Cursor, Position, StreamEvent, StreamId};
@@ -28,7 +32,7 @@ pub const REPLAY_LIMIT: usize = 1_000;
 
 const READ_BATCH: usize = 200;
 
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<Outgoing, Status>> + Send>>;
 
 /// Subscribes to `stream`, delivering what comes after `after` (a client's
 /// cursor, or [`Hub::acceptance_position`] for one without), until
@@ -88,7 +92,7 @@ enum Phase {
     Ended,
 }
 
-type Item = Result<pb::ChatEvent, Status>;
+type Item = Result<Outgoing, Status>;
 
 impl Subscription {
     /// The next event, or `None` once the stream has ended: on shutdown,
@@ -122,7 +126,7 @@ impl Subscription {
                     if let Some(event) = events.next() {
                         self.phase = Phase::Replaying(events);
                         live_metrics::delivered();
-                        return Some((Ok(pb::ChatEvent::from(event)), self));
+                        return Some((Ok(Outgoing::own(pb::ChatEvent::from(event))), self));
                     }
                     self.phase = Phase::Live;
                 }
@@ -133,13 +137,12 @@ impl Subscription {
                 Phase::Live => match self.live.recv().await {
                     Ok(item) => {
                         self.phase = Phase::Live;
-                        let (position, event) = item.as_ref();
-                        if *position <= self.delivered {
+                        if item.position <= self.delivered {
                             continue;
                         }
-                        self.delivered = *position;
+                        self.delivered = item.position;
                         live_metrics::delivered();
-                        return Some((Ok(event.clone()), self));
+                        return Some((Ok(Outgoing::Shared(item.encoded.clone())), self));
                     }
                     Err(broadcast::error::RecvError::Lagged(skipped)) => {
                         tracing::info!(stream = %self.stream, skipped, "subscriber fell behind; sending a gap");
@@ -156,11 +159,11 @@ impl Subscription {
     }
 }
 
-fn gap(resume_after: Position, reason: String) -> pb::ChatEvent {
-    pb::ChatEvent {
+fn gap(resume_after: Position, reason: String) -> Outgoing {
+    Outgoing::own(pb::ChatEvent {
         cursor: Cursor::new(resume_after).to_string(),
         event: Some(pb::chat_event::Event::Gap(pb::Gap { reason })),
-    }
+    })
 }
 
 enum Replay {

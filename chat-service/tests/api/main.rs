@@ -14,6 +14,7 @@ mod idempotency_contract;
 mod idempotent_send;
 mod limits;
 mod live;
+mod live_encoding;
 mod live_instances;
 mod live_start;
 mod metrics;

@@ -173,13 +173,22 @@ impl RawStream {
     pub async fn next_message<M: prost::Message + Default>(
         &mut self,
     ) -> Result<Option<M>, h2::Error> {
+        Ok(self
+            .next_frame()
+            .await?
+            .map(|message| M::decode(message).expect("a valid message")))
+    }
+
+    /// The next message's bytes as sent (without the 5-byte frame header),
+    /// `None` at the end of the body. Uncompressed frames only.
+    pub async fn next_frame(&mut self) -> Result<Option<Bytes>, h2::Error> {
         loop {
             if self.buffer.len() >= 5 {
+                assert_eq!(self.buffer[0], 0, "an uncompressed frame");
                 let length = u32::from_be_bytes(self.buffer[1..5].try_into().unwrap()) as usize;
                 if self.buffer.len() >= 5 + length {
                     self.buffer.advance(5);
-                    let message = self.buffer.split_to(length);
-                    return Ok(Some(M::decode(message).expect("a valid message")));
+                    return Ok(Some(self.buffer.split_to(length).freeze()));
                 }
             }
             match self.body.data().await {
