@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allmine_chat_proto::v1::chat_admin_service_server::ChatAdminServiceServer;
-use allmine_chat_proto::v1::chat_service_server::ChatServiceServer;
 use allmine_chat_proto::v1::chat_edge_service_server::ChatEdgeServiceServer;
+use allmine_chat_proto::v1::chat_service_server::ChatServiceServer;
 use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
 use futures::future::Either;
 use tokio::net::TcpListener;

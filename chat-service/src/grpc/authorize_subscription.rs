@@ -48,10 +48,7 @@ async fn handle(
     let identity = Identity::from_request(&request)?;
     tracing::Span::current().record("user_id", display(identity.user_id));
     let mut violations = Violations::default();
-    let stream_id = violations.check(
-        "stream_id",
-        StreamId::parse(&request.get_ref().stream_id),
-    );
+    let stream_id = violations.check("stream_id", StreamId::parse(&request.get_ref().stream_id));
     let stream_id = violations.finish(|| stream_id)?;
     registered_stream(&service.store, &stream_id).await?;
     // Taken after the checks, as SubscribeMessages takes it: the start of a
