@@ -15,12 +15,7 @@ const RING: u64 = 4;
 #[tokio::test]
 async fn a_recent_cursor_resumes_from_the_ring_and_an_older_one_from_chat_service() {
     let fleet = Fleet::start(|_| {}).await;
-    let edge = fleet
-        .edge(|config| {
-            config.fanout.event_ring = RING;
-            config.limits.event_buffer = RING;
-        })
-        .await;
+    let edge = fleet.edge(|config| config.fanout.event_ring = RING).await;
     let stream = fleet.stream().await;
     let sender = TokenBuilder::new().build();
     // Keeps the feed open and reads everything as it comes.

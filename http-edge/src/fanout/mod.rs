@@ -95,12 +95,18 @@ impl Fanout {
         shutdown: Shutdown,
     ) -> Option<Self> {
         let token = settings.upstream_token.clone()?;
-        let ring = settings.event_ring.max(event_buffer);
+        if settings.event_ring < event_buffer {
+            tracing::warn!(
+                event_ring = settings.event_ring,
+                event_buffer,
+                "EDGE_EVENT_RING is below EDGE_EVENT_BUFFER: a client is gapped once it is a ring behind"
+            );
+        }
         Some(Self {
             inner: Arc::new(Inner {
                 chat,
                 token,
-                ring: usize::try_from(ring).unwrap_or(usize::MAX),
+                ring: usize::try_from(settings.event_ring).unwrap_or(usize::MAX),
                 linger: settings.feed_linger(),
                 shutdown,
                 feeds: Mutex::new(HashMap::new()),

@@ -21,7 +21,8 @@ pub struct FanoutSettings {
     pub upstream_token: Option<UpstreamToken>,
 
     /// Recent events kept per stream for resumes (`Last-Event-ID`, `after`)
-    /// served by the edge itself; at least EDGE_EVENT_BUFFER.
+    /// served by the edge itself. Keep it at least EDGE_EVENT_BUFFER: a
+    /// client whose next event has left the ring gets a `gap`.
     #[arg(long, env = "EDGE_EVENT_RING", default_value_t = 1_024,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub event_ring: u64,
