@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allmine_chat_proto::v1::chat_admin_service_server::ChatAdminServiceServer;
+use allmine_chat_proto::v1::chat_edge_service_server::ChatEdgeServiceServer;
 use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
 use futures::future::Either;
 use tokio::net::TcpListener;
@@ -158,15 +159,18 @@ impl Application {
         let stopping = CancellationToken::new();
         let hub = Hub::new(self.store.clone(), self.live, stopping.clone());
         hub.start_watermark_exchange().await?;
-        let chat_service = crate::grpc::chat_server::chat_service(
-            ChatServiceImpl::new(
-                Arc::clone(&hub),
-                self.burst,
-                self.subscription_caps,
-                self.idempotency_window,
-            ),
-            self.authenticator.clone(),
+        let chat_impl = ChatServiceImpl::new(
+            Arc::clone(&hub),
+            self.burst,
+            self.subscription_caps,
+            self.idempotency_window,
         );
+        // http-edge's per-client check (AuthorizeSubscription), on the same
+        // handlers' state.
+        let edge_service =
+            ChatEdgeServiceServer::with_interceptor(chat_impl.clone(), self.authenticator.clone());
+        let chat_service =
+            crate::grpc::chat_server::chat_service(chat_impl, self.authenticator.clone());
         let admin_service = ChatAdminServiceServer::with_interceptor(
             ChatAdminServiceImpl::new(hub),
             self.authenticator,
@@ -200,7 +204,8 @@ impl Application {
             .add_service(health_service.clone())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(chat_service);
+            .add_service(chat_service)
+            .add_service(edge_service);
         let admin_server = match self.admin_listener {
             None => {
                 main_routes.add_service(admin_service);

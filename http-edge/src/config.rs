@@ -52,6 +52,10 @@ pub struct Config {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    /// One upstream subscription per stream, shared by its SSE clients.
+    #[command(flatten)]
+    pub fanout: crate::fanout::settings::FanoutSettings,
 }
 
 /// What one client may hold, and how long the edge waits for it. Every bound

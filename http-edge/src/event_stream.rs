@@ -74,6 +74,11 @@ impl Shutdown {
     pub fn trigger(&self) {
         self.0.cancel();
     }
+
+    /// Resolves once the edge starts shutting down.
+    pub async fn cancelled(&self) {
+        self.0.cancelled().await;
+    }
 }
 
 /// The edge's event streams: how many may be open, how many events each
@@ -147,6 +152,18 @@ pub struct StreamSlot {
     buffer: usize,
     keep_alive: Duration,
     shutdown: Shutdown,
+}
+
+impl StreamSlot {
+    /// Events a client may fall behind before it gets a `gap`.
+    pub fn buffer(&self) -> usize {
+        self.buffer
+    }
+
+    /// How long an idle stream waits before a keep-alive comment.
+    pub fn keep_alive(&self) -> Duration {
+        self.keep_alive
+    }
 }
 
 /// The 200 response that relays `events`: `text/event-stream`, not cached or
@@ -355,7 +372,7 @@ fn error_event(error: &ApiError) -> Event {
 }
 
 /// Compact JSON is one line: serde_json escapes line breaks inside strings.
-fn one_line_json(value: &impl Serialize) -> Result<String, ApiError> {
+pub(crate) fn one_line_json(value: &impl Serialize) -> Result<String, ApiError> {
     serde_json::to_string(value)
         .map_err(|error| ApiError::Internal(format!("cannot serialize an event: {error}")))
 }

@@ -34,9 +34,10 @@ use std::{
 use allmine_chat_proto::{
     CHAT_SERVICE_NAME, IDEMPOTENT_REPLAYED_METADATA,
     v1::{
-        Ban, BanUserRequest, ChatEvent, ChatMessage, DeleteMessageRequest, ListMessagesRequest,
-        ListMessagesResponse, ModeratorRequest, SendMessageRequest, Stream,
-        SubscribeMessagesRequest, UnbanUserRequest, chat_service_client::ChatServiceClient,
+        AuthorizeSubscriptionRequest, AuthorizeSubscriptionResponse, Ban, BanUserRequest,
+        ChatEvent, ChatMessage, DeleteMessageRequest, ListMessagesRequest, ListMessagesResponse,
+        ModeratorRequest, SendMessageRequest, Stream, SubscribeMessagesRequest, UnbanUserRequest,
+        chat_edge_service_client::ChatEdgeServiceClient, chat_service_client::ChatServiceClient,
     },
 };
 use allmine_observability::admission::Admission;
@@ -111,6 +112,9 @@ pub struct ChatClient {
     health: HealthClient<Channel>,
     /// Event streams, spread over their own connections.
     streams: Arc<[ChatServiceClient<Channel>]>,
+    /// The per-client check of the shared event streams (`crate::fanout`),
+    /// on the unary channel.
+    edge: ChatEdgeServiceClient<Channel>,
     next_stream: Arc<AtomicUsize>,
     /// Slots for unary calls, and the bounded queue in front of them.
     admission: Arc<Admission>,
@@ -141,6 +145,7 @@ impl ChatClient {
             .collect();
         Self {
             chat: ChatServiceClient::new(unary.clone()),
+            edge: ChatEdgeServiceClient::new(unary.clone()),
             health: HealthClient::new(unary),
             streams,
             next_stream: Arc::new(AtomicUsize::new(0)),
@@ -278,6 +283,25 @@ impl ChatClient {
         insert_authorization(request.metadata_mut(), token)?;
         let response = self.stream_client().subscribe_messages(request).await?;
         Ok(response.into_inner())
+    }
+
+    /// Calls `ChatEdgeService.AuthorizeSubscription` for one SSE client of a
+    /// shared feed, with its token: the refusals of `SubscribeMessages`, as
+    /// [`ApiError`]s.
+    pub async fn authorize_subscription(
+        &self,
+        stream_id: String,
+        token: &BearerToken,
+        request_id: &RequestId,
+    ) -> Result<AuthorizeSubscriptionResponse, ApiError> {
+        let request = self.authorized_request(
+            AuthorizeSubscriptionRequest { stream_id },
+            token,
+            request_id,
+        )?;
+        let mut edge = self.edge.clone();
+        self.call(async move { Ok(edge.authorize_subscription(request).await?.into_inner()) })
+            .await
     }
 
     /// Calls `BanUser`.

@@ -70,6 +70,7 @@ pub mod dto;
 pub mod error;
 pub mod event_stream;
 pub mod extract;
+pub mod fanout;
 pub mod grpc;
 pub mod limits;
 pub mod metrics;

@@ -16,6 +16,7 @@ use metrics::Gauge;
 
 pub const HTTP_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 pub const EVENT_STREAMS_OPEN: &str = "edge_event_streams_open";
+pub const EVENT_FEEDS_OPEN: &str = "edge_event_feeds_open";
 pub const UPSTREAM_FAILURES: &str = "edge_upstream_failures_total";
 pub const REQUESTS_SHED: &str = "edge_requests_shed_total";
 
@@ -28,6 +29,9 @@ pub static METRICS: LazyLock<ServiceMetrics> = LazyLock::new(|| ServiceMetrics::
 
 static EVENT_STREAMS: LazyLock<Gauge> =
     LazyLock::new(|| with_recorder(|| metrics::gauge!(EVENT_STREAMS_OPEN)));
+
+static EVENT_FEEDS: LazyLock<Gauge> =
+    LazyLock::new(|| with_recorder(|| metrics::gauge!(EVENT_FEEDS_OPEN)));
 
 /// Runs `register` with http-edge's recorder as the current one.
 pub fn with_recorder<T>(register: impl FnOnce() -> T) -> T {
@@ -95,6 +99,24 @@ impl Drop for EventStreamGauge {
     }
 }
 
+/// One shared upstream subscription (a stream's feed, `crate::fanout`) in
+/// `edge_event_feeds_open`, while it lives.
+#[derive(Debug)]
+pub struct FeedGauge(());
+
+impl FeedGauge {
+    pub fn open() -> Self {
+        EVENT_FEEDS.increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for FeedGauge {
+    fn drop(&mut self) {
+        EVENT_FEEDS.decrement(1.0);
+    }
+}
+
 /// A call to chat-service that failed with `code` (whatever the edge then
 /// answers).
 pub fn upstream_failure(code: tonic::Code) {
@@ -156,6 +178,10 @@ fn describe() {
         "Time to answer a request (to the response head), by method, route template and status"
     );
     describe_gauge!(EVENT_STREAMS_OPEN, "Event streams (SSE) open now");
+    describe_gauge!(
+        EVENT_FEEDS_OPEN,
+        "Shared upstream subscriptions (one per stream with SSE clients here) open now"
+    );
     describe_counter!(
         UPSTREAM_FAILURES,
         "Calls to chat-service that failed, by gRPC code"

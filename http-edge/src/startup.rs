@@ -3,13 +3,14 @@
 use std::{future::Future, io, net::SocketAddr};
 
 use allmine_observability::metrics::MetricsEndpoint;
-use axum::Router;
+use axum::{Extension, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
     event_stream::Shutdown,
+    fanout::Fanout,
     grpc::ChatClient,
     metrics, routes,
     server::{self, ServerSettings},
@@ -52,16 +53,33 @@ impl Application {
             Some(addr) => bind_metrics(addr).await,
             None => None,
         };
+        // One upstream subscription per stream for every SSE client here
+        // (crate::fanout), when the edge has a token of its own for it.
+        let fanout = Fanout::new(
+            chat.clone(),
+            &config.fanout,
+            config.limits.event_buffer,
+            shutdown.clone(),
+        );
+        if fanout.is_none() {
+            tracing::warn!(
+                "EDGE_UPSTREAM_TOKEN is not set: every SSE client is a subscription of its own on chat-service"
+            );
+        }
+        let router = routes::router(
+            chat,
+            shutdown.clone(),
+            &config.limits,
+            config.cors_allowed_origins.layer(),
+        );
         Ok(Self {
             metrics,
             listener,
             local_addr,
-            router: routes::router(
-                chat,
-                shutdown.clone(),
-                &config.limits,
-                config.cors_allowed_origins.layer(),
-            ),
+            router: match fanout {
+                Some(fanout) => router.layer(Extension(fanout)),
+                None => router,
+            },
             shutdown,
             settings: ServerSettings::new(&config.limits, config.grpc_timeout()),
         })

@@ -1,5 +1,6 @@
 //! The whole stack for one test: a fresh store of one backend, chat-service
-//! on it, and the edge in front, each on an ephemeral port. Tests speak REST
+//! on it, and the edge in front (its SSE fan-out on), each on an ephemeral
+//! port. Tests speak REST
 //! to [`TestApp::edge`] and check the outcome in [`TestApp::service`] (its
 //! store, its admin API).
 
@@ -7,7 +8,7 @@ use chat_service::Config;
 
 use crate::TokenBuilder;
 use crate::backends::Backend;
-use crate::edge::{TestEdge, spawn_edge};
+use crate::edge::{TestEdge, spawn_edge_with};
 use crate::grpc::Admin;
 use crate::service::{TestService, spawn_service_for_with};
 
@@ -26,7 +27,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// before it starts (a small burst limit, say).
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let service = spawn_service_for_with(backend, adjust).await;
-    let edge = spawn_edge(service.addr).await;
+    // As deployed: the edge shares one subscription per stream between its
+    // SSE clients (http-edge's `fanout`), with a service token of its own.
+    let edge = spawn_edge_with(service.addr, |config| {
+        config.fanout.upstream_token = Some(
+            TokenBuilder::service()
+                .build()
+                .parse()
+                .expect("a JWT-shaped token"),
+        );
+    })
+    .await;
     TestApp { service, edge }
 }
 

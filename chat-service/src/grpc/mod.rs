@@ -16,6 +16,7 @@
 //! method, with the caller's `x-request-id`, the stream and the user.
 
 pub mod admin;
+mod authorize_subscription;
 mod ban_user;
 pub mod chat_server;
 pub mod convert;

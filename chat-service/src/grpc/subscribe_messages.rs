@@ -7,6 +7,7 @@ use tonic::{Request, Response};
 use tracing::field::{Empty, display};
 
 use super::ChatServiceImpl;
+use super::admin::SERVICE_ROLE;
 use super::request::{request_id, stream_field};
 use crate::auth::Identity;
 use crate::domain::{Cursor, StreamId};
@@ -42,7 +43,13 @@ pub(super) async fn handle(
     );
     let (stream_id, after) = violations.finish(|| Some((stream_id?, after?)))?;
     // Before any store read: a caller over its caps costs nothing more.
-    let slot = service.subscriptions.admit(connection, identity.user_id)?;
+    // An Allmine service (http-edge's shared feed) is not one viewer: only
+    // the per-connection cap applies to it.
+    let slot = if identity.roles.iter().any(|role| role == SERVICE_ROLE) {
+        service.subscriptions.admit_service(connection)?
+    } else {
+        service.subscriptions.admit(connection, identity.user_id)?
+    };
     registered_stream(&service.store, &stream_id).await?;
     tracing::info!(resume = after.is_some(), "subscribed");
     // Without a cursor, "from now": the same on both stores (docs/live.md).

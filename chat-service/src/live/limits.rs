@@ -61,8 +61,29 @@ impl SubscriptionLimits {
         connection: Option<SocketAddr>,
         user: UserId,
     ) -> Result<SubscriptionSlot, ChatError> {
+        self.admit_as(connection, Some(user))
+    }
+
+    /// Room for one more subscription of an Allmine service (a `service`
+    /// token: http-edge's shared feeds, one per stream it serves) on
+    /// `connection`: only the per-connection cap applies, as one edge
+    /// follows as many streams as its viewers watch.
+    pub fn admit_service(
+        self: &Arc<Self>,
+        connection: Option<SocketAddr>,
+    ) -> Result<SubscriptionSlot, ChatError> {
+        self.admit_as(connection, None)
+    }
+
+    fn admit_as(
+        self: &Arc<Self>,
+        connection: Option<SocketAddr>,
+        user: Option<UserId>,
+    ) -> Result<SubscriptionSlot, ChatError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if open.by_user.get(&user).copied().unwrap_or(0) >= self.caps.per_user {
+        if let Some(user) = user
+            && open.by_user.get(&user).copied().unwrap_or(0) >= self.caps.per_user
+        {
             return Err(ChatError::LimitReached(format!(
                 "too many live subscriptions for this user: at most {} at once",
                 self.caps.per_user
@@ -76,7 +97,9 @@ impl SubscriptionLimits {
                 self.caps.per_connection
             )));
         }
-        *open.by_user.entry(user).or_default() += 1;
+        if let Some(user) = user {
+            *open.by_user.entry(user).or_default() += 1;
+        }
         if let Some(connection) = connection {
             *open.by_connection.entry(connection).or_default() += 1;
         }
@@ -98,7 +121,8 @@ impl SubscriptionLimits {
 pub struct SubscriptionSlot {
     limits: Arc<SubscriptionLimits>,
     connection: Option<SocketAddr>,
-    user: UserId,
+    /// `None` for a service's subscription, which no user cap counts.
+    user: Option<UserId>,
 }
 
 impl SubscriptionSlot {
@@ -114,7 +138,9 @@ impl SubscriptionSlot {
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {
         let mut open = self.limits.open.lock().unwrap_or_else(|p| p.into_inner());
-        release(&mut open.by_user, self.user);
+        if let Some(user) = self.user {
+            release(&mut open.by_user, user);
+        }
         if let Some(connection) = self.connection {
             release(&mut open.by_connection, connection);
         }

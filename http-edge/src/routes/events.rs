@@ -12,15 +12,20 @@
 //!   [`crate::event_stream`]).
 //! - At most `EDGE_MAX_EVENT_STREAMS` streams are open at once; past that a
 //!   new one is answered 503 with `Retry-After`.
+//! - With `EDGE_UPSTREAM_TOKEN` set, the client is served from the stream's
+//!   shared feed ([`crate::fanout`]) after chat-service has authorised it
+//!   alone (`AuthorizeSubscription`, same refusals); otherwise it is a
+//!   `SubscribeMessages` call of its own.
 
 use allmine_chat_proto::v1::SubscribeMessagesRequest;
-use axum::{extract::State, response::Response};
+use axum::{Extension, extract::State, response::Response};
 
 use crate::{
     dto::SubscribeQuery,
     error::ApiError,
     event_stream::{self, EventStreams},
     extract::{ApiPath, ApiQuery, EventSourceToken, LastEventId},
+    fanout::{Fanout, Follow},
     grpc::ChatClient,
     openapi::StreamPath,
     request_id::RequestId,
@@ -61,19 +66,27 @@ pub async fn follow_chat(
     State(chat): State<ChatClient>,
     request_id: RequestId,
     streams: EventStreams,
+    fanout: Option<Extension<Fanout>>,
     EventSourceToken(token): EventSourceToken,
     ApiPath(stream_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<SubscribeQuery>,
     LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, ApiError> {
     tracing::Span::current().record("stream_id", stream_id.as_str());
-    let request = SubscribeMessagesRequest {
-        stream_id,
-        after: last_event_id.or(query.after),
-    };
+    let after = last_event_id.or(query.after);
     // The slot is taken before chat-service is asked, so that a full edge
     // costs chat-service nothing.
     let slot = streams.open()?;
+    if let Some(Extension(fanout)) = fanout {
+        let follow = Follow {
+            stream_id,
+            after,
+            token,
+            request_id,
+        };
+        return fanout.follow(follow, slot).await;
+    }
+    let request = SubscribeMessagesRequest { stream_id, after };
     let events = chat
         .subscribe_messages(request, &token, &request_id)
         .await?;
