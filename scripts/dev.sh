@@ -56,6 +56,15 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
+# The edge's own token for its shared upstream feeds (one SubscribeMessages
+# per stream, whatever the number of viewers): role "service", 30 days.
+# Unset (e.g. with only CHAT_JWT_PUBLIC_KEY_FILE), every SSE viewer gets a
+# subscription of its own, as before the fan-out.
+if [ -z "${EDGE_UPSTREAM_TOKEN:-}" ] && [ -n "${CHAT_JWT_SECRET:-}" ]; then
+  EDGE_UPSTREAM_TOKEN=$("$BIN/chatctl" token --username http-edge --roles service --ttl 2592000)
+  export EDGE_UPSTREAM_TOKEN
+fi
+
 "$BIN/chat-service" & pids+=($!)
 "$BIN/http-edge" & pids+=($!)
 
