@@ -90,6 +90,9 @@ pub struct EventStreams {
     max_streams: usize,
     buffer: usize,
     keep_alive: Duration,
+    /// The shared feeds, when the edge has them (an extension of its own,
+    /// installed by `startup`; read by the extractor).
+    fanout: Option<crate::fanout::Fanout>,
 }
 
 impl EventStreams {
@@ -107,7 +110,13 @@ impl EventStreams {
             max_streams,
             buffer: buffer.max(1),
             keep_alive: KEEP_ALIVE_INTERVAL.min(idle_timeout / 2),
+            fanout: None,
         }
+    }
+
+    /// The shared feeds, if the edge runs them (`EDGE_UPSTREAM_TOKEN`).
+    pub fn fanout(&self) -> Option<&crate::fanout::Fanout> {
+        self.fanout.as_ref()
     }
 
     /// A slot for one more stream, or the 503 that says the edge is full.
@@ -136,9 +145,11 @@ impl<S: Send + Sync> FromRequestParts<S> for EventStreams {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Self>().cloned().ok_or_else(|| {
+        let mut streams = parts.extensions.get::<Self>().cloned().ok_or_else(|| {
             ApiError::Internal("the event streams extension is not installed".to_owned())
-        })
+        })?;
+        streams.fanout = parts.extensions.get::<crate::fanout::Fanout>().cloned();
+        Ok(streams)
     }
 }
 

@@ -69,6 +69,16 @@ pub struct Fanout {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Fanout {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Fanout")
+            .field("ring", &self.inner.ring)
+            .field("linger", &self.inner.linger)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     chat: ChatClient,
     token: UpstreamToken,

@@ -18,14 +18,14 @@
 //!   `SubscribeMessages` call of its own.
 
 use allmine_chat_proto::v1::SubscribeMessagesRequest;
-use axum::{Extension, extract::State, response::Response};
+use axum::{extract::State, response::Response};
 
 use crate::{
     dto::SubscribeQuery,
     error::ApiError,
     event_stream::{self, EventStreams},
     extract::{ApiPath, ApiQuery, EventSourceToken, LastEventId},
-    fanout::{Fanout, Follow},
+    fanout::Follow,
     grpc::ChatClient,
     openapi::StreamPath,
     request_id::RequestId,
@@ -66,7 +66,6 @@ pub async fn follow_chat(
     State(chat): State<ChatClient>,
     request_id: RequestId,
     streams: EventStreams,
-    fanout: Option<Extension<Fanout>>,
     EventSourceToken(token): EventSourceToken,
     ApiPath(stream_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<SubscribeQuery>,
@@ -77,7 +76,7 @@ pub async fn follow_chat(
     // The slot is taken before chat-service is asked, so that a full edge
     // costs chat-service nothing.
     let slot = streams.open()?;
-    if let Some(Extension(fanout)) = fanout {
+    if let Some(fanout) = streams.fanout() {
         let follow = Follow {
             stream_id,
             after,
