@@ -23,6 +23,7 @@
 #   CHAT_CLUSTER_HEAP          heap of each node              (default: 512M)
 #   CHAT_CLUSTER_RUN_DIR       holds node1..node3             (default: <repo>/.cache/cassandra-cluster)
 #   CASSANDRA_START_TIMEOUT    seconds for start/resume (default: 600 here; 180 for one node)
+#   CASSANDRA_STOP_TIMEOUT     seconds a stop waits for the drain before KILL (default: 180 here)
 #   CASSANDRA_CACHE, CHATCTL, JAVA: as for scripts/cassandra.sh
 set -euo pipefail
 
@@ -43,6 +44,9 @@ TOKENS=(-9223372036854775808 -3074457345618258603 3074457345618258602)
 # start/resume wait uses it too.
 export CASSANDRA_START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-600}
 UP_TIMEOUT=$CASSANDRA_START_TIMEOUT
+# A clean stop (drain, peers told at once) is what `stop-node` promises; a KILL after 30 s of a
+# drain slowed by a busy machine would make it a crash that peers detect only seconds later.
+export CASSANDRA_STOP_TIMEOUT=${CASSANDRA_STOP_TIMEOUT:-180}
 
 log() { echo "cassandra-cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -215,11 +215,9 @@ async fn node_loss_and_quorum_loss_under_load() {
 
     sender.stop().await;
     reader.stop().await;
-    connect(&settings)
-        .await
-        .drop_keyspace()
-        .await
-        .expect("the keyspace is dropped");
+    // No DROP KEYSPACE: the nodes stop now and `start` wipes their data, and
+    // a schema change is what a busy 3-node cluster is slowest to agree on
+    // (over the driver's 60 s once, failing a run whose checks had passed).
     drop(cluster);
 }
 
