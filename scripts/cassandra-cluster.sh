@@ -22,7 +22,9 @@
 #   CHAT_CLUSTER_STORAGE_PORT  internode port of every node   (default: 7300)
 #   CHAT_CLUSTER_HEAP          heap of each node              (default: 512M)
 #   CHAT_CLUSTER_RUN_DIR       holds node1..node3             (default: <repo>/.cache/cassandra-cluster)
-#   CASSANDRA_START_TIMEOUT, CASSANDRA_CACHE, CHATCTL, JAVA: as for scripts/cassandra.sh
+#   CASSANDRA_START_TIMEOUT    seconds for start/resume (default: 600 here; 180 for one node)
+#   CASSANDRA_STOP_TIMEOUT     seconds a stop waits for the drain before KILL (default: 180 here)
+#   CASSANDRA_CACHE, CHATCTL, JAVA: as for scripts/cassandra.sh
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,7 +39,14 @@ NODES=(1 2 3)
 # One token per node, evenly spaced over Murmur3's range (num_tokens: 1): with replication 3 every
 # node holds every row anyway, but distinct tokens are required to join one ring.
 TOKENS=(-9223372036854775808 -3074457345618258603 3074457345618258602)
-UP_TIMEOUT=${CASSANDRA_START_TIMEOUT:-180}
+# A hang detector, not a measure: three JVMs booting at once on 2 busy cores (nice 19, beside
+# builds and benchmarks) have taken over 180 s to answer CQL after a resume. Every node's own
+# start/resume wait uses it too.
+export CASSANDRA_START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-600}
+UP_TIMEOUT=$CASSANDRA_START_TIMEOUT
+# A clean stop (drain, peers told at once) is what `stop-node` promises; a KILL after 30 s of a
+# drain slowed by a busy machine would make it a crash that peers detect only seconds later.
+export CASSANDRA_STOP_TIMEOUT=${CASSANDRA_STOP_TIMEOUT:-180}
 
 log() { echo "cassandra-cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }

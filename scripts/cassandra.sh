@@ -22,6 +22,7 @@
 #   CASSANDRA_PORT           native CQL port        (default: 9042)
 #   CASSANDRA_STORAGE_PORT   internode port         (default: 7000)
 #   CASSANDRA_START_TIMEOUT  seconds for start/resume/wait (default: 180)
+#   CASSANDRA_STOP_TIMEOUT   seconds `stop` waits after TERM before KILL (default: 30)
 #   CASSANDRA_HEAP           -Xms/-Xmx              (default: 1G)
 #   CASSANDRA_SEEDS          seed list, host:port,… (default: this node, CASSANDRA_HOST:STORAGE_PORT)
 #   CASSANDRA_CLUSTER_NAME   cluster_name           (default: chat-test)
@@ -56,7 +57,7 @@ HINTED_HANDOFF=${CASSANDRA_HINTED_HANDOFF:-false}
 START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-180}
 HEAP=${CASSANDRA_HEAP:-1G}
 JAVA=${JAVA:-java}
-STOP_TIMEOUT=30
+STOP_TIMEOUT=${CASSANDRA_STOP_TIMEOUT:-30}
 CHATCTL=${CHATCTL:-$REPO/target/debug/chatctl}
 
 log() { echo "cassandra: $*" >&2; }

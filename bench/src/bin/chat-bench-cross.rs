@@ -13,13 +13,19 @@
 //!
 //! Prints one JSON line with p50/p99/p99.9/max (ms) of both. Self-contained
 //! on purpose (see `chat-bench-keyed`): a measurement that stays comparable.
+//!
+//! On the 3-node test cluster (`scripts/cassandra-cluster.sh start`):
+//! `CHAT_SCYLLA_NODES=$(scripts/cassandra-cluster.sh contact-points)
+//! chat-bench-cross --replication datacenter1:3` (LOCAL_QUORUM, as always).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use allmine_chat_proto::v1 as pb;
-use allmine_test_support::backends::{Backend, StoreFixture};
+use allmine_test_support::backends::scylla_settings;
+use allmine_test_support::random_object_id;
 use allmine_test_support::service::spawn_service_on;
+use chat_service::storage::scylla::{Replication, ScyllaStore};
 use clap::Parser;
 use pb::chat_event::Event;
 
@@ -47,6 +53,10 @@ struct Args {
     /// least `--messages` / `--rate`): delivery under load.
     #[arg(long)]
     together: bool,
+    /// Replication of the benchmark's keyspace, as `CHAT_SCYLLA_REPLICATION`:
+    /// `simple:1` for one node, `datacenter1:3` for the 3-node cluster.
+    #[arg(long, default_value = "simple:1", value_parser = Replication::parse)]
+    replication: Replication,
 }
 
 /// p50/p99/p99.9/max in ms of `samples`.
@@ -77,9 +87,19 @@ async fn main() -> anyhow::Result<()> {
         config.live_settle_ms = Some(args.settle_ms);
         config.live_poll_ms = args.poll_ms;
     };
-    let fixture = StoreFixture::new(Backend::Scylla);
-    let instance_a = Arc::new(spawn_service_on(fixture.open().await, configure).await);
-    let instance_b = spawn_service_on(fixture.open().await, configure).await;
+    let settings = chat_service::storage::scylla::ScyllaSettings {
+        replication: args.replication.clone(),
+        ..scylla_settings(
+            &format!("chat_bench_cross_{}", random_object_id()),
+            Duration::from_secs(60),
+        )
+    };
+    // Each instance with a database session of its own, as in production.
+    let instance_a = Arc::new(
+        spawn_service_on(Arc::new(ScyllaStore::connect(&settings).await?), configure).await,
+    );
+    let instance_b =
+        spawn_service_on(Arc::new(ScyllaStore::connect(&settings).await?), configure).await;
 
     // 1. Append latency under a closed-loop load.
     let load_stream = instance_a.open_stream().await;
@@ -161,6 +181,8 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({
+            "nodes": settings.nodes,
+            "replication": format!("{:?}", args.replication),
             "settle_ms": args.settle_ms,
             "poll_ms": args.poll_ms,
             "append": {
@@ -182,6 +204,9 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(instance_a) = Arc::try_unwrap(instance_a) {
         instance_a.stop().await;
     }
-    fixture.cleanup().await;
+    ScyllaStore::connect(&settings)
+        .await?
+        .drop_keyspace()
+        .await?;
     Ok(())
 }

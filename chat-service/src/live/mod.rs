@@ -20,6 +20,7 @@ mod expiry;
 mod fanout;
 mod feed;
 mod inflight;
+mod lease;
 pub mod limits;
 pub mod subscription;
 pub mod watermarks;
@@ -66,6 +67,13 @@ pub enum Appended {
 /// reads back, at the cost of that one message's place in the join.
 pub const HISTORY_WAIT_LIMIT: Duration = Duration::from_secs(2);
 
+/// The longest a send waits for this instance's own lease to be renewed
+/// when it has run out (the store did not take its watermark for a lease;
+/// see [`lease`]) before it is refused as UNAVAILABLE: renewed, the send
+/// goes on. Leaves room for the append itself (2 s statement timeout)
+/// within the edge's 5 s deadline.
+pub const LEASE_WAIT_LIMIT: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy)]
 pub struct LiveSettings {
     /// How long after its creation time an event may still be landing from
@@ -109,6 +117,8 @@ pub struct Hub {
     inflight: Arc<InFlight>,
     /// What the other instances on the same database have finished.
     remote: watermarks::RemoteWatermark,
+    /// Whether those instances still wait for this one's appends.
+    own_lease: lease::OwnLease,
     feeds: Mutex<HashMap<StreamId, Arc<Feed>>>,
     stopping: CancellationToken,
 }
@@ -125,6 +135,7 @@ impl Hub {
             settings,
             inflight: Arc::new(InFlight::default()),
             remote: watermarks::RemoteWatermark::default(),
+            own_lease: lease::OwnLease::default(),
             feeds: Mutex::new(HashMap::new()),
             stopping,
         })
@@ -137,9 +148,48 @@ impl Hub {
         watermarks::start(self).await
     }
 
-    /// Registers a local append in flight; see [`InFlight`].
-    fn begin_append(&self) -> InFlightGuard {
-        InFlight::begin(&self.inflight)
+    /// Registers a local append in flight; see [`InFlight`]. Also takes
+    /// the term of this instance's own lease the append must finish in
+    /// ([`Self::finish_append`]), waiting for its renewal if it has run out.
+    async fn begin_append(&self) -> Result<(InFlightGuard, lease::Term), StorageError> {
+        // The term before the creation time: the append's whole life, from
+        // the moment its position exists, lies in the term.
+        let term = self.own_lease.term(LEASE_WAIT_LIMIT).await.ok_or_else(|| {
+            StorageError::Unavailable(
+                "this instance could not publish its live watermark for a lease".into(),
+            )
+        })?;
+        Ok((InFlight::begin(&self.inflight), term))
+    }
+
+    /// Ends an append begun with [`Self::begin_append`], once the store has
+    /// answered `stored`. A stored append is acknowledged only if this
+    /// instance's own lease held throughout: otherwise another instance may
+    /// have taken this one for dead and read past the append's position
+    /// before it landed, and an acknowledged message would be missing from
+    /// its subscribers' live feed (see [`lease`]). It is then refused as
+    /// UNAVAILABLE, like a write that timed out: it is in history, and a
+    /// retry with its idempotency key returns it.
+    fn finish_append<T>(
+        &self,
+        in_flight: InFlightGuard,
+        term: lease::Term,
+        stream: &StreamId,
+        stored: Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let fenced = !self
+            .own_lease
+            .held_through(term, tokio::time::Instant::now());
+        drop(in_flight);
+        self.notify(stream);
+        let stored = stored?;
+        if fenced {
+            tracing::warn!(stream_id = %stream, "append stored after this instance's live lease lapsed; refused as unavailable");
+            return Err(StorageError::Unavailable(
+                "this instance's live lease lapsed during the append; it may be in history (never live on other instances): retry with the idempotency key".into(),
+            ));
+        }
+        Ok(stored)
     }
 
     /// A new id, stamped with `at`.
@@ -157,7 +207,7 @@ impl Hub {
         draft: MessageDraft,
         idempotency: Option<(&IdempotencyKey, Duration)>,
     ) -> Result<Appended, StorageError> {
-        let in_flight = self.begin_append();
+        let (in_flight, term) = self.begin_append().await?;
         let created_at = in_flight.created_at;
         let message = ChatMessage {
             id: self.next_id(created_at).into(),
@@ -175,9 +225,8 @@ impl Hub {
                 .await
                 .map(|()| KeyedAppend::Stored),
         };
-        drop(in_flight);
-        self.notify(&message.stream_id);
-        Ok(match stored? {
+        let stored = self.finish_append(in_flight, term, &message.stream_id, stored)?;
+        Ok(match stored {
             KeyedAppend::Stored => Appended::Stored(message),
             KeyedAppend::Existing(original) => Appended::Existing(*original),
         })
@@ -189,7 +238,7 @@ impl Hub {
         stream: StreamId,
         kind: ModerationKind,
     ) -> Result<(), StorageError> {
-        let in_flight = self.begin_append();
+        let (in_flight, term) = self.begin_append().await?;
         let event = ModerationEvent {
             id: self.next_id(in_flight.created_at),
             stream_id: stream,
@@ -197,9 +246,7 @@ impl Hub {
             kind,
         };
         let stored = self.store.append_event(&event).await;
-        drop(in_flight);
-        self.notify(&stream);
-        stored
+        self.finish_append(in_flight, term, &stream, stored)
     }
 
     /// Something new is in the store for `stream`: wake its feed, if any.

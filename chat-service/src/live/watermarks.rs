@@ -14,11 +14,19 @@
 //!   if a read does not see that row, the row was written after the read
 //!   began, so every message of that peer is created after the local
 //!   watermark taken before the read (clocks agreeing);
-//! - a peer whose `beat` has not changed for [`LEASE`] (by this instance's
+//! - a peer whose `beat` has not grown for [`LEASE`] (by this instance's
 //!   clock) is dead and no longer counted: a dead instance holds delivery
 //!   back for at most `LEASE` + one interval. A stopping instance publishes
 //!   "nothing more from me" once its appends have finished, so a rolling
-//!   restart does not hold anyone back.
+//!   restart does not hold anyone back;
+//! - a peer taken for dead may be alive, only cut off from the store (its
+//!   publishes time out while a node goes away) with an append in flight:
+//!   feeds here then pass that append's position before it lands. The peer
+//!   refuses such an append instead of acknowledging it ([`super::lease`]):
+//!   it judges its own lease by the same rule, which is why a peer is judged
+//!   at the *start* of the read that finds its beat unchanged (what it had
+//!   published by then is in the answer), while the beat counts as seen only
+//!   from that read's *answer*.
 //!
 //! Stores without other writers (the embedded one) have nothing to exchange:
 //! the remote watermark then never limits anything.
@@ -81,32 +89,54 @@ impl RemoteWatermark {
 /// this instance's own clock (clocks of peers never decide liveness).
 #[derive(Debug, Default)]
 struct Peers {
-    /// Instance → (last beat seen, when it was first seen).
-    seen: HashMap<String, (i64, Instant)>,
+    seen: HashMap<String, Seen>,
+}
+
+#[derive(Debug)]
+struct Seen {
+    /// The highest beat seen.
+    beat: i64,
+    /// The answer of the read that first saw it.
+    at: Instant,
+    /// Taken for dead (logged once).
+    dead: bool,
 }
 
 impl Peers {
-    /// The minimum of `floor_ms` and the watermarks of live peers in `rows`.
+    /// The minimum of `floor_ms` and the watermarks of live peers in `rows`,
+    /// read by a read that was sent at `asked` and answered at `answered`.
     fn remote_ms(
         &mut self,
         own: &str,
         rows: &[InstanceWatermark],
         floor_ms: i64,
-        now: Instant,
+        asked: Instant,
+        answered: Instant,
     ) -> i64 {
         let mut remote_ms = floor_ms;
         let mut present = Vec::with_capacity(rows.len());
         for row in rows.iter().filter(|row| row.instance != own) {
             present.push(row.instance.as_str());
-            let seen = self
-                .seen
-                .entry(row.instance.clone())
-                .or_insert((row.beat, now));
-            if seen.0 != row.beat {
-                *seen = (row.beat, now);
+            let seen = self.seen.entry(row.instance.clone()).or_insert(Seen {
+                beat: row.beat,
+                at: answered,
+                dead: false,
+            });
+            // Only a higher beat is news: an older row answered late (a
+            // timed-out write applied after a newer one) says nothing about
+            // now, and its lower watermark is safe to count.
+            if row.beat > seen.beat {
+                *seen = Seen {
+                    beat: row.beat,
+                    at: answered,
+                    dead: false,
+                };
             }
-            if now.duration_since(seen.1) <= LEASE {
+            if asked.saturating_duration_since(seen.at) <= LEASE {
                 remote_ms = remote_ms.min(row.watermark_ms);
+            } else if !seen.dead && row.watermark_ms != GONE_MS {
+                seen.dead = true;
+                tracing::warn!(peer = %row.instance, beat = row.beat, "a live peer published nothing for the lease; no longer waiting for it");
             }
         }
         self.seen
@@ -130,23 +160,34 @@ impl Exchange {
         // Taken before the read: see the module docs (a peer starting now).
         let local_ms = self.hub.inflight.watermark_ms();
         self.publish(local_ms).await?;
+        // After `local_ms`: a peer is judged at a moment this instance's
+        // feeds have not passed yet.
+        let asked = Instant::now();
         let rows = self.hub.store.watermarks().await?;
-        let remote_ms = self
-            .peers
-            .remote_ms(&self.instance, &rows, local_ms, Instant::now());
+        let remote_ms =
+            self.peers
+                .remote_ms(&self.instance, &rows, local_ms, asked, Instant::now());
         Ok(self.hub.remote.set(remote_ms))
     }
 
+    /// Publishes `watermark_ms` under the next beat; acknowledged, it renews
+    /// this instance's own lease from the moment it was sent.
     async fn publish(&mut self, watermark_ms: i64) -> Result<bool, StorageError> {
         self.beat += 1;
-        self.hub
+        let began = Instant::now();
+        let exchanged = self
+            .hub
             .store
             .publish_watermark(&InstanceWatermark {
                 instance: self.instance.clone(),
                 beat: self.beat,
                 watermark_ms,
             })
-            .await
+            .await?;
+        if exchanged {
+            self.hub.own_lease.renewed(began, Instant::now());
+        }
+        Ok(exchanged)
     }
 
     async fn run(mut self) {
@@ -184,6 +225,9 @@ impl Exchange {
         while self.hub.inflight.has_pending() && Instant::now() < give_up {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // From now on peers may pass anything: an append still finishing
+        // is refused, not acknowledged.
+        self.hub.own_lease.give_up();
         if let Err(error) = self.publish(GONE_MS).await {
             tracing::info!(%error, "could not publish leaving; peers stop waiting for this instance after the lease");
         }
@@ -222,31 +266,69 @@ mod tests {
         }
     }
 
+    fn ms(count: u64) -> Duration {
+        Duration::from_millis(count)
+    }
+
     #[test]
     fn a_live_peer_holds_the_watermark_and_a_silent_one_stops_after_the_lease() {
         let mut peers = Peers::default();
         let start = Instant::now();
         let rows = [row("me", 1, 10), row("peer", 1, 500)];
-        assert_eq!(peers.remote_ms("me", &rows, 1_000, start), 500);
+        assert_eq!(peers.remote_ms("me", &rows, 1_000, start, start), 500);
         // Beating, the peer keeps holding back, whatever the time.
         let later = start + LEASE * 2;
         let rows = [row("peer", 2, 600)];
-        assert_eq!(peers.remote_ms("me", &rows, 1_000, later), 600);
+        assert_eq!(peers.remote_ms("me", &rows, 1_000, later, later), 600);
         // Silent for a lease: dead, no longer counted.
         let rows = [row("peer", 2, 600)];
-        assert_eq!(peers.remote_ms("me", &rows, 1_000, later + LEASE), 600);
+        let end = later + LEASE;
+        assert_eq!(peers.remote_ms("me", &rows, 1_000, end, end), 600);
+        let past = end + ms(1);
+        assert_eq!(peers.remote_ms("me", &rows, 1_000, past, past), 1_000);
+    }
+
+    #[test]
+    fn a_peer_is_judged_when_the_read_was_sent_and_its_beat_seen_when_answered() {
+        let mut peers = Peers::default();
+        let start = Instant::now();
+        // Beat 1 is first seen in an answer that took a second to come.
+        let rows = [row("peer", 1, 500)];
         assert_eq!(
-            peers.remote_ms("me", &rows, 1_000, later + LEASE + Duration::from_millis(1)),
-            1_000
+            peers.remote_ms("me", &rows, 1_000, start, start + ms(1_000)),
+            500
         );
+        // A read sent within the lease of that answer, answered far later
+        // (the store slow during a node loss): what the peer published by
+        // then is in it, so it is judged as of the sending, still alive.
+        let asked = start + ms(1_000) + LEASE;
+        assert_eq!(
+            peers.remote_ms("me", &rows, 1_000, asked, asked + ms(1_900)),
+            500
+        );
+        // Sent a lease after the answer that first saw the beat: dead.
+        let asked = asked + ms(1);
+        assert_eq!(peers.remote_ms("me", &rows, 1_000, asked, asked), 1_000);
+    }
+
+    #[test]
+    fn only_a_higher_beat_shows_a_peer_alive() {
+        let mut peers = Peers::default();
+        let start = Instant::now();
+        let rows = [row("peer", 5, 500)];
+        assert_eq!(peers.remote_ms("me", &rows, 1_000, start, start), 500);
+        // An older row answered later (a late write): no news of life.
+        let later = start + LEASE + ms(1);
+        let rows = [row("peer", 4, 400)];
+        assert_eq!(peers.remote_ms("me", &rows, 1_000, later, later), 1_000);
     }
 
     #[test]
     fn the_floor_bounds_the_watermark_and_a_leaving_peer_holds_nothing() {
         let mut peers = Peers::default();
         let now = Instant::now();
-        assert_eq!(peers.remote_ms("me", &[], 1_000, now), 1_000);
+        assert_eq!(peers.remote_ms("me", &[], 1_000, now, now), 1_000);
         let rows = [row("gone", 7, GONE_MS)];
-        assert_eq!(peers.remote_ms("me", &rows, 1_000, now), 1_000);
+        assert_eq!(peers.remote_ms("me", &rows, 1_000, now, now), 1_000);
     }
 }

@@ -64,12 +64,28 @@ impl Gate {
 
 /// `inner`, with message appends held at `gate`.
 pub fn gated(inner: SharedStore, gate: Gate) -> SharedStore {
-    Arc::new(GatedStore { inner, gate })
+    Arc::new(GatedStore {
+        inner,
+        gate,
+        publishes: Gate::new(),
+    })
+}
+
+/// `inner`, with message appends held at `appends` and the publishes of the
+/// instance's live watermark at `publishes` (an instance cut off from the
+/// store's watermark table while its appends still land).
+pub fn gated_with_publishes(inner: SharedStore, appends: Gate, publishes: Gate) -> SharedStore {
+    Arc::new(GatedStore {
+        inner,
+        gate: appends,
+        publishes,
+    })
 }
 
 struct GatedStore {
     inner: SharedStore,
     gate: Gate,
+    publishes: Gate,
 }
 
 #[async_trait]
@@ -164,6 +180,7 @@ impl ChatStateStore for GatedStore {
     }
 
     async fn publish_watermark(&self, watermark: &InstanceWatermark) -> Result<bool, StorageError> {
+        self.publishes.pass().await;
         self.inner.publish_watermark(watermark).await
     }
 

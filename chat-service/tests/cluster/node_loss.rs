@@ -61,9 +61,7 @@ fn settings(cluster: &TestCluster, keyspace: &str) -> ScyllaSettings {
 
 /// One chat-service instance with a database session of its own.
 async fn instance(settings: &ScyllaSettings) -> TestService {
-    let store = ScyllaStore::connect(settings)
-        .await
-        .expect("chat-service connects to the cluster");
+    let store = connect(settings).await;
     spawn_service_on(Arc::new(store), |config| {
         // The clients send far faster than a viewer may.
         config.burst_viewer_limit = 1_000_000;
@@ -71,13 +69,7 @@ async fn instance(settings: &ScyllaSettings) -> TestService {
     .await
 }
 
-// Ignored by default, with the reason: in about 2 runs of 5 the live
-// subscriber on instance B misses two acknowledged messages around a node's
-// stop or return (history and a fresh subscription have them): a live-feed
-// bug under node loss, not yet found. `CHAT_CLUSTER_TESTS=1 scripts/test.sh`
-// runs it (docs/storage.md, "A 3-node cluster").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finds a live-feed gap under node loss in ~2 of 5 runs (open bug); CHAT_CLUSTER_TESTS=1 scripts/test.sh runs it"]
 async fn node_loss_and_quorum_loss_under_load() {
     let started = Instant::now();
     let cluster = TestCluster::start().await;
@@ -223,13 +215,28 @@ async fn node_loss_and_quorum_loss_under_load() {
 
     sender.stop().await;
     reader.stop().await;
-    ScyllaStore::connect(&settings)
-        .await
-        .expect("connects for the clean-up")
-        .drop_keyspace()
-        .await
-        .expect("the keyspace is dropped");
+    // No DROP KEYSPACE: the nodes stop now and `start` wipes their data, and
+    // a schema change is what a busy 3-node cluster is slowest to agree on
+    // (over the driver's 60 s once, failing a run whose checks had passed).
     drop(cluster);
+}
+
+/// Connects, applying the schema. A fresh cluster on a busy machine can take
+/// longer than the driver's wait (60 s) to agree on a new keyspace's schema;
+/// the schema statements are `IF NOT EXISTS`, so connecting again simply
+/// waits once more (bounded).
+async fn connect(settings: &ScyllaSettings) -> ScyllaStore {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match ScyllaStore::connect(settings).await {
+            Ok(store) => return store,
+            Err(error) if attempts < 3 => {
+                eprintln!("cluster scenario: connecting again after: {error}");
+            }
+            Err(error) => panic!("chat-service connects to the cluster: {error}"),
+        }
+    }
 }
 
 /// The phase a violation's send began in and how long its answer took,
