@@ -134,6 +134,7 @@ impl EventStreams {
         Ok(StreamSlot {
             _counted: crate::metrics::EventStreamGauge::open(),
             _permit: permit,
+            user: None,
             buffer: self.buffer,
             keep_alive: self.keep_alive,
             shutdown: self.shutdown.clone(),
@@ -160,12 +161,20 @@ pub struct StreamSlot {
     /// In `edge_event_streams_open` while the stream lives.
     _counted: crate::metrics::EventStreamGauge,
     _permit: OwnedSemaphorePermit,
+    /// The client's place among its user's streams (fan-out clients).
+    user: Option<crate::fanout::users::UserSlot>,
     buffer: usize,
     keep_alive: Duration,
     shutdown: Shutdown,
 }
 
 impl StreamSlot {
+    /// Keeps `user` (the client's place among its user's streams) for as
+    /// long as the stream lives.
+    pub fn hold(&mut self, user: crate::fanout::users::UserSlot) {
+        self.user = Some(user);
+    }
+
     /// Events a client may fall behind before it gets a `gap`.
     pub fn buffer(&self) -> usize {
         self.buffer

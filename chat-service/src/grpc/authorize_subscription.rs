@@ -6,7 +6,8 @@
 //! order and with the same refusals (the token, the stream id, the stream
 //! registered), so that a client of the edge is refused as it would have
 //! been by its own subscription. The per-user subscription cap is not
-//! checked: nothing is opened here.
+//! checked here (nothing is opened): the answer names the user and the cap,
+//! and the edge holds each user's clients to it.
 
 use allmine_chat_proto::v1 as pb;
 use pb::chat_edge_service_server::ChatEdgeService;
@@ -58,5 +59,8 @@ async fn handle(
     Ok(Response::new(pb::AuthorizeSubscriptionResponse {
         valid_until: Some(timestamp(identity.valid_until)),
         start_cursor: Cursor::new(start).to_string(),
+        user_id: identity.user_id.to_string(),
+        max_subscriptions_per_user: u32::try_from(service.subscriptions.caps().per_user)
+            .unwrap_or(u32::MAX),
     }))
 }

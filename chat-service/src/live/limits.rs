@@ -54,6 +54,11 @@ impl SubscriptionLimits {
         })
     }
 
+    /// The caps this instance holds subscriptions to.
+    pub fn caps(&self) -> SubscriptionCaps {
+        self.caps
+    }
+
     /// Room for one more subscription of `user` on `connection` (unknown
     /// when the call did not come over TCP), or the limit it would pass.
     pub fn admit(

@@ -142,3 +142,49 @@ async fn each_client_is_refused_as_its_own_subscription_would_be() {
 fn watching_token() -> String {
     TokenBuilder::new().build()
 }
+
+#[tokio::test]
+async fn one_user_is_held_to_chat_services_per_user_cap_across_the_fanout() {
+    // Behind the fan-out a user's clients are not subscriptions of their
+    // own in chat-service: the edge holds them to its cap instead.
+    let fleet = Fleet::start(|config| config.max_subscriptions_per_user = 2).await;
+    let edge = fleet.edge(|_| {}).await;
+    let (stream, other_stream) = (fleet.stream().await, fleet.stream().await);
+    let greedy = TokenBuilder::new().build();
+
+    let first = follow(&edge, &stream, &greedy, &[]).await;
+    let _second = follow(&edge, &other_stream, &greedy, &[]).await;
+    let authorization = format!("Bearer {greedy}");
+    let refused = edge
+        .events(&stream, "", &[("authorization", authorization.as_str())])
+        .await;
+    assert_eq!(refused.status().as_u16(), 429, "a third stream of one user");
+    assert_eq!(
+        refused
+            .headers()
+            .get("allmine-error-reason")
+            .and_then(|value| value.to_str().ok()),
+        Some("SUBSCRIPTION_LIMIT")
+    );
+    drop(refused);
+
+    // Anyone else is not held back, and a closed stream gives its place back.
+    let _someone_else = follow(&edge, &stream, &TokenBuilder::new().build(), &[]).await;
+    drop(first);
+    // The edge notices the client left once its connection closes.
+    let authorization = format!("Bearer {greedy}");
+    let back = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        loop {
+            let response = edge
+                .events(&stream, "", &[("authorization", authorization.as_str())])
+                .await;
+            match response.status().as_u16() {
+                200 => break,
+                429 => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                other => panic!("unexpected status {other}"),
+            }
+        }
+    })
+    .await;
+    assert!(back.is_ok(), "the greedy user's place came back");
+}

@@ -6,6 +6,9 @@
 //! 1. chat-service checks it alone (`ChatEdgeService.AuthorizeSubscription`
 //!    with the client's token): the refusals of `SubscribeMessages`, the
 //!    token's `valid_until` and the acceptance cursor.
+//!    The answer also names the user and chat-service's per-user cap, which
+//!    no longer sees this client: the edge holds each user to it
+//!    ([`users`]; 429 `SUBSCRIPTION_LIMIT` past it).
 //! 2. Its start: its cursor (`Last-Event-ID`, `after`), else the acceptance
 //!    cursor, which gives a client without a cursor exactly the events
 //!    positioned after its acceptance, as chat-service would.
@@ -30,6 +33,7 @@ mod position;
 pub mod settings;
 #[cfg(test)]
 mod tests;
+pub mod users;
 
 use std::{
     collections::HashMap,
@@ -50,6 +54,7 @@ use self::{
     feed::{Feed, FeedEnd},
     position::Position,
     settings::{FanoutSettings, UpstreamToken},
+    users::UserStreams,
 };
 use crate::{
     error::ApiError,
@@ -86,6 +91,8 @@ struct Inner {
     linger: Duration,
     shutdown: Shutdown,
     feeds: Mutex<HashMap<String, Arc<Feed>>>,
+    /// Each user's clients here, held to chat-service's per-user cap.
+    users: Arc<UserStreams>,
 }
 
 /// One client's request.
@@ -120,13 +127,14 @@ impl Fanout {
                 linger: settings.feed_linger(),
                 shutdown,
                 feeds: Mutex::new(HashMap::new()),
+                users: Arc::new(UserStreams::default()),
             }),
         })
     }
 
     /// Serves one SSE client: authorised alone, then from the shared feed
     /// (or a private subscription, see the module docs).
-    pub async fn follow(&self, follow: Follow, slot: StreamSlot) -> Result<Response, ApiError> {
+    pub async fn follow(&self, follow: Follow, mut slot: StreamSlot) -> Result<Response, ApiError> {
         let Follow {
             stream_id,
             after,
@@ -138,6 +146,12 @@ impl Fanout {
             .chat
             .authorize_subscription(stream_id.clone(), &token, &request_id)
             .await?;
+        // chat-service's per-user cap, which no longer sees this client (0:
+        // a chat-service that does not say, so no cap here).
+        if !grant.user_id.is_empty() && grant.max_subscriptions_per_user > 0 {
+            let cap = usize::try_from(grant.max_subscriptions_per_user).unwrap_or(usize::MAX);
+            slot.hold(self.inner.users.admit(&grant.user_id, cap)?);
+        }
         let valid_until = grant.valid_until.as_ref().map_or(i64::MIN, |at| {
             at.seconds.saturating_mul(1_000) + i64::from(at.nanos / 1_000_000)
         });
