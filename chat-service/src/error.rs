@@ -33,11 +33,23 @@ impl Violation {
 /// all of them at once (the style of tonic's richer-error `ErrorDetails`:
 /// add violations while parsing, then check once).
 ///
-/// ```ignore
-/// let mut violations = Violations::default();
-/// let stream_id = violations.check("stream_id", StreamId::parse(&request.stream_id));
-/// let user_id = violations.check("user_id", UserId::parse(&request.user_id));
-/// violations.finish(|| Some((stream_id?, user_id?)))
+/// ```
+/// use chat_service::domain::{StreamId, UserId};
+/// use chat_service::error::{ChatError, Violations};
+///
+/// fn parse(stream_id: &str, user_id: &str) -> Result<(StreamId, UserId), ChatError> {
+///     let mut violations = Violations::default();
+///     let stream_id = violations.check("stream_id", StreamId::parse(stream_id));
+///     let user_id = violations.check("user_id", UserId::parse(user_id));
+///     violations.finish(|| Some((stream_id?, user_id?)))
+/// }
+///
+/// assert!(parse("64d15f9e2e6c8f4d5a123000", "64d15f9e2e6c8f4d5a1230b2").is_ok());
+/// // Both fields are reported at once.
+/// match parse("not-an-id", "nor-this") {
+///     Err(ChatError::InvalidArgument(violations)) => assert_eq!(violations.len(), 2),
+///     other => panic!("{other:?}"),
+/// }
 /// ```
 #[derive(Debug, Default)]
 pub struct Violations(Vec<Violation>);
