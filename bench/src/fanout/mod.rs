@@ -326,6 +326,16 @@ pub struct Sent {
     first_error: Option<String>,
 }
 
+impl Sent {
+    fn failed(error: &str) -> Self {
+        Self {
+            errors: 1,
+            first_error: Some(error.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
 fn summarise(
     sent: &Sent,
     receipts: Vec<Vec<(MessageKey, Instant)>>,

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use allmine_chat_proto::v1 as pb;
 use http::StatusCode;
 use pb::chat_service_client::ChatServiceClient;
-use tokio::sync::mpsc;
+use std::future::Future;
+
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -27,8 +29,23 @@ const DEADLINE: Duration = Duration::from_secs(5);
 const IN_FLIGHT: usize = 8;
 
 /// The sender: [`IN_FLIGHT`] slots, each a gRPC client (one HTTP/2
-/// connection shared by all) or a REST connection of its own.
+/// connection shared by all) or a REST connection of its own, on a thread
+/// and runtime of their own.
+///
+/// Why a thread: the subscribers' tasks, on the generator's runtime, handle
+/// ~100,000 copies a second at 10,000 subscribers. A sender among them had
+/// its acknowledgment *read* only once its task's turn came, behind those
+/// copies: the send latency measured the generator's queue, not the server
+/// (and the copies' "latency from the ack" started late). On its own thread
+/// the kernel runs it as soon as an answer arrives.
 pub struct Sender {
+    commands: std::sync::mpsc::Sender<Command>,
+}
+
+/// A window to send: (count, rate, where to answer).
+type Command = (usize, f64, oneshot::Sender<Sent>);
+
+struct Slots {
     slots: Vec<Slot>,
 }
 
@@ -47,6 +64,71 @@ struct GrpcSender {
 impl Sender {
     /// A gRPC sender to `addr`, as the first benchmark viewer.
     pub async fn grpc(addr: SocketAddr, stream_id: &str) -> anyhow::Result<Self> {
+        let stream_id = stream_id.to_owned();
+        Self::start(move || async move { Slots::grpc(addr, &stream_id).await }).await
+    }
+
+    /// A REST sender to `addr`, as the first benchmark viewer.
+    pub async fn http(addr: SocketAddr, stream_id: &str) -> anyhow::Result<Self> {
+        let stream_id = stream_id.to_owned();
+        Self::start(move || async move { Slots::http(addr, &stream_id).await }).await
+    }
+
+    /// Starts the sender's thread, its slots made there by `make`; the
+    /// thread ends when the sender is dropped.
+    async fn start<F, Made>(make: F) -> anyhow::Result<Self>
+    where
+        F: FnOnce() -> Made + Send + 'static,
+        Made: Future<Output = anyhow::Result<Slots>>,
+    {
+        let (ready, made) = oneshot::channel();
+        let (commands, next) = std::sync::mpsc::channel::<Command>();
+        std::thread::Builder::new()
+            .name("fanout-sender".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = ready.send(Err(error.into()));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let mut slots = match make().await {
+                        Ok(slots) => slots,
+                        Err(error) => {
+                            let _ = ready.send(Err(error));
+                            return;
+                        }
+                    };
+                    let _ = ready.send(Ok(()));
+                    // Blocking between windows is fine: this thread does
+                    // nothing else, and its connections idle meanwhile.
+                    while let Ok((count, rate, answer)) = next.recv() {
+                        let _ = answer.send(slots.send_paced(count, rate).await);
+                    }
+                });
+            })?;
+        made.await??;
+        Ok(Self { commands })
+    }
+
+    /// Sends `count` messages at `rate` ([`Slots::send_paced`]).
+    pub(super) async fn send_paced(&mut self, count: usize, rate: f64) -> Sent {
+        let (answer, sent) = oneshot::channel();
+        if self.commands.send((count, rate, answer)).is_err() {
+            return Sent::failed("the sender's thread has stopped");
+        }
+        sent.await
+            .unwrap_or_else(|_| Sent::failed("the sender's thread has stopped"))
+    }
+}
+
+impl Slots {
+    async fn grpc(addr: SocketAddr, stream_id: &str) -> anyhow::Result<Self> {
         let channel = Endpoint::from_shared(format!("http://{addr}"))?
             .tcp_nodelay(true)
             .connect_timeout(DEADLINE)
@@ -64,8 +146,7 @@ impl Sender {
         })
     }
 
-    /// A REST sender to `addr`, as the first benchmark viewer.
-    pub async fn http(addr: SocketAddr, stream_id: &str) -> anyhow::Result<Self> {
+    async fn http(addr: SocketAddr, stream_id: &str) -> anyhow::Result<Self> {
         let request = HttpRequest {
             addr,
             path: format!("/api/v1/live-stream/{stream_id}/chat/messages").parse()?,
@@ -85,7 +166,7 @@ impl Sender {
     /// sent then, unless all [`IN_FLIGHT`] slots are busy (it waits for one:
     /// the latency from the schedule counts that wait, so a server that
     /// slows its sender cannot hide it).
-    pub(super) async fn send_paced(&mut self, count: usize, rate: f64) -> Sent {
+    async fn send_paced(&mut self, count: usize, rate: f64) -> Sent {
         let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
         let (free, mut idle) = mpsc::channel(self.slots.len().max(1));
         for slot in self.slots.drain(..) {
