@@ -120,7 +120,7 @@ impl Drop for FeedGauge {
 /// A call to chat-service that failed with `code` (whatever the edge then
 /// answers).
 pub fn upstream_failure(code: tonic::Code) {
-    with_recorder(|| metrics::counter!(UPSTREAM_FAILURES, "grpc_code" => code_name(code)))
+    with_recorder(|| metrics::counter!(UPSTREAM_FAILURES, "grpc_code" => allmine_observability::metrics::grpc_code_name(code)))
         .increment(1);
 }
 
@@ -143,30 +143,6 @@ pub fn shed(reason: Shed) {
         Shed::Connections => "connections",
     };
     with_recorder(|| metrics::counter!(REQUESTS_SHED, "reason" => reason)).increment(1);
-}
-
-/// Go's `codes.Code` names, as chat-service's `grpc_code` label uses.
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "Canceled",
-        Code::Unknown => "Unknown",
-        Code::InvalidArgument => "InvalidArgument",
-        Code::DeadlineExceeded => "DeadlineExceeded",
-        Code::NotFound => "NotFound",
-        Code::AlreadyExists => "AlreadyExists",
-        Code::PermissionDenied => "PermissionDenied",
-        Code::ResourceExhausted => "ResourceExhausted",
-        Code::FailedPrecondition => "FailedPrecondition",
-        Code::Aborted => "Aborted",
-        Code::OutOfRange => "OutOfRange",
-        Code::Unimplemented => "Unimplemented",
-        Code::Internal => "Internal",
-        Code::Unavailable => "Unavailable",
-        Code::DataLoss => "DataLoss",
-        Code::Unauthenticated => "Unauthenticated",
-    }
 }
 
 /// `# HELP` lines; the meanings in docs/operations.md say the same.

@@ -26,6 +26,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tonic::Code;
 
 /// Histogram buckets (seconds) of every `*_seconds` metric: from 0.5 ms (an
 /// embedded-store read) to 10 s (twice the edge's default deadline; past
@@ -110,6 +111,30 @@ impl ServiceMetrics {
     /// The exposition text of every metric (what `GET /metrics` answers).
     pub fn render(&self) -> String {
         self.recorder.handle().render()
+    }
+}
+
+/// The `grpc_code` label of a status: the names grpc-ecosystem's
+/// interceptors use (Go's `codes.Code` names), the same in both services.
+pub fn grpc_code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
     }
 }
 

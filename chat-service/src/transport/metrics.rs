@@ -28,6 +28,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use allmine_chat_proto::{CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET, IDEMPOTENT_REPLAYED_METADATA};
+use allmine_observability::metrics::grpc_code_name;
 use allmine_observability::propagation;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -220,7 +221,7 @@ impl Outcome {
                 GRPC_HANDLED,
                 "grpc_service" => service.clone(),
                 "grpc_method" => method.clone(),
-                "grpc_code" => code_name(code),
+                "grpc_code" => grpc_code_name(code),
             )
             .increment(1);
             metrics::histogram!(
@@ -293,29 +294,6 @@ fn grpc_code(headers: &HeaderMap) -> Option<Code> {
     headers
         .get("grpc-status")
         .map(|value| Code::from_bytes(value.as_bytes()))
-}
-
-/// The names grpc-ecosystem's interceptors use (Go's `codes.Code` names).
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "Canceled",
-        Code::Unknown => "Unknown",
-        Code::InvalidArgument => "InvalidArgument",
-        Code::DeadlineExceeded => "DeadlineExceeded",
-        Code::NotFound => "NotFound",
-        Code::AlreadyExists => "AlreadyExists",
-        Code::PermissionDenied => "PermissionDenied",
-        Code::ResourceExhausted => "ResourceExhausted",
-        Code::FailedPrecondition => "FailedPrecondition",
-        Code::Aborted => "Aborted",
-        Code::OutOfRange => "OutOfRange",
-        Code::Unimplemented => "Unimplemented",
-        Code::Internal => "Internal",
-        Code::Unavailable => "Unavailable",
-        Code::DataLoss => "DataLoss",
-        Code::Unauthenticated => "Unauthenticated",
-    }
 }
 
 #[cfg(test)]
