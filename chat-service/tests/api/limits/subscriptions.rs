@@ -268,3 +268,35 @@ async fn a_subscriber_that_stops_reading_gets_what_was_buffered_then_a_gap_and_o
     }
     service.stop().await;
 }
+
+/// An Allmine service (http-edge's shared feeds: one subscription per stream
+/// it serves) is not one viewer: the per-user cap does not count it, and a
+/// viewer's room is not taken by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_token_is_not_held_to_the_per_user_cap() {
+    let mut service = spawn(|config| config.max_subscriptions_per_user = 2).await;
+    let edge = TokenBuilder::service();
+    let mut feeds = Vec::new();
+    for _ in 0..4 {
+        let stream = service.open_stream().await;
+        feeds.push(
+            subscribe(&mut service.client, &stream, &edge.build())
+                .await
+                .expect("a service's subscription"),
+        );
+    }
+    let stream = service.open_stream().await;
+    let viewer = TokenBuilder::new();
+    for _ in 0..2 {
+        feeds.push(
+            subscribe(&mut service.client, &stream, &viewer.build())
+                .await
+                .expect("a viewer's"),
+        );
+    }
+    assert_refused(
+        subscribe(&mut service.client, &stream, &viewer.build()).await,
+        "at most 2",
+    );
+    service.stop().await;
+}
