@@ -218,7 +218,7 @@ struct SuiteArgs {
     #[arg(long, value_delimiter = ',', value_parser = ["grpc", "rest"])]
     overload_targets: Option<Vec<String>>,
     /// gRPC subscriber counts for the fan-out, comma-separated
-    /// (100,1000,10000; smoke 20); 0 alone skips it.
+    /// (100,1000,10000,50000; smoke 20); 0 alone skips it.
     #[arg(long, value_delimiter = ',')]
     fanout_grpc: Option<Vec<usize>>,
     /// SSE subscriber counts for the fan-out (1000; smoke 5); 0 alone skips it.
@@ -268,7 +268,11 @@ impl SuiteArgs {
             fanout: FanoutConfig {
                 grpc_subscribers: counts(
                     self.fanout_grpc,
-                    if smoke { &[20] } else { &[100, 1_000, 10_000] },
+                    if smoke {
+                        &[20]
+                    } else {
+                        &[100, 1_000, 10_000, 50_000]
+                    },
                 ),
                 sse_subscribers: counts(self.fanout_sse, if smoke { &[5] } else { &[1_000] }),
                 plan: FanoutPlan {
