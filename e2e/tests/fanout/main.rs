@@ -10,5 +10,6 @@
 mod fleet;
 mod join;
 mod laggard;
+mod linger;
 mod resume;
 mod sharing;

@@ -212,6 +212,7 @@ pub async fn run(
 ) {
     let _counted = crate::metrics::FeedGauge::open();
     let mut retire_at: Option<tokio::time::Instant> = None;
+    let mut linger_place = None;
     let mut relayed = 0_u64;
     let ended = loop {
         let lingering = async {
@@ -248,7 +249,12 @@ pub async fn run(
             },
             () = feed.idle.notified() => {
                 if feed.lock().clients == 0 {
-                    retire_at = Some(tokio::time::Instant::now() + linger);
+                    // Lingering is bounded (EDGE_MAX_LINGERING_FEEDS): with
+                    // no place free, the feed closes now. A feed already
+                    // lingering keeps its place.
+                    linger_place = linger_place.take().or_else(|| fanout.linger_place());
+                    let wait = if linger_place.is_some() { linger } else { Duration::ZERO };
+                    retire_at = Some(tokio::time::Instant::now() + wait);
                 }
             }
             () = lingering => {
@@ -257,6 +263,7 @@ pub async fn run(
                     return;
                 }
                 retire_at = None;
+                linger_place = None;
             }
             () = shutdown.cancelled() => break FeedEnd::Shutdown,
         }

@@ -48,6 +48,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use self::{
     client::{Client, Start},
@@ -89,6 +90,9 @@ struct Inner {
     token: UpstreamToken,
     ring: usize,
     linger: Duration,
+    /// Places for feeds lingering without a client
+    /// (`EDGE_MAX_LINGERING_FEEDS`).
+    lingering: Arc<Semaphore>,
     shutdown: Shutdown,
     feeds: Mutex<HashMap<String, Arc<Feed>>>,
     /// Each user's clients here, held to chat-service's per-user cap.
@@ -125,6 +129,11 @@ impl Fanout {
                 token,
                 ring: usize::try_from(settings.event_ring).unwrap_or(usize::MAX),
                 linger: settings.feed_linger(),
+                lingering: Arc::new(Semaphore::new(
+                    usize::try_from(settings.max_lingering_feeds)
+                        .unwrap_or(usize::MAX)
+                        .min(Semaphore::MAX_PERMITS),
+                )),
                 shutdown,
                 feeds: Mutex::new(HashMap::new()),
                 users: Arc::new(UserStreams::default()),
@@ -305,6 +314,11 @@ impl Fanout {
             .subscribe_messages(request, token, request_id)
             .await?;
         Ok(event_stream::respond(events, slot))
+    }
+
+    /// A place for a feed to linger without a client, if one is free.
+    fn linger_place(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.inner.lingering).try_acquire_owned().ok()
     }
 
     /// Removes `feed` from the registry if it has no client (the linger is

@@ -1,5 +1,6 @@
 //! The fan-out's settings (`EDGE_UPSTREAM_TOKEN`, `EDGE_EVENT_RING`,
-//! `EDGE_FEED_LINGER_MS`), flattened into the edge's [`Config`].
+//! `EDGE_FEED_LINGER_MS`, `EDGE_MAX_LINGERING_FEEDS`), flattened into the
+//! edge's [`Config`].
 //!
 //! [`Config`]: crate::config::Config
 
@@ -33,6 +34,16 @@ pub struct FanoutSettings {
     #[arg(long, env = "EDGE_FEED_LINGER_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub feed_linger_ms: u64,
+
+    /// At most this many feeds linger without a client at once. Each holds
+    /// an upstream subscription and its ring, so without a bound one client
+    /// opening and leaving many streams could keep thousands alive and use
+    /// up the edge's upstream subscriptions for everyone else. Past it, a
+    /// feed whose last client leaves closes at once (a client coming back
+    /// resumes from chat-service instead of the ring). 0: no linger.
+    #[arg(long, env = "EDGE_MAX_LINGERING_FEEDS", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub max_lingering_feeds: u64,
 }
 
 impl FanoutSettings {
