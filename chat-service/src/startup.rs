@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use allmine_chat_proto::v1::chat_admin_service_server::ChatAdminServiceServer;
 use allmine_chat_proto::v1::chat_edge_service_server::ChatEdgeServiceServer;
-use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET};
+use allmine_chat_proto::{
+    CHAT_ADMIN_SERVICE_NAME, CHAT_EDGE_SERVICE_NAME, CHAT_SERVICE_NAME, FILE_DESCRIPTOR_SET,
+};
 use futures::future::Either;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -146,9 +148,13 @@ impl Application {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         // Each port's reflection lists the services that port serves.
         let main_services: &[&str] = if self.admin_listener.is_some() {
-            &[CHAT_SERVICE_NAME]
+            &[CHAT_SERVICE_NAME, CHAT_EDGE_SERVICE_NAME]
         } else {
-            &[CHAT_SERVICE_NAME, CHAT_ADMIN_SERVICE_NAME]
+            &[
+                CHAT_SERVICE_NAME,
+                CHAT_EDGE_SERVICE_NAME,
+                CHAT_ADMIN_SERVICE_NAME,
+            ]
         };
         let (reflection_v1, reflection_v1alpha) = (
             reflection(main_services).build_v1()?,

@@ -28,6 +28,10 @@ pub const CHAT_SERVICE_NAME: &str = "allmine.chat.v1.ChatService";
 /// The fully-qualified name of the internal admin service.
 pub const CHAT_ADMIN_SERVICE_NAME: &str = "allmine.chat.v1.ChatAdminService";
 
+/// The fully-qualified name of the internal service http-edge calls to
+/// authorise each SSE client of its shared feeds.
+pub const CHAT_EDGE_SERVICE_NAME: &str = "allmine.chat.v1.ChatEdgeService";
+
 /// Response metadata of `SendMessage` when the reply is the replay of an
 /// earlier send with the same idempotency key (value `true`); absent when the
 /// message was stored by this call. http-edge turns it into the REST

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_SERVICE_NAME};
+use allmine_chat_proto::{CHAT_ADMIN_SERVICE_NAME, CHAT_EDGE_SERVICE_NAME, CHAT_SERVICE_NAME};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -22,6 +22,11 @@ async fn reflection_v1_lists_and_describes_the_chat_service() {
     let service = spawn_service().await;
     let names = listed_services(service.addr).await;
     assert!(names.contains(&CHAT_SERVICE_NAME.to_owned()), "{names:?}");
+    // The edge's internal check is served (and so listed) here too.
+    assert!(
+        names.contains(&CHAT_EDGE_SERVICE_NAME.to_owned()),
+        "{names:?}"
+    );
     // Served on this port too unless CHAT_ADMIN_GRPC_ADDR moves it.
     assert!(
         names.contains(&CHAT_ADMIN_SERVICE_NAME.to_owned()),
