@@ -72,6 +72,14 @@ impl Fanout {
         if events.is_empty() {
             return;
         }
+        // Shards whose subscribers have all left go here, where nothing
+        // iterates them (one feed task sends): an audience that shrank from
+        // 50,000 to 10 would otherwise keep ~780 empty shards, each with
+        // its buffer of `capacity` events, for the rest of the feed's life.
+        self.shards
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|shard| shard.receiver_count() > 0);
         let mut index = 0;
         loop {
             // The lock is not held across the yield: subscribing (on other
@@ -138,6 +146,18 @@ mod tests {
         let _third = fanout.subscribe();
         assert_eq!(fanout.shards.lock().expect("lock").len(), 1);
         assert_eq!(fanout.receiver_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn shards_everyone_left_are_dropped_at_the_next_send() {
+        let fanout = Fanout::new(2, 16);
+        let receivers: Vec<_> = (0..6).map(|_| fanout.subscribe()).collect();
+        let mut kept = fanout.subscribe();
+        assert_eq!(fanout.shards.lock().expect("lock").len(), 4);
+        drop(receivers);
+        fanout.send(&[event(1)]).await;
+        assert_eq!(fanout.shards.lock().expect("lock").len(), 1);
+        assert_eq!(kept.try_recv().expect("an event").position.created_ms, 1);
     }
 
     #[tokio::test]
