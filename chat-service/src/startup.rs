@@ -243,7 +243,7 @@ impl Application {
         // deadline and load-shedding layers for browser clients; CORS (when
         // configured) around it, so that preflights never reach gRPC.
         let main_service = GrpcWebLayer::new().layer(guarded(main_routes, &load_shed));
-        let main_server = match self.cors.layer() {
+        let main_server = match transport::cors::layer(&self.cors) {
             Some(cors) => Either::Left(transport::serve(
                 self.listener,
                 cors.layer(main_service),

@@ -70,7 +70,7 @@ impl Application {
             chat,
             shutdown.clone(),
             &config.limits,
-            config.cors_allowed_origins.layer(),
+            crate::cors::layer(&config.cors_allowed_origins),
         );
         Ok(Self {
             metrics,

@@ -11,6 +11,8 @@
 //!   listener, apart from the public port.
 //! - [`admission`]: the bounded slots and queue through which both services
 //!   admit calls under overload.
+//! - [`origins`]: which web origins may call a service from a browser
+//!   (CORS), one reading of the setting for both.
 //! - [`throttle`]: at most one log line per interval for events a client
 //!   can repeat thousands of times a second (shed calls, refused connections).
 //!
@@ -25,6 +27,7 @@ pub mod admission;
 pub mod exposition;
 pub mod logs;
 pub mod metrics;
+pub mod origins;
 pub mod propagation;
 pub mod throttle;
 pub mod traces;
