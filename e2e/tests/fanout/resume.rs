@@ -96,3 +96,46 @@ async fn a_cursor_newer_than_the_ring_waits_for_what_follows_it() {
     assert_eq!(contents(&messages(&mut on_b, 1).await), ["second"]);
     fleet.expect_live_subscribers(1.0).await;
 }
+
+#[tokio::test]
+async fn a_client_resuming_just_before_the_feeds_opener_joins_its_feed() {
+    let fleet = Fleet::start(|_| {}).await;
+    let (edge_a, edge_b) = (fleet.edge(|_| {}).await, fleet.edge(|_| {}).await);
+    let stream = fleet.stream().await;
+    let sender = TokenBuilder::new().build();
+    let mut on_a = follow(&edge_a, &stream, &TokenBuilder::new().build(), &[]).await;
+    for index in 0..3 {
+        send(&edge_a, &stream, &sender, &format!("m{index}")).await;
+    }
+    let seen = messages(&mut on_a, 3).await;
+
+    // Two clients move to edge B, where no feed is open yet: the one with
+    // the newer cursor opens it; the other, a moment behind, must find its
+    // start in that feed too (not a subscription of its own for its life).
+    let mut newer = follow(
+        &edge_b,
+        &stream,
+        &TokenBuilder::new().build(),
+        &[("last-event-id", &seen[1].0)],
+    )
+    .await;
+    let mut older = follow(
+        &edge_b,
+        &stream,
+        &TokenBuilder::new().build(),
+        &[("last-event-id", &seen[0].0)],
+    )
+    .await;
+    assert_eq!(contents(&messages(&mut newer, 1).await), ["m2"]);
+    assert_eq!(contents(&messages(&mut older, 2).await), ["m1", "m2"]);
+    assert_eq!(
+        fleet.live_subscribers().await,
+        2.0,
+        "one subscription per edge"
+    );
+
+    send(&edge_a, &stream, &sender, "m3").await;
+    for reader in [&mut on_a, &mut newer, &mut older] {
+        assert_eq!(contents(&messages(reader, 1).await), ["m3"]);
+    }
+}

@@ -15,7 +15,8 @@
 //! 3. It joins the stream's [`feed`] if the feed's ring covers its start
 //!    (the ring's boundary is at or before it), replaying from the ring what
 //!    it has not seen; the first client of a stream opens the feed, starting
-//!    the upstream at its own start. A start the ring no longer covers (or a
+//!    the upstream a little before its own start (so that clients accepted
+//!    just before it join too). A start the ring no longer covers (or a
 //!    cursor the edge cannot read) gets a private upstream subscription with
 //!    the client's token, the relay of [`crate::event_stream`], for the life
 //!    of that client: such resumes are rare (older than the ring), and the
@@ -68,6 +69,9 @@ use crate::{
 /// How far (ms of creation time) before "now" a resume cursor may be and
 /// still open a stream's feed at itself.
 const OPEN_AT_MOST_BEHIND_MS: i64 = 30_000;
+
+/// How far (ms) before its opener's start a feed starts (see `follow`).
+const OPEN_EARLIER_MS: i64 = 2_000;
 
 /// The edge's shared feeds, by stream. Cheap to clone.
 #[derive(Clone)]
@@ -190,13 +194,24 @@ impl Fanout {
         // `OPEN_AT_MOST_BEHIND` (its replay could exceed chat-service's
         // limit and end the feed for everyone with a gap): that client goes
         // private and the next one opens the feed.
+        //
+        // And a little before that (`OPEN_EARLIER_MS`): viewers arriving
+        // together, or a reconnect storm, reach chat-service in one order
+        // and this registry in another; a client accepted (or resuming) just
+        // before the feed's opener would otherwise find its start outside
+        // the ring and hold a private subscription for its whole life. The
+        // opener skips what it has seen, by position, as every joiner does.
         let open_at = if start > accepted {
-            Some((grant.start_cursor, accepted))
+            Some(accepted)
         } else if start.created_ms >= accepted.created_ms.saturating_sub(OPEN_AT_MOST_BEHIND_MS) {
-            Some((cursor.clone(), start))
+            Some(start)
         } else {
             None
-        };
+        }
+        .map(|position| {
+            let earlier = position.earlier_by(OPEN_EARLIER_MS);
+            (earlier.cursor(), earlier)
+        });
         let key = stream_id.to_ascii_lowercase();
         let (feed, seq, opened_at) = match self.join(&key, start, open_at) {
             Joined::Feed(feed, seq) => (feed, seq, None),

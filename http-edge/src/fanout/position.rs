@@ -43,6 +43,24 @@ impl Position {
             id,
         })
     }
+
+    /// The position `millis` before this one (before every event of that
+    /// millisecond).
+    pub fn earlier_by(self, millis: i64) -> Self {
+        Self {
+            created_ms: self.created_ms.saturating_sub(millis),
+            id: [0; 12],
+        }
+    }
+
+    /// The cursor chat-service reads as this position.
+    pub fn cursor(&self) -> String {
+        let mut bytes = [0u8; ENCODED_LEN];
+        bytes[0] = VERSION;
+        bytes[1..9].copy_from_slice(&self.created_ms.to_be_bytes());
+        bytes[9..].copy_from_slice(&self.id);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
 }
 
 #[cfg(test)]
@@ -50,16 +68,14 @@ mod tests {
     use super::*;
 
     fn encode(created_ms: i64, id: [u8; 12]) -> String {
-        let mut bytes = vec![VERSION];
-        bytes.extend_from_slice(&created_ms.to_be_bytes());
-        bytes.extend_from_slice(&id);
-        URL_SAFE_NO_PAD.encode(bytes)
+        Position { created_ms, id }.cursor()
     }
 
     #[test]
     fn a_cursor_decodes_to_its_position() {
         let text = encode(1_767_225_600_123, [7; 12]);
-        assert_eq!(text.len(), 28);
+        // Version 1, 8 big-endian bytes of time, the id (docs/live.md).
+        assert_eq!(text, "AQAAAZt22qh7BwcHBwcHBwcHBwcH");
         assert_eq!(
             Position::parse(&text),
             Some(Position {
@@ -82,6 +98,9 @@ mod tests {
             Position::parse(&later).expect("cursor"),
         );
         assert!(early < late && late < later);
+        let earlier = later.earlier_by(1);
+        assert!(earlier < early);
+        assert_eq!(Position::parse(&earlier.cursor()), Some(earlier));
     }
 
     #[test]
