@@ -42,8 +42,18 @@ fn publish(feed: &Feed, created_ms: i64, id: u8) {
 }
 
 fn client(feed: &Arc<Feed>, after: Position, buffer: usize, valid_until_ms: i64) -> Client {
+    client_with(feed, after, buffer, valid_until_ms, Duration::from_secs(60))
+}
+
+fn client_with(
+    feed: &Arc<Feed>,
+    after: Position,
+    buffer: usize,
+    valid_until_ms: i64,
+    keep_alive: Duration,
+) -> Client {
     let seq = feed.attach(after).expect("covered");
-    let slot = EventStreams::new(Shutdown::new(), 16, buffer, Duration::from_secs(60))
+    let slot = EventStreams::new(Shutdown::new(), 16, buffer, keep_alive)
         .open()
         .expect("a slot");
     let start = Start {
@@ -179,4 +189,33 @@ async fn a_feed_that_ends_ends_its_clients_after_what_they_have_not_read() {
         &crate::ApiError::Unavailable("x".to_owned()),
     )));
     assert_eq!(read_now(&mut errored).await, ["error@-"]);
+}
+
+#[tokio::test]
+async fn an_idle_client_gets_one_keep_alive_per_interval_and_still_its_events() {
+    let hang = Duration::from_secs(20);
+    let feed = Feed::new("s".to_owned(), position(100, 0), 8);
+    let mut client = client_with(
+        &feed,
+        position(100, 0),
+        8,
+        FAR_FUTURE_MS,
+        Duration::from_secs(2),
+    );
+    let first = tokio::time::timeout(hang, client.next_for_tests()).await;
+    assert_eq!(
+        first.expect("within the hang bound"),
+        Some(frame::keep_alive())
+    );
+    // One per interval, not a keep-alive on every poll once the timer fired.
+    let more = tokio::time::timeout(Duration::from_millis(50), client.next_for_tests()).await;
+    assert!(more.is_err(), "nothing within the interval, got {more:?}");
+
+    publish(&feed, 101, 1);
+    assert_eq!(read_now(&mut client).await, [state(101, 1)]);
+    let second = tokio::time::timeout(hang, client.next_for_tests()).await;
+    assert_eq!(
+        second.expect("within the hang bound"),
+        Some(frame::keep_alive())
+    );
 }
