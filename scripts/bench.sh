@@ -84,7 +84,9 @@ fi
 # Open files: 50,000 gRPC subscribers are 500 connections (100 streams each),
 # but SSE viewers hold a connection each, at the generator and at the edge.
 # Raise the soft limit as far as the hard one allows (servers inherit it);
-# the limit reached is printed, and recorded with the run's logs.
+# the limit reached is printed, and recorded with the run's logs. Section 4c
+# (2 edges x 10,000 viewers) needs 20,000 sockets here plus a few hundred: with
+# a lower limit the suite runs as many viewers as fit and says so in its table.
 hard_nofile=$(ulimit -Hn)
 if [ "$hard_nofile" = unlimited ]; then hard_nofile=1048576; fi
 ulimit -n "$hard_nofile" 2>/dev/null || say "could not raise the open-files limit"

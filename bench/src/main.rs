@@ -17,7 +17,7 @@ use allmine_chat_bench::load::Plan;
 use allmine_chat_bench::load::http::HttpRequest;
 use allmine_chat_bench::overload::{self, OverloadPlan, OverloadTarget, Watched};
 use allmine_chat_bench::payload;
-use allmine_chat_bench::suite::{self, FanoutConfig, Sections, SuiteConfig};
+use allmine_chat_bench::suite::{self, EdgeFanoutConfig, FanoutConfig, Sections, SuiteConfig};
 use allmine_chat_bench::{noop, report};
 use clap::{Parser, Subcommand};
 
@@ -224,6 +224,19 @@ struct SuiteArgs {
     /// SSE subscriber counts for the fan-out (1000; smoke 5); 0 alone skips it.
     #[arg(long, value_delimiter = ',')]
     fanout_sse: Option<Vec<usize>>,
+    /// Section 4c: http-edges the SSE viewers are spread over (2).
+    #[arg(long, default_value_t = 2)]
+    fanout_edges: usize,
+    /// Section 4c: SSE viewers per edge through the fan-out tree (each edge
+    /// with EDGE_UPSTREAM_TOKEN), comma-separated (1000,5000,10000; smoke
+    /// 3); 0 alone skips it. Capped by the open-file limit (`ulimit -n`).
+    #[arg(long, value_delimiter = ',')]
+    fanout_edge_tree: Option<Vec<usize>>,
+    /// Section 4c: SSE viewers per edge through the relay (no token: one
+    /// upstream subscription per viewer), for comparison (1000,5000,10000;
+    /// smoke 3); 0 alone skips it.
+    #[arg(long, value_delimiter = ',')]
+    fanout_edge_relay: Option<Vec<usize>>,
     /// Messages per fan-out window (60; smoke 5).
     #[arg(long)]
     fanout_messages: Option<usize>,
@@ -275,6 +288,17 @@ impl SuiteArgs {
                     },
                 ),
                 sse_subscribers: counts(self.fanout_sse, if smoke { &[5] } else { &[1_000] }),
+                edges: EdgeFanoutConfig {
+                    edges: self.fanout_edges.max(1),
+                    tree_viewers: counts(
+                        self.fanout_edge_tree,
+                        if smoke { &[3] } else { &[1_000, 5_000, 10_000] },
+                    ),
+                    relay_viewers: counts(
+                        self.fanout_edge_relay,
+                        if smoke { &[3] } else { &[1_000, 5_000, 10_000] },
+                    ),
+                },
                 plan: FanoutPlan {
                     messages: self.fanout_messages.unwrap_or(if smoke { 5 } else { 60 }),
                     rate: self.fanout_rate.unwrap_or(pick(10.0, 20.0)),

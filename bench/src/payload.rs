@@ -36,6 +36,13 @@ pub fn viewer_authorizations(count: usize) -> Vec<String> {
         .collect()
 }
 
+/// The edges' `EDGE_UPSTREAM_TOKEN`: a `service` token, as `scripts/dev.sh`
+/// mints one, signed with the secret chat-service runs with here; valid for
+/// a day (the shared feeds it opens end when it expires).
+pub fn service_token() -> String {
+    TokenBuilder::service().expires_in(24 * 3600).build()
+}
+
 /// A message like the ones the benchmarks send, as chat-service keeps it.
 fn sample_message(stream_id: &str) -> anyhow::Result<ChatMessage> {
     let now = truncate_to_millis(Utc::now());

@@ -22,7 +22,11 @@
 //! coordinated omission), and the rate the sender achieved is reported
 //! beside the rate offered. Every copy is matched to its send by
 //! message id; a copy that never arrives is counted as missing, and the suite
-//! fails the run on any missing copy, duplicate or subscriber error.
+//! fails the run on any missing copy, duplicate or subscriber error. An SSE
+//! viewer given a `gap` (the edge's "you fell behind, resume from here")
+//! stops there: the gap is counted, and the copies it did not get after it
+//! are counted apart from the missing ones (every copy delivered or an
+//! explicit gap is the contract).
 
 mod grpc;
 mod sender;
@@ -64,12 +68,13 @@ pub struct FanoutPlan {
 }
 
 /// Where the subscribers connect.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Follow {
     /// `SubscribeMessages` at a chat-service (or the no-op baseline).
     Grpc(std::net::SocketAddr),
-    /// `GET …/chat/events` at http-edge (or the no-op baseline).
-    Sse(std::net::SocketAddr),
+    /// `GET …/chat/events` at these http-edges (or the no-op baseline), the
+    /// i-th viewer at the (i mod n)-th: the same number at each.
+    Sse(Vec<std::net::SocketAddr>),
 }
 
 /// What one measured window saw.
@@ -79,6 +84,11 @@ pub struct WindowOutcome {
     pub expected: u64,
     pub delivered: u64,
     pub missing: u64,
+    /// `gap` events received by SSE viewers (each ends its viewer).
+    pub gaps: u64,
+    /// Copies not delivered to viewers that had been given a `gap`: not
+    /// missing, explained (the viewer would resume from the gap's cursor).
+    pub missing_after_gap: u64,
     /// Copies of a message a subscriber had already received, or of no
     /// message of this window.
     pub unexpected: u64,
@@ -134,14 +144,23 @@ async fn wait_ready(
     outcome
 }
 
-/// Copies received by one subscriber: (message, when).
-type Receipts = Arc<Mutex<Vec<(MessageKey, Instant)>>>;
+/// What one subscriber received.
+type Receipts = Arc<Mutex<Log>>;
+
+#[derive(Debug, Default)]
+struct Log {
+    /// Copies received: (message, when).
+    copies: Vec<(MessageKey, Instant)>,
+    /// Given a `gap` (and stopped there).
+    gapped: bool,
+}
 
 /// What every subscriber task shares: its receipts, the count of every copy,
-/// the errors.
+/// the gaps, the errors.
 #[derive(Clone, Default)]
 struct Tally {
     copies: Arc<AtomicU64>,
+    gaps: Arc<AtomicU64>,
     errors: Arc<Mutex<Errors>>,
 }
 
@@ -157,8 +176,18 @@ impl Tally {
         receipts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .copies
             .push((key, now));
         self.copies.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The subscriber was given a `gap`: it receives nothing more.
+    fn gap(&self, receipts: &Receipts) {
+        receipts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .gapped = true;
+        self.gaps.fetch_add(1, Ordering::Relaxed);
     }
 
     fn error(&self, error: String) {
@@ -188,7 +217,7 @@ pub struct Subscribers {
 impl Subscribers {
     /// Opens `count` subscriptions to `stream_id`.
     pub async fn connect(
-        follow: Follow,
+        follow: &Follow,
         stream_id: &str,
         count: usize,
         plan: &FanoutPlan,
@@ -199,7 +228,7 @@ impl Subscribers {
         let (tasks, connections) = match follow {
             Follow::Grpc(addr) => {
                 grpc::subscribe(
-                    addr,
+                    *addr,
                     stream_id,
                     &receipts,
                     &tally,
@@ -207,7 +236,7 @@ impl Subscribers {
                 )
                 .await?
             }
-            Follow::Sse(addr) => sse::subscribe(addr, stream_id, &receipts, &tally).await?,
+            Follow::Sse(addrs) => sse::subscribe(addrs, stream_id, &receipts, &tally).await?,
         };
         Ok(Self {
             receipts,
@@ -239,10 +268,11 @@ impl Subscribers {
             anyhow::bail!("a subscriber failed while warming up: {error}");
         }
         anyhow::ensure!(
-            outcome.missing == 0 && outcome.send_errors == 0,
-            "warming up: {} of {} copies missing after {WARM_UP_TIMEOUT:?}, {} failed sends ({})",
+            outcome.missing == 0 && outcome.gaps == 0 && outcome.send_errors == 0,
+            "warming up: {} of {} copies missing after {WARM_UP_TIMEOUT:?}, {} gaps, {} failed sends ({})",
             outcome.missing,
             outcome.expected,
+            outcome.gaps,
             outcome.send_errors,
             outcome.first_error.as_deref().unwrap_or("no error"),
         );
@@ -254,6 +284,7 @@ impl Subscribers {
     pub async fn window(&self, sender: &mut Sender, plan: &FanoutPlan) -> WindowOutcome {
         self.take_receipts();
         let copies_before = self.tally.copies.load(Ordering::Relaxed);
+        let gaps_before = self.tally.gaps.load(Ordering::Relaxed);
         let errors_before = self.tally.errors().count;
         let started = Instant::now();
         let sent = sender.send_paced(plan.messages, plan.rate).await;
@@ -267,7 +298,17 @@ impl Subscribers {
             .drain
             .max(Duration::from_secs_f64(expected as f64 / 50_000.0));
         let deadline = Instant::now() + drain;
-        while self.tally.copies.load(Ordering::Relaxed) - copies_before < expected
+        // A gapped viewer gets nothing more: wait for the others' copies.
+        let gapped = || {
+            let gapped = self
+                .receipts
+                .iter()
+                .filter(|log| log.lock().unwrap_or_else(PoisonError::into_inner).gapped)
+                .count() as u64;
+            gapped * acknowledged
+        };
+        while self.tally.copies.load(Ordering::Relaxed) - copies_before
+            < expected.saturating_sub(gapped())
             && Instant::now() < deadline
             && self.tally.errors().count == errors_before
         {
@@ -279,6 +320,7 @@ impl Subscribers {
         let receipts = self.take_receipts();
         let errors = self.tally.errors();
         let mut outcome = summarise(&sent, receipts, started, expected);
+        outcome.gaps = self.tally.gaps.load(Ordering::Relaxed) - gaps_before;
         outcome.send_errors = sent.errors;
         outcome.first_error = sent.first_error.clone().or_else(|| {
             (errors.count > errors_before)
@@ -294,11 +336,17 @@ impl Subscribers {
         (errors.count, errors.first)
     }
 
-    fn take_receipts(&self) -> Vec<Vec<(MessageKey, Instant)>> {
+    /// Each subscriber's copies since the last call, and whether it has
+    /// been given a gap.
+    fn take_receipts(&self) -> Vec<Taken> {
         self.receipts
             .iter()
             .map(|receipts| {
-                std::mem::take(&mut *receipts.lock().unwrap_or_else(PoisonError::into_inner))
+                let mut log = receipts.lock().unwrap_or_else(PoisonError::into_inner);
+                Taken {
+                    copies: std::mem::take(&mut log.copies),
+                    gapped: log.gapped,
+                }
             })
             .collect()
     }
@@ -336,19 +384,22 @@ impl Sent {
     }
 }
 
-fn summarise(
-    sent: &Sent,
-    receipts: Vec<Vec<(MessageKey, Instant)>>,
-    started: Instant,
-    expected: u64,
-) -> WindowOutcome {
+/// One subscriber's part of a window.
+#[derive(Debug, Default)]
+struct Taken {
+    copies: Vec<(MessageKey, Instant)>,
+    gapped: bool,
+}
+
+fn summarise(sent: &Sent, receipts: Vec<Taken>, started: Instant, expected: u64) -> WindowOutcome {
     let mut from_ack = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     let mut from_due = Vec::with_capacity(from_ack.capacity());
     let mut unexpected = 0_u64;
+    let mut missing_after_gap = 0_u64;
     let mut last_copy = started;
-    for subscriber in receipts {
-        let mut seen = std::collections::HashSet::with_capacity(subscriber.len());
-        for (key, at) in subscriber {
+    for Taken { copies, gapped } in receipts {
+        let mut seen = std::collections::HashSet::with_capacity(copies.len());
+        for (key, at) in copies {
             match sent.acknowledged.get(&key) {
                 Some(&(due, acknowledged)) if seen.insert(key) => {
                     from_ack.push(nanos(at.saturating_duration_since(acknowledged)));
@@ -357,6 +408,9 @@ fn summarise(
                 }
                 _ => unexpected += 1,
             }
+        }
+        if gapped {
+            missing_after_gap += sent.acknowledged.len().saturating_sub(seen.len()) as u64;
         }
     }
     let delivered = from_ack.len() as u64;
@@ -370,7 +424,9 @@ fn summarise(
         messages: sent.acknowledged.len(),
         expected,
         delivered,
-        missing: expected.saturating_sub(delivered),
+        missing: expected.saturating_sub(delivered + missing_after_gap),
+        gaps: 0,
+        missing_after_gap,
         unexpected,
         send_errors: 0,
         first_error: None,
@@ -407,19 +463,54 @@ mod tests {
         let mut sent = Sent::default();
         sent.acknowledged.insert(key("a"), (ms(0), ms(2)));
         sent.acknowledged.insert(key("b"), (ms(10), ms(12)));
+        let taken = |copies| Taken {
+            copies,
+            gapped: false,
+        };
         let receipts = vec![
             // On time, early (before its ack: 0), and a duplicate.
-            vec![(key("a"), ms(5)), (key("b"), ms(11)), (key("a"), ms(6))],
+            taken(vec![
+                (key("a"), ms(5)),
+                (key("b"), ms(11)),
+                (key("a"), ms(6)),
+            ]),
             // One copy missing, one of a message nobody sent.
-            vec![(key("a"), ms(7)), (key("z"), ms(8))],
+            taken(vec![(key("a"), ms(7)), (key("z"), ms(8))]),
         ];
         let outcome = summarise(&sent, receipts, start, 4);
         assert_eq!(outcome.delivered, 3);
         assert_eq!(outcome.missing, 1);
+        assert_eq!(outcome.missing_after_gap, 0);
         assert_eq!(outcome.unexpected, 2);
         assert_eq!(outcome.latency.max_us, 5_000.0);
         assert_eq!(outcome.latency.p50_us, 3_000.0);
         assert_eq!(outcome.latency_from_schedule.max_us, 7_000.0);
+    }
+
+    #[test]
+    fn copies_a_gapped_viewer_did_not_get_are_not_missing() {
+        let start = Instant::now();
+        let ms = |value: u64| start + Duration::from_millis(value);
+        let mut sent = Sent::default();
+        for (name, at) in [("a", 0), ("b", 10), ("c", 20)] {
+            sent.acknowledged.insert(key(name), (ms(at), ms(at + 1)));
+        }
+        let receipts = vec![
+            // Given a gap after its first copy.
+            Taken {
+                copies: vec![(key("a"), ms(3))],
+                gapped: true,
+            },
+            // One copy missing, no gap: missing.
+            Taken {
+                copies: vec![(key("a"), ms(3)), (key("c"), ms(23))],
+                gapped: false,
+            },
+        ];
+        let outcome = summarise(&sent, receipts, start, 6);
+        assert_eq!(outcome.delivered, 3);
+        assert_eq!(outcome.missing_after_gap, 2);
+        assert_eq!(outcome.missing, 1);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the baseline measured in the same run; the targets close the report.
 
 mod audience;
+mod edges;
 mod overload;
 
 use std::fmt::Write as _;
@@ -36,6 +37,7 @@ pub fn render(report: &Report) -> String {
     history_table(&mut out, report);
     fanout_table(&mut out, report);
     audience::table(&mut out, report);
+    edges::table(&mut out, report);
     memory_table(&mut out, report);
     overload::table(&mut out, report);
     targets_table(&mut out, report);
@@ -493,6 +495,7 @@ fn targets_table(out: &mut String, report: &Report) {
         per_subscriber.map(|bytes| bytes < FANOUT_BYTES_PER_SUBSCRIBER),
     );
     audience::targets(out, report);
+    edges::targets(out, report);
     overload::targets(out, report);
     for memory in report
         .memory

@@ -6,14 +6,21 @@
 //!   (a `SendMessage` sender) against the no-op server's broadcast;
 //! - SSE: event streams from http-edge in front of chat-service (a REST
 //!   sender through the edge) against the no-op axum route's broadcast.
+//!
+//! Section 4c (SSE through several edges, tree against relay) is
+//! [`super::edges`]; it measures with [`Suite::measure_fanout`] too.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use allmine_observability::exposition::scrape;
+
+use super::edges::EdgeFanoutConfig;
 use super::results::{FanoutCpu, FanoutMemory, FanoutPoint};
 use super::{Suite, register_stream, with_peak_rss};
 use crate::fanout::{FanoutPlan, Follow, Sender, Subscribers, WindowOutcome};
-use crate::process::{Server, cpu_seconds, free_local_addr, rss_bytes};
+use crate::process::{CpuSample, Server, free_local_addr, rss_bytes};
 use crate::stats::{Latency, median};
 
 /// Subscriber counts and the sender's pace.
@@ -21,6 +28,8 @@ use crate::stats::{Latency, median};
 pub struct FanoutConfig {
     pub grpc_subscribers: Vec<usize>,
     pub sse_subscribers: Vec<usize>,
+    /// Section 4c.
+    pub edges: EdgeFanoutConfig,
     pub plan: FanoutPlan,
 }
 
@@ -28,14 +37,34 @@ pub struct FanoutConfig {
 const SETTLE: Duration = Duration::from_millis(500);
 
 /// What one fan-out measurement needs.
-struct Setup<'a> {
-    transport: &'static str,
-    target: &'static str,
-    follow: Follow,
-    stream_id: &'a str,
-    subscribers: usize,
-    sender: Sender,
-    servers: Vec<&'a Server>,
+pub(super) struct Setup<'a> {
+    pub transport: &'static str,
+    pub target: &'static str,
+    pub follow: Follow,
+    pub stream_id: &'a str,
+    pub subscribers: usize,
+    pub sender: Sender,
+    pub servers: Vec<&'a Server>,
+    /// chat-service's `/metrics`, to read `chat_live_subscribers` from
+    /// while every subscriber is connected.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// chat-service on a fresh embedded store, for one fan-out point.
+pub(super) struct FanoutChat {
+    pub server: Server,
+    pub addr: SocketAddr,
+    /// Its `/metrics`.
+    pub metrics: SocketAddr,
+    data_dir: PathBuf,
+}
+
+impl FanoutChat {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.server.stop(Duration::from_secs(15)).await?;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        Ok(())
+    }
 }
 
 impl Suite {
@@ -85,7 +114,10 @@ impl Suite {
         let (follow, sender) = if transport == "grpc" {
             (Follow::Grpc(addr), Sender::grpc(addr, &stream_id).await?)
         } else {
-            (Follow::Sse(addr), Sender::http(addr, &stream_id).await?)
+            (
+                Follow::Sse(vec![addr]),
+                Sender::http(addr, &stream_id).await?,
+            )
         };
         let point = self
             .measure_fanout(Setup {
@@ -96,6 +128,7 @@ impl Suite {
                 subscribers: count,
                 sender,
                 servers: vec![&server],
+                metrics: None,
             })
             .await;
         // Open SSE streams hold axum's graceful shutdown: the subscribers
@@ -105,7 +138,8 @@ impl Suite {
     }
 
     async fn grpc_chat(&mut self, count: usize) -> anyhow::Result<FanoutPoint> {
-        let (chat, addr, data_dir) = self.start_fanout_chat().await?;
+        let chat = self.start_fanout_chat().await?;
+        let addr = chat.addr;
         let stream_id = register_stream(addr).await?;
         let point = self
             .measure_fanout(Setup {
@@ -115,16 +149,17 @@ impl Suite {
                 stream_id: &stream_id,
                 subscribers: count,
                 sender: Sender::grpc(addr, &stream_id).await?,
-                servers: vec![&chat],
+                servers: vec![&chat.server],
+                metrics: None,
             })
             .await;
-        chat.stop(Duration::from_secs(15)).await?;
-        let _ = std::fs::remove_dir_all(&data_dir);
+        chat.stop().await?;
         point
     }
 
     async fn sse_edge(&mut self, count: usize) -> anyhow::Result<FanoutPoint> {
-        let (chat, chat_addr, data_dir) = self.start_fanout_chat().await?;
+        let chat = self.start_fanout_chat().await?;
+        let chat_addr = chat.addr;
         let edge_addr = free_local_addr()?;
         let mut edge = self.spawn_edge("http-edge-fanout", edge_addr, chat_addr)?;
         edge.wait_for_port(edge_addr, Duration::from_secs(20))
@@ -134,40 +169,46 @@ impl Suite {
             .measure_fanout(Setup {
                 transport: "sse",
                 target: "chat-service",
-                follow: Follow::Sse(edge_addr),
+                follow: Follow::Sse(vec![edge_addr]),
                 stream_id: &stream_id,
                 subscribers: count,
                 sender: Sender::http(edge_addr, &stream_id).await?,
-                servers: vec![&edge, &chat],
+                servers: vec![&edge, &chat.server],
+                metrics: None,
             })
             .await;
         edge.stop(Duration::from_secs(10)).await?;
-        chat.stop(Duration::from_secs(15)).await?;
-        let _ = std::fs::remove_dir_all(&data_dir);
+        chat.stop().await?;
         point
     }
 
-    /// A fresh chat-service on a fresh embedded store.
-    async fn start_fanout_chat(
-        &mut self,
-    ) -> anyhow::Result<(Server, SocketAddr, std::path::PathBuf)> {
+    /// A fresh chat-service on a fresh embedded store, its `/metrics` on a
+    /// port of its own.
+    pub(super) async fn start_fanout_chat(&mut self) -> anyhow::Result<FanoutChat> {
         let data_dir = self.config.out_dir.join("data-fanout");
         let _ = std::fs::remove_dir_all(&data_dir);
         let addr = free_local_addr()?;
-        let mut chat = self.spawn_chat_service(
+        let metrics = free_local_addr()?;
+        let mut server = self.spawn_chat_service(
             "chat-service-fanout",
             addr,
             [
                 ("CHAT_STORE", "embedded".to_owned()),
                 ("CHAT_DATA_DIR", data_dir.display().to_string()),
+                ("CHAT_METRICS_ADDR", metrics.to_string()),
             ],
         )?;
-        chat.wait_for_port(addr, Duration::from_secs(60)).await?;
-        Ok((chat, addr, data_dir))
+        server.wait_for_port(addr, Duration::from_secs(60)).await?;
+        Ok(FanoutChat {
+            server,
+            addr,
+            metrics,
+            data_dir,
+        })
     }
 
     /// Connects the subscribers, warms up, reads memory, runs the windows.
-    async fn measure_fanout(&mut self, setup: Setup<'_>) -> anyhow::Result<FanoutPoint> {
+    pub(super) async fn measure_fanout(&mut self, setup: Setup<'_>) -> anyhow::Result<FanoutPoint> {
         let Setup {
             transport,
             target,
@@ -176,6 +217,7 @@ impl Suite {
             subscribers: count,
             mut sender,
             servers,
+            metrics,
         } = setup;
         let plan = self.config.fanout.plan;
         let rss = || -> Vec<u64> {
@@ -187,16 +229,16 @@ impl Suite {
         let pids: Vec<u32> = servers.iter().map(|server| server.pid()).collect();
         // The same sends with nobody listening, in the same processes: the
         // baseline of what the audience costs a send and the server's CPU.
-        let alone = if target == "chat-service" {
+        let alone = if target != "no-op" {
             Some(
-                self.sends_alone(follow, stream_id, &mut sender, &pids)
+                self.sends_alone(&follow, stream_id, &mut sender, &pids)
                     .await?,
             )
         } else {
             None
         };
         let before = rss();
-        let subscribers = Subscribers::connect(follow, stream_id, count, &plan).await?;
+        let subscribers = Subscribers::connect(&follow, stream_id, count, &plan).await?;
         let warmed = subscribers.warm_up(&mut sender).await;
         if let Err(error) = warmed {
             subscribers.close().await;
@@ -204,13 +246,24 @@ impl Suite {
         }
         tokio::time::sleep(SETTLE).await;
         let subscribed = rss();
+        let mut live_subscribers = Vec::new();
+        live_subscribers.extend(live_subscribers_at(metrics).await);
         let mut peaks = vec![0_u64; servers.len()];
         let mut windows = Vec::new();
         let mut cpu_per_message = vec![Vec::new(); servers.len()];
         for _ in 0..self.config.repeats {
             let cpu_before = cpu_of(&pids);
-            let (window, window_peaks) =
-                with_peak_rss(&pids, subscribers.window(&mut sender, &plan)).await;
+            // Read halfway through the window's sends.
+            let midway = Duration::from_secs_f64(plan.messages as f64 / plan.rate.max(0.001) / 2.0);
+            let during = async {
+                tokio::time::sleep(midway).await;
+                live_subscribers_at(metrics).await
+            };
+            let ((window, window_peaks), during) = tokio::join!(
+                with_peak_rss(&pids, subscribers.window(&mut sender, &plan)),
+                during
+            );
+            live_subscribers.extend(during);
             for (peak, window_peak) in peaks.iter_mut().zip(window_peaks) {
                 *peak = (*peak).max(window_peak);
             }
@@ -248,6 +301,11 @@ impl Suite {
             transport: transport.to_owned(),
             target: target.to_owned(),
             subscribers: count,
+            requested_subscribers: count,
+            edges: match &follow {
+                Follow::Sse(addrs) => addrs.len(),
+                Follow::Grpc(_) => 0,
+            },
             connections,
             connect_seconds,
             deliveries_per_second: median(
@@ -275,6 +333,9 @@ impl Suite {
                     .collect(),
             ),
             missing: windows.iter().map(|window| window.missing).sum(),
+            gaps: windows.iter().map(|window| window.gaps).sum(),
+            missing_after_gap: windows.iter().map(|window| window.missing_after_gap).sum(),
+            live_subscribers,
             unexpected: windows.iter().map(|window| window.unexpected).sum(),
             errors: errors
                 + windows.iter().map(|window| window.send_errors).sum::<u64>()
@@ -292,7 +353,7 @@ impl Suite {
     /// The fan-out plan's windows with no subscriber connected.
     async fn sends_alone(
         &mut self,
-        follow: Follow,
+        follow: &Follow,
         stream_id: &str,
         sender: &mut Sender,
         pids: &[u32],
@@ -338,6 +399,13 @@ impl Suite {
     }
 }
 
+/// chat-service's `chat_live_subscribers` at `metrics` (none when not
+/// given; a failed scrape is left out, and shows as a missing reading).
+async fn live_subscribers_at(metrics: Option<SocketAddr>) -> Option<f64> {
+    let exposition = scrape(metrics?).await.ok()?;
+    Some(exposition.sum("chat_live_subscribers", &[]))
+}
+
 /// What the sends cost with nobody listening.
 struct Alone {
     send_latency: Latency,
@@ -346,17 +414,20 @@ struct Alone {
     cpu_per_message: Vec<Vec<f64>>,
 }
 
-fn cpu_of(pids: &[u32]) -> Vec<f64> {
-    pids.iter()
-        .map(|&pid| cpu_seconds(pid).unwrap_or(0.0))
-        .collect()
+fn cpu_of(pids: &[u32]) -> Vec<CpuSample> {
+    pids.iter().map(|&pid| CpuSample::take(pid)).collect()
 }
 
 /// Adds each server's CPU per message since `before` to `per_message`.
-fn push_per_message(per_message: &mut [Vec<f64>], before: &[f64], pids: &[u32], messages: usize) {
+fn push_per_message(
+    per_message: &mut [Vec<f64>],
+    before: &[CpuSample],
+    pids: &[u32],
+    messages: usize,
+) {
     let after = cpu_of(pids);
     for ((values, before), after) in per_message.iter_mut().zip(before).zip(after) {
-        values.push((after - before) * 1e6 / messages.max(1) as f64);
+        values.push(after.seconds_since(before) * 1e6 / messages.max(1) as f64);
     }
 }
 

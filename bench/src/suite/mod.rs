@@ -11,12 +11,14 @@
 //!    no-op RPC at the same rate.
 //! 5. chat-service on the CQL database (fresh keyspace): the same sends and
 //!    half-peak run; the keyspace is dropped afterwards.
-//! 6. Live fan-out (section 4), then newest-50 reads as a stream grows, on
+//! 6. Live fan-out (section 4; 4c: SSE viewers through two edges, the
+//!    fan-out tree against the relay), then newest-50 reads as a stream grows, on
 //!    both stores, in this process.
 //! 7. The overload experiment (section 6), in fresh processes.
 //!
 //! Memory is sampled from `/proc` while the top-concurrency runs go on.
 
+mod edges;
 mod fanout;
 mod overload;
 mod results;
@@ -36,6 +38,7 @@ use chat_service::storage::embedded::EmbeddedStore;
 use chat_service::storage::scylla::ScyllaStore;
 use http::StatusCode;
 
+pub use edges::{EDGE_RELAY, EDGE_TREE, EdgeFanoutConfig};
 pub use fanout::FanoutConfig;
 pub use overload::{OVERLOAD_GRPC, OVERLOAD_REST, OverloadPoint};
 pub use results::{FanoutCpu, FanoutMemory, FanoutPoint, HalfPeak, Memory, Point, Report};
@@ -179,10 +182,10 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         baselines.grpc.stop(Duration::from_secs(5)).await?;
         baselines.http.stop(Duration::from_secs(5)).await?;
     }
-    let fanout = if sections.fanout {
-        suite.fanout().await
+    let (fanout, edge_fanout) = if sections.fanout {
+        (suite.fanout().await, suite.edge_fanout().await)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let history = if sections.history {
         suite.history().await?
@@ -210,6 +213,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         history,
         fanout_plan: suite.config.fanout.plan,
         fanout,
+        edge_fanout,
         overload_plan: suite.config.overload,
         overload,
         server_env: suite.config.server_env.clone(),
@@ -470,6 +474,18 @@ impl Suite {
     }
 
     fn spawn_edge(&self, name: &str, addr: SocketAddr, chat: SocketAddr) -> anyhow::Result<Server> {
+        self.spawn_edge_with(name, addr, chat, BTreeMap::new())
+    }
+
+    /// http-edge with `extra` settings on top of the suite's (and under
+    /// `--server-env`, which wins).
+    fn spawn_edge_with(
+        &self,
+        name: &str,
+        addr: SocketAddr,
+        chat: SocketAddr,
+        extra: BTreeMap<String, String>,
+    ) -> anyhow::Result<Server> {
         let mut env: BTreeMap<String, String> = [
             ("EDGE_HTTP_ADDR", addr.to_string()),
             ("EDGE_CHAT_SERVICE_URL", format!("http://{chat}")),
@@ -478,6 +494,7 @@ impl Suite {
         .into_iter()
         .map(|(key, value)| (key.to_owned(), value))
         .collect();
+        env.extend(extra);
         env.extend(self.config.server_env.iter().cloned());
         Server::spawn(Launch {
             name,

@@ -77,6 +77,9 @@ pub struct Report {
     pub history: Vec<HistoryPoint>,
     pub fanout_plan: FanoutPlan,
     pub fanout: Vec<FanoutPoint>,
+    /// SSE viewers through several edges, fan-out tree and relay
+    /// (section 4c).
+    pub edge_fanout: Vec<FanoutPoint>,
     pub overload_plan: OverloadPlan,
     pub overload: Vec<OverloadPoint>,
     /// Extra settings of chat-service and http-edge (`--server-env`).
@@ -91,9 +94,18 @@ pub struct Report {
 pub struct FanoutPoint {
     /// `grpc` or `sse`.
     pub transport: String,
-    /// `no-op` (the baseline) or `chat-service` (through the edge for SSE).
+    /// `no-op` (the baseline) or `chat-service` (through the edge for SSE);
+    /// for section 4c [`EDGE_TREE`] or [`EDGE_RELAY`].
+    ///
+    /// [`EDGE_TREE`]: super::EDGE_TREE
+    /// [`EDGE_RELAY`]: super::EDGE_RELAY
     pub target: String,
     pub subscribers: usize,
+    /// What was asked for: more than `subscribers` when the open-file limit
+    /// of the generator held it back.
+    pub requested_subscribers: usize,
+    /// Edges the SSE viewers were spread over (section 4c; else 0 or 1).
+    pub edges: usize,
     pub connections: usize,
     pub connect_seconds: f64,
     /// Median over the windows.
@@ -103,9 +115,18 @@ pub struct FanoutPoint {
     pub latency_from_schedule: Latency,
     /// Median over the windows of the rate the sender achieved.
     pub messages_per_second: f64,
+    /// Copies never delivered to a viewer that was not given a `gap`.
     pub missing: u64,
+    /// `gap` events the viewers were given (each ends its viewer).
+    pub gaps: u64,
+    /// Copies not delivered after a viewer's `gap` (explained, not missing).
+    pub missing_after_gap: u64,
     pub unexpected: u64,
     pub errors: u64,
+    /// chat-service's `chat_live_subscribers`, scraped from its `/metrics`
+    /// with every viewer connected: after the warm-up and in the middle of
+    /// each window (section 4c).
+    pub live_subscribers: Vec<f64>,
     /// Every send of every window, from its request's start to its
     /// acknowledgment, with the subscribers listening.
     pub send_latency: Latency,
