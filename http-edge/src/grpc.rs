@@ -106,8 +106,15 @@ pub(crate) fn overloaded() -> ApiError {
 }
 
 /// A cheap-to-clone handle on chat-service (clones share the channels).
+///
+/// One `Arc`: axum clones the handle for every request (the router's state,
+/// the shedding middleware's state), and cloning the stubs themselves costs
+/// an allocation-free but long series of reference counts per channel.
 #[derive(Debug, Clone)]
-pub struct ChatClient {
+pub struct ChatClient(Arc<Clients>);
+
+#[derive(Debug)]
+struct Clients {
     chat: ChatServiceClient<Channel>,
     health: HealthClient<Channel>,
     /// Event streams, spread over their own connections.
@@ -143,7 +150,7 @@ impl ChatClient {
         let streams = (0..limits.upstream_stream_connections.max(1))
             .map(|_| ChatServiceClient::new(channel()))
             .collect();
-        Self {
+        Self(Arc::new(Clients {
             chat: ChatServiceClient::new(unary.clone()),
             edge: ChatEdgeServiceClient::new(unary.clone()),
             health: HealthClient::new(unary),
@@ -155,21 +162,21 @@ impl ChatClient {
                 limits.queue_timeout(),
             )),
             timeout,
-        }
+        }))
     }
 
     /// Whether a unary call arriving now would be shed at once: every slot
     /// taken and the queue full (a look, not a reservation: see
     /// [`crate::shed`]).
     pub fn is_saturated(&self) -> bool {
-        self.admission.is_saturated()
+        self.0.admission.is_saturated()
     }
 
     /// A slot for one unary call: at once if one is free, else, if fewer
     /// than `EDGE_MAX_QUEUED` calls are waiting, within the queue timeout;
     /// else the call is shed (503 with `Retry-After`).
     async fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.admission.admit().await.ok_or_else(shed)
+        self.0.admission.admit().await.ok_or_else(shed)
     }
 
     /// Runs one unary call in a slot, in a task of its own, so that it
@@ -191,8 +198,8 @@ impl ChatClient {
 
     /// The client for the next event stream (round robin over the pool).
     fn stream_client(&self) -> ChatServiceClient<Channel> {
-        let index = self.next_stream.fetch_add(1, Ordering::Relaxed) % self.streams.len();
-        self.streams[index].clone()
+        let index = self.0.next_stream.fetch_add(1, Ordering::Relaxed) % self.0.streams.len();
+        self.0.streams[index].clone()
     }
 
     // Each call carries the caller's token and the request id as metadata,
@@ -208,7 +215,7 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<SentMessage, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let mut chat = self.0.chat.clone();
         self.call(async move {
             let response = chat
                 .send_message(request)
@@ -237,7 +244,7 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<ListMessagesResponse, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let mut chat = self.0.chat.clone();
         self.call(async move {
             let response = chat
                 .list_messages(request)
@@ -256,7 +263,7 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<(), ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let mut chat = self.0.chat.clone();
         self.call(async move {
             chat.delete_message(request).await?;
             Ok(())
@@ -299,7 +306,7 @@ impl ChatClient {
             token,
             request_id,
         )?;
-        let mut edge = self.edge.clone();
+        let mut edge = self.0.edge.clone();
         self.call(async move { Ok(edge.authorize_subscription(request).await?.into_inner()) })
             .await
     }
@@ -312,7 +319,7 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Ban, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let mut chat = self.0.chat.clone();
         self.call(async move { Ok(chat.ban_user(request).await?.into_inner()) })
             .await
     }
@@ -325,7 +332,7 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<(), ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let mut chat = self.0.chat.clone();
         self.call(async move {
             chat.unban_user(request).await?;
             Ok(())
@@ -341,7 +348,7 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Stream, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let mut chat = self.0.chat.clone();
         self.call(async move { Ok(chat.add_moderator(request).await?.into_inner()) })
             .await
     }
@@ -354,7 +361,7 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Stream, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let mut chat = self.0.chat.clone();
         self.call(async move { Ok(chat.remove_moderator(request).await?.into_inner()) })
             .await
     }
@@ -369,7 +376,7 @@ impl ChatClient {
             },
             request_id,
         )?;
-        let response = self.health.clone().check(request).await.map_err(|status| {
+        let response = self.0.health.clone().check(request).await.map_err(|status| {
             ApiError::Unavailable(format!(
                 "health check failed: {:?}: {}",
                 status.code(),
@@ -394,7 +401,7 @@ impl ChatClient {
         let mut request = tonic::Request::new(message);
         // ...and this tells the server the deadline (`grpc-timeout`), so that
         // it can stop working on a request nobody waits for.
-        request.set_timeout(self.timeout);
+        request.set_timeout(self.0.timeout);
         insert_request_id(request.metadata_mut(), request_id)?;
         Ok(request)
     }
