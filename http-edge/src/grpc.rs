@@ -376,13 +376,19 @@ impl ChatClient {
             },
             request_id,
         )?;
-        let response = self.0.health.clone().check(request).await.map_err(|status| {
-            ApiError::Unavailable(format!(
-                "health check failed: {:?}: {}",
-                status.code(),
-                status.message()
-            ))
-        })?;
+        let response = self
+            .0
+            .health
+            .clone()
+            .check(request)
+            .await
+            .map_err(|status| {
+                ApiError::Unavailable(format!(
+                    "health check failed: {:?}: {}",
+                    status.code(),
+                    status.message()
+                ))
+            })?;
         match response.into_inner().status() {
             ServingStatus::Serving => Ok(()),
             other => Err(ApiError::Unavailable(format!(
