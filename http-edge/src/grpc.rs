@@ -1,5 +1,6 @@
-//! The client of chat-service: lazily connected HTTP/2 channels, one for
-//! unary calls and health checks, a small pool for event streams.
+//! The client of chat-service: lazily connected HTTP/2 connections, one for
+//! unary calls ([`crate::upstream`], without tonic's per-call hops), one for
+//! health checks, a small pool for event streams.
 //!
 //! Isolation between clients (README "Limits"):
 //! - event streams never share a connection with unary calls, and the SSE
@@ -37,7 +38,7 @@ use allmine_chat_proto::{
         AuthorizeSubscriptionRequest, AuthorizeSubscriptionResponse, Ban, BanUserRequest,
         ChatEvent, ChatMessage, DeleteMessageRequest, ListMessagesRequest, ListMessagesResponse,
         ModeratorRequest, SendMessageRequest, Stream, SubscribeMessagesRequest, UnbanUserRequest,
-        chat_edge_service_client::ChatEdgeServiceClient, chat_service_client::ChatServiceClient,
+        chat_service_client::ChatServiceClient,
     },
 };
 use allmine_observability::admission::Admission;
@@ -59,7 +60,18 @@ use crate::{
     extract::BearerToken,
     rate_limit::RateLimit,
     request_id::RequestId,
+    upstream::{self, Unary},
 };
+
+// The unary methods' paths, as the generated stubs name them.
+const SEND_MESSAGE: &str = "/allmine.chat.v1.ChatService/SendMessage";
+const LIST_MESSAGES: &str = "/allmine.chat.v1.ChatService/ListMessages";
+const DELETE_MESSAGE: &str = "/allmine.chat.v1.ChatService/DeleteMessage";
+const BAN_USER: &str = "/allmine.chat.v1.ChatService/BanUser";
+const UNBAN_USER: &str = "/allmine.chat.v1.ChatService/UnbanUser";
+const ADD_MODERATOR: &str = "/allmine.chat.v1.ChatService/AddModerator";
+const REMOVE_MODERATOR: &str = "/allmine.chat.v1.ChatService/RemoveModerator";
+const AUTHORIZE_SUBSCRIPTION: &str = "/allmine.chat.v1.ChatEdgeService/AuthorizeSubscription";
 
 /// What `SendMessage` answered: the message, and whether it is the replay of
 /// an earlier send with the same idempotency key (chat-service's
@@ -115,13 +127,14 @@ pub struct ChatClient(Arc<Clients>);
 
 #[derive(Debug)]
 struct Clients {
-    chat: ChatServiceClient<Channel>,
+    /// Unary calls, the per-client check of the shared event streams
+    /// (`crate::fanout`) included: one lean HTTP/2 connection
+    /// ([`crate::upstream`]).
+    unary: Arc<Unary>,
+    /// Health checks (`/readyz`), on a tonic channel of their own.
     health: HealthClient<Channel>,
     /// Event streams, spread over their own connections.
     streams: Arc<[ChatServiceClient<Channel>]>,
-    /// The per-client check of the shared event streams (`crate::fanout`),
-    /// on the unary channel.
-    edge: ChatEdgeServiceClient<Channel>,
     next_stream: Arc<AtomicUsize>,
     /// Slots for unary calls, and the bounded queue in front of them.
     admission: Arc<Admission>,
@@ -146,14 +159,22 @@ impl ChatClient {
                 .initial_connection_window_size(CONNECTION_WINDOW)
                 .connect_lazy()
         };
-        let unary = channel();
         let streams = (0..limits.upstream_stream_connections.max(1))
             .map(|_| ChatServiceClient::new(channel()))
             .collect();
+        let unary = Unary::new(
+            url.clone(),
+            upstream::Settings {
+                timeout,
+                stream_window: STREAM_WINDOW,
+                connection_window: CONNECTION_WINDOW,
+                keep_alive_interval: KEEP_ALIVE_INTERVAL,
+                keep_alive_timeout: KEEP_ALIVE_TIMEOUT,
+            },
+        );
         Self(Arc::new(Clients {
-            chat: ChatServiceClient::new(unary.clone()),
-            edge: ChatEdgeServiceClient::new(unary.clone()),
-            health: HealthClient::new(unary),
+            unary,
+            health: HealthClient::new(channel()),
             streams,
             next_stream: Arc::new(AtomicUsize::new(0)),
             admission: Arc::new(Admission::new(
@@ -215,10 +236,10 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<SentMessage, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.0.chat.clone();
+        let unary = Arc::clone(&self.0.unary);
         self.call(async move {
-            let response = chat
-                .send_message(request)
+            let response = unary
+                .call::<_, ChatMessage>(SEND_MESSAGE, request)
                 .await
                 .map_err(|status| ApiError::from_status(status, SEND_MESSAGE_REST_NAMES))?;
             let replayed = response
@@ -244,10 +265,10 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<ListMessagesResponse, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.0.chat.clone();
+        let unary = Arc::clone(&self.0.unary);
         self.call(async move {
-            let response = chat
-                .list_messages(request)
+            let response = unary
+                .call::<_, ListMessagesResponse>(LIST_MESSAGES, request)
                 .await
                 .map_err(|status| ApiError::from_status(status, LIST_MESSAGES_REST_NAMES))?;
             Ok(response.into_inner())
@@ -263,9 +284,9 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<(), ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.0.chat.clone();
+        let unary = Arc::clone(&self.0.unary);
         self.call(async move {
-            chat.delete_message(request).await?;
+            unary.call::<_, ()>(DELETE_MESSAGE, request).await?;
             Ok(())
         })
         .await
@@ -306,9 +327,14 @@ impl ChatClient {
             token,
             request_id,
         )?;
-        let mut edge = self.0.edge.clone();
-        self.call(async move { Ok(edge.authorize_subscription(request).await?.into_inner()) })
-            .await
+        let unary = Arc::clone(&self.0.unary);
+        self.call(async move {
+            Ok(unary
+                .call::<_, AuthorizeSubscriptionResponse>(AUTHORIZE_SUBSCRIPTION, request)
+                .await?
+                .into_inner())
+        })
+        .await
     }
 
     /// Calls `BanUser`.
@@ -319,8 +345,8 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Ban, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.0.chat.clone();
-        self.call(async move { Ok(chat.ban_user(request).await?.into_inner()) })
+        let unary = Arc::clone(&self.0.unary);
+        self.call(async move { Ok(unary.call::<_, Ban>(BAN_USER, request).await?.into_inner()) })
             .await
     }
 
@@ -332,9 +358,9 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<(), ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.0.chat.clone();
+        let unary = Arc::clone(&self.0.unary);
         self.call(async move {
-            chat.unban_user(request).await?;
+            unary.call::<_, ()>(UNBAN_USER, request).await?;
             Ok(())
         })
         .await
@@ -348,9 +374,14 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Stream, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.0.chat.clone();
-        self.call(async move { Ok(chat.add_moderator(request).await?.into_inner()) })
-            .await
+        let unary = Arc::clone(&self.0.unary);
+        self.call(async move {
+            Ok(unary
+                .call::<_, Stream>(ADD_MODERATOR, request)
+                .await?
+                .into_inner())
+        })
+        .await
     }
 
     /// Calls `RemoveModerator`.
@@ -361,9 +392,14 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Stream, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.0.chat.clone();
-        self.call(async move { Ok(chat.remove_moderator(request).await?.into_inner()) })
-            .await
+        let unary = Arc::clone(&self.0.unary);
+        self.call(async move {
+            Ok(unary
+                .call::<_, Stream>(REMOVE_MODERATOR, request)
+                .await?
+                .into_inner())
+        })
+        .await
     }
 
     /// Ready means chat-service answers its health check for
