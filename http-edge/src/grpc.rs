@@ -475,9 +475,12 @@ fn insert_authorization(metadata: &mut MetadataMap, token: &BearerToken) -> Resu
 }
 
 fn insert_request_id(metadata: &mut MetadataMap, request_id: &RequestId) -> Result<(), ApiError> {
-    let value = AsciiMetadataValue::try_from(request_id.as_str()).map_err(|_| {
+    let mut value = AsciiMetadataValue::try_from(request_id.as_str()).map_err(|_| {
         ApiError::Internal(format!("request id {request_id} is not valid metadata"))
     })?;
+    // Not secret, but new on every call: adding it to HTTP/2's header
+    // compression table (both ends) would only evict entries that repeat.
+    value.set_sensitive(true);
     metadata.insert("x-request-id", value);
     // The request's trace continues in chat-service (W3C `traceparent`).
     allmine_observability::propagation::inject_current(metadata.as_mut());
