@@ -31,7 +31,10 @@
 
 use std::{
     error::Error as StdError,
+    future::Future,
+    pin::Pin,
     sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -252,6 +255,7 @@ impl Unary {
         let settings = self.settings;
         tokio::spawn(async move {
             let keep_alive = keep_alive(ping_pong, settings);
+            let mut connection = YieldFirst::new(connection);
             tokio::select! {
                 result = &mut connection => {
                     if let Err(error) = result {
@@ -267,6 +271,44 @@ impl Unary {
             }
         });
         Ok(Connection { send, generation })
+    }
+}
+
+/// The connection's future, made to let every other ready task run before
+/// each of its polls.
+///
+/// A call wakes the connection task when it queues its frames, and Tokio
+/// runs a task just woken next: the connection then wrote each call alone,
+/// one `writev` per call (and chat-service read them one by one). Yielding
+/// once first puts it behind the tasks already ready, whose calls queue
+/// their frames meanwhile; one write then carries them all. When nothing
+/// else is ready the yield costs one trip through the run queue.
+struct YieldFirst<F> {
+    inner: F,
+    yielded: bool,
+}
+
+impl<F> YieldFirst<F> {
+    fn new(inner: F) -> Self {
+        Self {
+            inner,
+            yielded: false,
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for YieldFirst<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        if !self.yielded {
+            self.yielded = true;
+            // Woken while running: Tokio queues the task at the back.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.yielded = false;
+        Pin::new(&mut self.inner).poll(cx)
     }
 }
 
