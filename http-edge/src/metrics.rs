@@ -10,7 +10,6 @@ use std::time::Instant;
 use allmine_observability::metrics::ServiceMetrics;
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics::Gauge;
 
@@ -38,31 +37,43 @@ pub fn with_recorder<T>(register: impl FnOnce() -> T) -> T {
     METRICS.with(register)
 }
 
-/// Middleware: `http_server_request_duration_seconds`, labelled with the
+/// One request's `http_server_request_duration_seconds`, labelled with the
 /// route template (`/api/v1/live-stream/{streamId}/chat/messages`), never
-/// the path. For an event stream it is the time to the response head, not
-/// the stream's life.
-pub async fn record_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE.to_owned(), |matched| {
-            matched.as_str().to_owned()
-        });
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    with_recorder(|| {
-        metrics::histogram!(
-            HTTP_REQUEST_DURATION,
-            "http_request_method" => method,
-            "http_route" => route,
-            "http_response_status_code" => status,
-        )
-    })
-    .record(started.elapsed().as_secs_f64());
-    response
+/// the path: [`RequestTimer::start`] before the request runs,
+/// [`RequestTimer::record`] with its response. For an event stream it is
+/// the time to the response head, not the stream's life.
+pub struct RequestTimer {
+    started: Instant,
+    method: &'static str,
+    route: String,
+}
+
+impl RequestTimer {
+    pub fn start(request: &Request) -> Self {
+        Self {
+            started: Instant::now(),
+            method: method_label(request.method()),
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or(UNMATCHED_ROUTE.to_owned(), |matched| {
+                    matched.as_str().to_owned()
+                }),
+        }
+    }
+
+    pub fn record(self, response: &Response) {
+        let status = response.status().as_u16().to_string();
+        with_recorder(|| {
+            metrics::histogram!(
+                HTTP_REQUEST_DURATION,
+                "http_request_method" => self.method,
+                "http_route" => self.route,
+                "http_response_status_code" => status,
+            )
+        })
+        .record(self.started.elapsed().as_secs_f64());
+    }
 }
 
 /// Standard methods by name; any other as `_OTHER` (OpenTelemetry's

@@ -10,9 +10,10 @@ pub mod moderators;
 
 use axum::{
     Extension, Router,
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, Request, State},
     http::{Method, Uri},
-    middleware,
+    middleware::{self, Next},
+    response::Response,
     routing::{delete, get, post, put},
 };
 use serde::Deserialize;
@@ -105,16 +106,7 @@ pub fn router(
     // every level of that nest again at each level (a third of the edge's
     // instructions per send, BENCHMARKS.md "Lean send path: the edge").
     let layers = ServiceBuilder::new()
-        // Outside everything, the span and the access log included: under
-        // overload a refusal must cost far less than a request (crate::shed).
-        .layer(middleware::from_fn_with_state(
-            chat.clone(),
-            crate::shed::shed_early,
-        ))
-        .layer(middleware::from_fn(crate::metrics::record_request))
-        // So that every response, fallbacks included, carries the request id
-        // and is logged in the request's span.
-        .layer(middleware::from_fn(request_id::request_context))
+        .layer(middleware::from_fn_with_state(chat.clone(), edge_request))
         // Outside every refusal of the router (401, 404, 405, 413, 431, ...),
         // so that a browser can read those too, and so that a preflight is
         // answered before any of them could refuse it; inside the request id,
@@ -128,6 +120,25 @@ pub fn router(
         .option_layer(fanout.map(Extension))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     router.layer(layers.into_inner()).with_state(chat)
+}
+
+/// The outer steps of every request, in one middleware (each `from_fn`
+/// layer boxes a future and clones the whole stack below it per request):
+/// 1. shedding, outside everything, the span and the access log included:
+///    under overload a refusal must cost far less than a request
+///    ([`crate::shed`]);
+/// 2. the request-duration histogram ([`crate::metrics::RequestTimer`]);
+/// 3. the request id, span and access-log line, so that every response,
+///    fallbacks included, carries the id and is logged in the request's span
+///    ([`request_id::request_context`]).
+async fn edge_request(State(chat): State<ChatClient>, request: Request, next: Next) -> Response {
+    if let Some(refusal) = crate::shed::refusal(&chat, &request) {
+        return refusal;
+    }
+    let timer = crate::metrics::RequestTimer::start(&request);
+    let response = request_id::request_context(request, next).await;
+    timer.record(&response);
+    response
 }
 
 /// The path parameters `{streamId}` and `{userId}`, passed to chat-service
