@@ -119,14 +119,13 @@ impl Unary {
         let body = encode(&message);
         let request = self.http_request(path, metadata)?;
         let connection = self.connection().await?;
-        let send = connection.send.ready().await.map_err(|error| {
+        // Fails once the connection is closed: forget it so that the next
+        // call dials (its task would too, when it ends).
+        let mut send = connection.send.ready().await.map_err(|error| {
             self.forget(connection.generation);
             broken(error)
         })?;
-        let mut send = send;
-        let (response, mut stream) = send
-            .send_request(request, false)
-            .map_err(|error| broken(error))?;
+        let (response, mut stream) = send.send_request(request, false).map_err(broken)?;
         stream.send_data(body, true).map_err(broken)?;
         let response = response.await.map_err(broken)?;
         let (parts, mut body) = response.into_parts();
