@@ -21,9 +21,12 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 ///
 /// The edge does not verify it (chat-service does); it only checks the shape
 /// so that a request without a token never reaches gRPC. `Debug` hides the
-/// token so that it cannot end up in a log.
+/// token so that it cannot end up in a log. Kept as the header value to
+/// forward (`Bearer <token>`), built once.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BearerToken(String);
+
+const BEARER: &str = "Bearer ";
 
 impl BearerToken {
     /// Parses the value of an `Authorization` header: the scheme `Bearer`
@@ -37,6 +40,11 @@ impl BearerToken {
         };
         let (scheme, token) = authorization.trim().split_once(' ').ok_or_else(malformed)?;
         let token = token.trim();
+        // The usual case first, in one pass over the bytes: a JWT holds no
+        // whitespace, so the checks below would all pass.
+        if scheme.eq_ignore_ascii_case("bearer") && is_jwt_shaped(token) {
+            return Ok(Self::forwarded(token));
+        }
         if !scheme.eq_ignore_ascii_case("bearer")
             || token.is_empty()
             || token.contains(char::is_whitespace)
@@ -50,20 +58,20 @@ impl BearerToken {
     /// base64url segments. Anything else is refused here (401), so that a
     /// flood of junk tokens costs chat-service nothing.
     fn jwt_shaped(token: &str) -> Result<Self, ApiError> {
-        let segments: Vec<&str> = token.split('.').collect();
-        let base64url = |segment: &&str| {
-            !segment.is_empty()
-                && segment
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
-        };
-        if segments.len() != 3 || !segments.iter().all(base64url) {
+        if !is_jwt_shaped(token) {
             return Err(ApiError::Unauthenticated(vec![
                 "The bearer token must be a JWT (three base64url segments separated by dots)"
                     .to_owned(),
             ]));
         }
-        Ok(Self(token.to_owned()))
+        Ok(Self::forwarded(token))
+    }
+
+    fn forwarded(token: &str) -> Self {
+        let mut value = String::with_capacity(BEARER.len() + token.len());
+        value.push_str(BEARER);
+        value.push_str(token);
+        Self(value)
     }
 
     /// Parses the value of an [`ACCESS_TOKEN_PARAM`] query parameter: a
@@ -79,9 +87,27 @@ impl BearerToken {
     }
 
     /// The header value to forward: `Bearer <token>`.
-    pub fn authorization_value(&self) -> String {
-        format!("Bearer {}", self.0)
+    pub fn authorization_value(&self) -> &str {
+        &self.0
     }
+}
+
+/// Three non-empty base64url segments separated by dots.
+fn is_jwt_shaped(token: &str) -> bool {
+    let mut segments = 1;
+    let mut segment_len = 0;
+    for byte in token.bytes() {
+        match byte {
+            b'.' if segment_len > 0 => {
+                segments += 1;
+                segment_len = 0;
+            }
+            b'-' | b'_' => segment_len += 1,
+            byte if byte.is_ascii_alphanumeric() => segment_len += 1,
+            _ => return false,
+        }
+    }
+    segments == 3 && segment_len > 0
 }
 
 impl fmt::Debug for BearerToken {
@@ -395,6 +421,29 @@ mod tests {
     fn a_bearer_token_is_accepted_in_any_case_of_the_scheme() {
         let token = BearerToken::parse("bearer abc.def.ghi").expect("valid");
         assert_eq!(token.authorization_value(), "Bearer abc.def.ghi");
+    }
+
+    #[test]
+    fn a_jwt_is_three_non_empty_base64url_segments() {
+        for token in ["a.b.c", "aB-_.0.x_-"] {
+            assert!(is_jwt_shaped(token), "{token:?}");
+        }
+        for token in [
+            "",
+            "a",
+            "a.b",
+            "a.b.c.d",
+            ".b.c",
+            "a..c",
+            "a.b.",
+            "a.b.c.",
+            "a.b+.c",
+            "a.b.c=",
+            "a.b. c",
+            "a.b.\u{e9}",
+        ] {
+            assert!(!is_jwt_shaped(token), "{token:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The client of chat-service: lazily connected HTTP/2 channels, one for
-//! unary calls and health checks, a small pool for event streams.
+//! The client of chat-service: lazily connected HTTP/2 connections, one for
+//! unary calls ([`crate::upstream`], without tonic's per-call hops), one for
+//! health checks, a small pool for event streams.
 //!
 //! Isolation between clients (README "Limits"):
 //! - event streams never share a connection with unary calls, and the SSE
@@ -37,7 +38,7 @@ use allmine_chat_proto::{
         AuthorizeSubscriptionRequest, AuthorizeSubscriptionResponse, Ban, BanUserRequest,
         ChatEvent, ChatMessage, DeleteMessageRequest, ListMessagesRequest, ListMessagesResponse,
         ModeratorRequest, SendMessageRequest, Stream, SubscribeMessagesRequest, UnbanUserRequest,
-        chat_edge_service_client::ChatEdgeServiceClient, chat_service_client::ChatServiceClient,
+        chat_service_client::ChatServiceClient,
     },
 };
 use allmine_observability::admission::Admission;
@@ -59,7 +60,18 @@ use crate::{
     extract::BearerToken,
     rate_limit::RateLimit,
     request_id::RequestId,
+    upstream::{self, Unary},
 };
+
+// The unary methods' paths, as the generated stubs name them.
+const SEND_MESSAGE: &str = "/allmine.chat.v1.ChatService/SendMessage";
+const LIST_MESSAGES: &str = "/allmine.chat.v1.ChatService/ListMessages";
+const DELETE_MESSAGE: &str = "/allmine.chat.v1.ChatService/DeleteMessage";
+const BAN_USER: &str = "/allmine.chat.v1.ChatService/BanUser";
+const UNBAN_USER: &str = "/allmine.chat.v1.ChatService/UnbanUser";
+const ADD_MODERATOR: &str = "/allmine.chat.v1.ChatService/AddModerator";
+const REMOVE_MODERATOR: &str = "/allmine.chat.v1.ChatService/RemoveModerator";
+const AUTHORIZE_SUBSCRIPTION: &str = "/allmine.chat.v1.ChatEdgeService/AuthorizeSubscription";
 
 /// What `SendMessage` answered: the message, and whether it is the replay of
 /// an earlier send with the same idempotency key (chat-service's
@@ -106,15 +118,23 @@ pub(crate) fn overloaded() -> ApiError {
 }
 
 /// A cheap-to-clone handle on chat-service (clones share the channels).
+///
+/// One `Arc`: axum clones the handle for every request (the router's state,
+/// the shedding middleware's state), and cloning the stubs themselves costs
+/// an allocation-free but long series of reference counts per channel.
 #[derive(Debug, Clone)]
-pub struct ChatClient {
-    chat: ChatServiceClient<Channel>,
+pub struct ChatClient(Arc<Clients>);
+
+#[derive(Debug)]
+struct Clients {
+    /// Unary calls, the per-client check of the shared event streams
+    /// (`crate::fanout`) included: one lean HTTP/2 connection
+    /// ([`crate::upstream`]).
+    unary: Arc<Unary>,
+    /// Health checks (`/readyz`), on a tonic channel of their own.
     health: HealthClient<Channel>,
     /// Event streams, spread over their own connections.
     streams: Arc<[ChatServiceClient<Channel>]>,
-    /// The per-client check of the shared event streams (`crate::fanout`),
-    /// on the unary channel.
-    edge: ChatEdgeServiceClient<Channel>,
     next_stream: Arc<AtomicUsize>,
     /// Slots for unary calls, and the bounded queue in front of them.
     admission: Arc<Admission>,
@@ -139,14 +159,22 @@ impl ChatClient {
                 .initial_connection_window_size(CONNECTION_WINDOW)
                 .connect_lazy()
         };
-        let unary = channel();
         let streams = (0..limits.upstream_stream_connections.max(1))
             .map(|_| ChatServiceClient::new(channel()))
             .collect();
-        Self {
-            chat: ChatServiceClient::new(unary.clone()),
-            edge: ChatEdgeServiceClient::new(unary.clone()),
-            health: HealthClient::new(unary),
+        let unary = Unary::new(
+            url.clone(),
+            upstream::Settings {
+                timeout,
+                stream_window: STREAM_WINDOW,
+                connection_window: CONNECTION_WINDOW,
+                keep_alive_interval: KEEP_ALIVE_INTERVAL,
+                keep_alive_timeout: KEEP_ALIVE_TIMEOUT,
+            },
+        );
+        Self(Arc::new(Clients {
+            unary,
+            health: HealthClient::new(channel()),
             streams,
             next_stream: Arc::new(AtomicUsize::new(0)),
             admission: Arc::new(Admission::new(
@@ -155,21 +183,21 @@ impl ChatClient {
                 limits.queue_timeout(),
             )),
             timeout,
-        }
+        }))
     }
 
     /// Whether a unary call arriving now would be shed at once: every slot
     /// taken and the queue full (a look, not a reservation: see
     /// [`crate::shed`]).
     pub fn is_saturated(&self) -> bool {
-        self.admission.is_saturated()
+        self.0.admission.is_saturated()
     }
 
     /// A slot for one unary call: at once if one is free, else, if fewer
     /// than `EDGE_MAX_QUEUED` calls are waiting, within the queue timeout;
     /// else the call is shed (503 with `Retry-After`).
     async fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.admission.admit().await.ok_or_else(shed)
+        self.0.admission.admit().await.ok_or_else(shed)
     }
 
     /// Runs one unary call in a slot, in a task of its own, so that it
@@ -191,8 +219,8 @@ impl ChatClient {
 
     /// The client for the next event stream (round robin over the pool).
     fn stream_client(&self) -> ChatServiceClient<Channel> {
-        let index = self.next_stream.fetch_add(1, Ordering::Relaxed) % self.streams.len();
-        self.streams[index].clone()
+        let index = self.0.next_stream.fetch_add(1, Ordering::Relaxed) % self.0.streams.len();
+        self.0.streams[index].clone()
     }
 
     // Each call carries the caller's token and the request id as metadata,
@@ -208,10 +236,10 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<SentMessage, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let unary = Arc::clone(&self.0.unary);
         self.call(async move {
-            let response = chat
-                .send_message(request)
+            let response = unary
+                .call::<_, ChatMessage>(SEND_MESSAGE, request)
                 .await
                 .map_err(|status| ApiError::from_status(status, SEND_MESSAGE_REST_NAMES))?;
             let replayed = response
@@ -237,10 +265,10 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<ListMessagesResponse, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let unary = Arc::clone(&self.0.unary);
         self.call(async move {
-            let response = chat
-                .list_messages(request)
+            let response = unary
+                .call::<_, ListMessagesResponse>(LIST_MESSAGES, request)
                 .await
                 .map_err(|status| ApiError::from_status(status, LIST_MESSAGES_REST_NAMES))?;
             Ok(response.into_inner())
@@ -256,9 +284,9 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<(), ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let unary = Arc::clone(&self.0.unary);
         self.call(async move {
-            chat.delete_message(request).await?;
+            unary.call::<_, ()>(DELETE_MESSAGE, request).await?;
             Ok(())
         })
         .await
@@ -299,9 +327,14 @@ impl ChatClient {
             token,
             request_id,
         )?;
-        let mut edge = self.edge.clone();
-        self.call(async move { Ok(edge.authorize_subscription(request).await?.into_inner()) })
-            .await
+        let unary = Arc::clone(&self.0.unary);
+        self.call(async move {
+            Ok(unary
+                .call::<_, AuthorizeSubscriptionResponse>(AUTHORIZE_SUBSCRIPTION, request)
+                .await?
+                .into_inner())
+        })
+        .await
     }
 
     /// Calls `BanUser`.
@@ -312,8 +345,8 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Ban, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
-        self.call(async move { Ok(chat.ban_user(request).await?.into_inner()) })
+        let unary = Arc::clone(&self.0.unary);
+        self.call(async move { Ok(unary.call::<_, Ban>(BAN_USER, request).await?.into_inner()) })
             .await
     }
 
@@ -325,9 +358,9 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<(), ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
+        let unary = Arc::clone(&self.0.unary);
         self.call(async move {
-            chat.unban_user(request).await?;
+            unary.call::<_, ()>(UNBAN_USER, request).await?;
             Ok(())
         })
         .await
@@ -341,9 +374,14 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Stream, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
-        self.call(async move { Ok(chat.add_moderator(request).await?.into_inner()) })
-            .await
+        let unary = Arc::clone(&self.0.unary);
+        self.call(async move {
+            Ok(unary
+                .call::<_, Stream>(ADD_MODERATOR, request)
+                .await?
+                .into_inner())
+        })
+        .await
     }
 
     /// Calls `RemoveModerator`.
@@ -354,9 +392,14 @@ impl ChatClient {
         request_id: &RequestId,
     ) -> Result<Stream, ApiError> {
         let request = self.authorized_request(request, token, request_id)?;
-        let mut chat = self.chat.clone();
-        self.call(async move { Ok(chat.remove_moderator(request).await?.into_inner()) })
-            .await
+        let unary = Arc::clone(&self.0.unary);
+        self.call(async move {
+            Ok(unary
+                .call::<_, Stream>(REMOVE_MODERATOR, request)
+                .await?
+                .into_inner())
+        })
+        .await
     }
 
     /// Ready means chat-service answers its health check for
@@ -369,13 +412,19 @@ impl ChatClient {
             },
             request_id,
         )?;
-        let response = self.health.clone().check(request).await.map_err(|status| {
-            ApiError::Unavailable(format!(
-                "health check failed: {:?}: {}",
-                status.code(),
-                status.message()
-            ))
-        })?;
+        let response = self
+            .0
+            .health
+            .clone()
+            .check(request)
+            .await
+            .map_err(|status| {
+                ApiError::Unavailable(format!(
+                    "health check failed: {:?}: {}",
+                    status.code(),
+                    status.message()
+                ))
+            })?;
         match response.into_inner().status() {
             ServingStatus::Serving => Ok(()),
             other => Err(ApiError::Unavailable(format!(
@@ -394,7 +443,7 @@ impl ChatClient {
         let mut request = tonic::Request::new(message);
         // ...and this tells the server the deadline (`grpc-timeout`), so that
         // it can stop working on a request nobody waits for.
-        request.set_timeout(self.timeout);
+        request.set_timeout(self.0.timeout);
         insert_request_id(request.metadata_mut(), request_id)?;
         Ok(request)
     }
@@ -426,9 +475,12 @@ fn insert_authorization(metadata: &mut MetadataMap, token: &BearerToken) -> Resu
 }
 
 fn insert_request_id(metadata: &mut MetadataMap, request_id: &RequestId) -> Result<(), ApiError> {
-    let value = AsciiMetadataValue::try_from(request_id.as_str()).map_err(|_| {
+    let mut value = AsciiMetadataValue::try_from(request_id.as_str()).map_err(|_| {
         ApiError::Internal(format!("request id {request_id} is not valid metadata"))
     })?;
+    // Not secret, but new on every call: adding it to HTTP/2's header
+    // compression table (both ends) would only evict entries that repeat.
+    value.set_sensitive(true);
     metadata.insert("x-request-id", value);
     // The request's trace continues in chat-service (W3C `traceparent`).
     allmine_observability::propagation::inject_current(metadata.as_mut());

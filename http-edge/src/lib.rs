@@ -50,6 +50,8 @@
 //!   and a tracing span.
 //! - [`grpc`]: the lazily connecting, self-reconnecting chat-service client,
 //!   with a deadline on every unary call (a subscription has none).
+//! - [`upstream`]: its unary calls, straight over one HTTP/2 connection
+//!   (`h2`), without tonic's per-call buffer task and spawned tasks.
 //! - [`web`]: the web chat page at `/` and its assets under `/app/`,
 //!   embedded in the binary (plain HTML, CSS and JavaScript from `web/`).
 //! - [`dto`]: the documented JSON shapes, one file per resource (message,
@@ -82,6 +84,7 @@ pub mod server;
 pub mod shed;
 pub mod startup;
 pub mod telemetry;
+pub mod upstream;
 pub mod web;
 
 pub use config::Config;

@@ -4,15 +4,15 @@
 //! listener are `allmine_observability::metrics`'s; every metric registers
 //! through [`with_recorder`].
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Instant;
 
 use allmine_observability::metrics::ServiceMetrics;
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
-use metrics::Gauge;
+use metrics::{Gauge, Histogram};
 
 pub const HTTP_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 pub const EVENT_STREAMS_OPEN: &str = "edge_event_streams_open";
@@ -38,31 +38,67 @@ pub fn with_recorder<T>(register: impl FnOnce() -> T) -> T {
     METRICS.with(register)
 }
 
-/// Middleware: `http_server_request_duration_seconds`, labelled with the
+/// One request's `http_server_request_duration_seconds`, labelled with the
 /// route template (`/api/v1/live-stream/{streamId}/chat/messages`), never
-/// the path. For an event stream it is the time to the response head, not
-/// the stream's life.
-pub async fn record_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE.to_owned(), |matched| {
-            matched.as_str().to_owned()
-        });
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    with_recorder(|| {
+/// the path: [`RequestTimer::start`] before the request runs,
+/// [`RequestTimer::record`] with its response. For an event stream it is
+/// the time to the response head, not the stream's life.
+pub struct RequestTimer {
+    started: Instant,
+    method: &'static str,
+    route: Option<MatchedPath>,
+}
+
+impl RequestTimer {
+    pub fn start(request: &Request) -> Self {
+        Self {
+            started: Instant::now(),
+            method: method_label(request.method()),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+        }
+    }
+
+    pub fn record(self, response: &Response) {
+        let route = self
+            .route
+            .as_ref()
+            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let status = response.status().as_u16();
+        request_duration(route, self.method, status).record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// The histogram of one (route, method, status), registered on first use
+/// and kept: building its key (label strings) and looking it up in the
+/// registry on every request cost more than the observation itself. The
+/// labels have a small fixed set of values (route templates, standard
+/// methods, status codes), so the cache is bounded the same way the series
+/// are.
+fn request_duration(route: &str, method: &'static str, status: u16) -> Histogram {
+    /// Per route template: (method, status, histogram).
+    type ByRoute = HashMap<String, Vec<(&'static str, u16, Histogram)>>;
+    static HANDLES: LazyLock<Mutex<ByRoute>> = LazyLock::new(Mutex::default);
+    let mut handles = HANDLES.lock().unwrap_or_else(PoisonError::into_inner);
+    let by_route = match handles.get_mut(route) {
+        Some(by_route) => by_route,
+        None => handles.entry(route.to_owned()).or_default(),
+    };
+    if let Some((_, _, histogram)) = by_route
+        .iter()
+        .find(|(known_method, known_status, _)| *known_method == method && *known_status == status)
+    {
+        return histogram.clone();
+    }
+    let histogram = with_recorder(|| {
         metrics::histogram!(
             HTTP_REQUEST_DURATION,
             "http_request_method" => method,
-            "http_route" => route,
-            "http_response_status_code" => status,
+            "http_route" => route.to_owned(),
+            "http_response_status_code" => status.to_string(),
         )
-    })
-    .record(started.elapsed().as_secs_f64());
-    response
+    });
+    by_route.push((method, status, histogram.clone()));
+    histogram
 }
 
 /// Standard methods by name; any other as `_OTHER` (OpenTelemetry's

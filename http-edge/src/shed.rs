@@ -34,9 +34,8 @@ use std::time::Duration;
 use allmine_observability::throttle::LogThrottle;
 use axum::{
     body::HttpBody as _,
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderValue, Version, header},
-    middleware::Next,
     response::Response,
 };
 
@@ -54,11 +53,12 @@ static SHED_TOTAL: AtomicU64 = AtomicU64::new(0);
 static LOG: std::sync::LazyLock<LogThrottle> =
     std::sync::LazyLock::new(|| LogThrottle::new(LOG_INTERVAL));
 
-/// Middleware, outermost: answers `503` with `Retry-After` at once when the
-/// request needs a unary slot and none is free.
-pub async fn shed_early(State(chat): State<ChatClient>, request: Request, next: Next) -> Response {
-    if !needs_unary_slot(&request) || !chat.is_saturated() {
-        return next.run(request).await;
+/// The `503` with `Retry-After` to answer at once, when the request needs a
+/// unary slot and none is free; `None` to go on. The outermost step of
+/// every request (`crate::routes::edge_request`).
+pub fn refusal(chat: &ChatClient, request: &Request) -> Option<Response> {
+    if !needs_unary_slot(request) || !chat.is_saturated() {
+        return None;
     }
     let request_id = RequestId::of(request.headers());
     metrics::shed(Shed::InFlight);
@@ -73,7 +73,7 @@ pub async fn shed_early(State(chat): State<ChatClient>, request: Request, next: 
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
-    response
+    Some(response)
 }
 
 /// Whether the request would take a unary slot and can be refused before

@@ -3,7 +3,7 @@
 use std::{future::Future, io, net::SocketAddr};
 
 use allmine_observability::metrics::MetricsEndpoint;
-use axum::{Extension, Router};
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -71,15 +71,13 @@ impl Application {
             shutdown.clone(),
             &config.limits,
             crate::cors::layer(&config.cors_allowed_origins),
+            fanout,
         );
         Ok(Self {
             metrics,
             listener,
             local_addr,
-            router: match fanout {
-                Some(fanout) => router.layer(Extension(fanout)),
-                None => router,
-            },
+            router,
             shutdown,
             settings: ServerSettings::new(&config.limits, config.grpc_timeout()),
         })

@@ -2,6 +2,8 @@
 //!
 //! - [`logs`]: `LOG_FORMAT=json`, one JSON object per line with the request
 //!   id and the trace and span ids.
+//! - [`log_writer`]: log lines to standard output in batches, off the
+//!   request path (bounded; what happens when full is there).
 //! - [`traces`]: the tracing subscriber of a service, with OpenTelemetry
 //!   spans, exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //! - [`propagation`]: the W3C `traceparent` in and out of HTTP headers and
@@ -25,6 +27,7 @@
 
 pub mod admission;
 pub mod exposition;
+pub mod log_writer;
 pub mod logs;
 pub mod metrics;
 pub mod origins;

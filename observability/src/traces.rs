@@ -46,7 +46,8 @@ pub struct Settings {
 impl Settings {
     /// `RUST_LOG` (else `default_filter`), `LOG_FORMAT`,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`; lines to standard output, in colour
-    /// only on a terminal.
+    /// only on a terminal, written in batches off the calling thread
+    /// ([`crate::log_writer`]).
     pub fn from_env(service_name: &'static str, default_filter: &str) -> Self {
         use std::io::IsTerminal;
         Self {
@@ -58,7 +59,7 @@ impl Settings {
                 .ok()
                 .filter(|endpoint| !endpoint.trim().is_empty()),
             ansi: std::io::stdout().is_terminal(),
-            writer: BoxMakeWriter::new(std::io::stdout),
+            writer: BoxMakeWriter::new(crate::log_writer::BufferedStdout),
         }
     }
 
@@ -175,8 +176,10 @@ pub fn exporting() -> bool {
     PROVIDER.get().is_some()
 }
 
-/// Sends the spans still batched (at shutdown; tests, before they look).
+/// Sends the spans still batched and writes the log lines still buffered
+/// (at shutdown; tests, before they look).
 pub fn flush() {
+    crate::log_writer::flush();
     if let Some(provider) = PROVIDER.get()
         && let Err(error) = provider.force_flush()
     {

@@ -10,12 +10,14 @@ pub mod moderators;
 
 use axum::{
     Extension, Router,
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, Request, State},
     http::{Method, Uri},
-    middleware,
+    middleware::{self, Next},
+    response::Response,
     routing::{delete, get, post, put},
 };
 use serde::Deserialize;
+use tower::ServiceBuilder;
 use tower_http::cors::CorsLayer;
 
 use crate::{
@@ -23,6 +25,7 @@ use crate::{
     error::ApiError,
     event_stream::{EventStreams, Shutdown},
     extract::MAX_BODY_BYTES,
+    fanout::Fanout,
     grpc::ChatClient,
     limits::{self, BodyReadTimeout},
     request_id,
@@ -62,12 +65,15 @@ pub fn routes() -> Vec<(Method, &'static str)> {
 
 /// Builds the whole HTTP surface around a chat-service client; `shutdown`
 /// ends the open event streams when the edge stops; `limits` bound what one
-/// request may hold; `cors`, when set, lets browser apps of other origins in.
+/// request may hold; `cors`, when set, lets browser apps of other origins in;
+/// `fanout`, when set, shares one upstream subscription per stream among the
+/// event streams (`crate::fanout`).
 pub fn router(
     chat: ChatClient,
     shutdown: Shutdown,
     limits: &Limits,
     cors: Option<CorsLayer>,
+    fanout: Option<Fanout>,
 ) -> Router {
     let streams = EventStreams::new(
         shutdown,
@@ -93,33 +99,46 @@ pub fn router(
         .merge(crate::web::router())
         .merge(crate::openapi::router())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(Extension(streams))
-        .layer(Extension(BodyReadTimeout(limits.body_read_timeout())))
+        .method_not_allowed_fallback(method_not_allowed);
+    // Every middleware in one `layer` call, outermost first. `Router::layer`
+    // wraps each route (and the fallbacks) in a boxed, cloned-per-request
+    // service: one call per middleware nested them, and each request cloned
+    // every level of that nest again at each level (a third of the edge's
+    // instructions per send, BENCHMARKS.md "Lean send path: the edge").
+    let layers = ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(chat.clone(), edge_request))
+        // Outside every refusal of the router (401, 404, 405, 413, 431, ...),
+        // so that a browser can read those too, and so that a preflight is
+        // answered before any of them could refuse it; inside the request id,
+        // so that a preflight answer carries one.
+        .option_layer(cors)
         // Oversized targets and headers are refused before anything reads
         // them (inside the request-id layer, so the refusal carries an id).
-        .layer(middleware::from_fn(limits::check_request_head));
-    // Outside every refusal of the router (401, 404, 405, 413, 431, ...), so
-    // that a browser can read those too, and so that a preflight is answered
-    // before any of them could refuse it; inside the request id, so that a
-    // preflight answer carries one.
-    let router = match cors {
-        Some(cors) => router.layer(cors),
-        None => router,
-    };
-    // Outermost, so that every response, fallbacks included, carries the
-    // request id and is logged in the request's span.
-    router
-        .layer(middleware::from_fn(request_id::request_context))
-        .layer(middleware::from_fn(crate::metrics::record_request))
-        // Outside everything, the span and the access log included: under
-        // overload a refusal must cost far less than a request (crate::shed).
-        .layer(middleware::from_fn_with_state(
-            chat.clone(),
-            crate::shed::shed_early,
-        ))
-        .with_state(chat)
+        .layer(middleware::from_fn(limits::check_request_head))
+        .layer(Extension(BodyReadTimeout(limits.body_read_timeout())))
+        .layer(Extension(streams))
+        .option_layer(fanout.map(Extension))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    router.layer(layers.into_inner()).with_state(chat)
+}
+
+/// The outer steps of every request, in one middleware (each `from_fn`
+/// layer boxes a future and clones the whole stack below it per request):
+/// 1. shedding, outside everything, the span and the access log included:
+///    under overload a refusal must cost far less than a request
+///    ([`crate::shed`]);
+/// 2. the request-duration histogram ([`crate::metrics::RequestTimer`]);
+/// 3. the request id, span and access-log line, so that every response,
+///    fallbacks included, carries the id and is logged in the request's span
+///    ([`request_id::request_context`]).
+async fn edge_request(State(chat): State<ChatClient>, request: Request, next: Next) -> Response {
+    if let Some(refusal) = crate::shed::refusal(&chat, &request) {
+        return refusal;
+    }
+    let timer = crate::metrics::RequestTimer::start(&request);
+    let response = request_id::request_context(request, next).await;
+    timer.record(&response);
+    response
 }
 
 /// The path parameters `{streamId}` and `{userId}`, passed to chat-service
