@@ -21,8 +21,6 @@ use tonic::body::Body;
 use tonic::transport::server::TcpConnectInfo;
 use tower::Service;
 
-use super::coalesce::CoalescedWrites;
-
 /// A connection must have sent a whole first request by then, or it is
 /// closed. Without this, a client that connects and sends nothing (or a
 /// partial preface) would hold one of the `CHAT_MAX_CONNECTIONS` slots
@@ -84,10 +82,10 @@ where
             },
             first_request: Arc::clone(&first_request),
         };
-        let mut connection = pin!(self.builder.serve_connection(
-            TokioIo::new(CoalescedWrites::new(stream)),
-            TowerToHyperService::new(service)
-        ));
+        let mut connection = pin!(
+            self.builder
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        );
         let mut deadline = pin!(tokio::time::sleep(FIRST_REQUEST_TIMEOUT));
         let (mut state, mut draining) = (FirstRequest::Awaited, false);
         loop {

@@ -14,9 +14,7 @@
 //!   connection, ending every live stream on it;
 //! - no cap on connections, and no way to refuse silent ones.
 //!
-//! What each connection gets is in [`builder`], and its writes are
-//! coalesced ([`coalesce`]: one `writev` for the responses finished in the
-//! same scheduler turn); the other limits are
+//! What each connection gets is in [`builder`]; the other limits are
 //! tower layers over the routes: [`DeadlineLayer`] (the caller's
 //! `grpc-timeout`) and [`LoadShedLayer`] (a bound on unary calls in
 //! progress), and [`CallMetricsLayer`] outside them (metrics and the
@@ -24,7 +22,6 @@
 //! let connections finish their calls (HTTP/2 GOAWAY), and close whatever
 //! is left when the drain time is over.
 
-mod coalesce;
 mod connection;
 pub mod cors;
 mod deadline;

@@ -14,8 +14,7 @@
 //! this thread is an `eventfd` write that can switch the core to the async
 //! worker and back (one switch per send when both share a core, as in the
 //! benchmark); one task wakes the worker once, and it then runs the group's
-//! handlers back to back, so their responses also leave in one write
-//! (`transport::coalesce`).
+//! handlers back to back.
 //!
 //! Keyed sends are decided here too: a claim (`idempotency::KeyClaim`) rides
 //! with its message, is checked against the keys in the database open at
