@@ -112,12 +112,13 @@ type Decisions = Vec<Result<KeyedAppend, String>>;
 /// dropped: normally inside the task that [`answer`] spawns, else (a
 /// runtime that is shutting down drops the task unpolled) wherever it is
 /// dropped, so no caller is ever left without its answer.
-struct Answers(
-    Vec<(
-        oneshot::Sender<Result<KeyedAppend, StorageError>>,
-        Result<KeyedAppend, StorageError>,
-    )>,
-);
+struct Answers(Vec<(Answer, AppendResult)>);
+
+/// What a caller of the writer waits for: its write's outcome.
+type AppendResult = Result<KeyedAppend, StorageError>;
+
+/// Where that caller waits for it.
+type Answer = oneshot::Sender<AppendResult>;
 
 impl Drop for Answers {
     fn drop(&mut self) {
