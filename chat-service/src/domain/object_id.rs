@@ -65,12 +65,37 @@ fn hex_value(digit: u8) -> Option<u8> {
     }
 }
 
+impl ObjectId {
+    /// The 24 lowercase hex digits, on the stack. Hand-rolled because an id
+    /// is written several times per send (the stored record, the reply,
+    /// span fields): twelve `{:02x}` through the formatting machinery cost
+    /// ~3,900 instructions per id, ~16% of a send's CPU (BENCHMARKS.md,
+    /// "Lean send path").
+    pub fn hex(&self) -> HexId {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 24];
+        for (index, byte) in self.0.iter().enumerate() {
+            text[2 * index] = DIGITS[usize::from(byte >> 4)];
+            text[2 * index + 1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        HexId(text)
+    }
+}
+
+/// An id's 24 hex digits ([`ObjectId::hex`]).
+#[derive(Clone, Copy)]
+pub struct HexId([u8; 24]);
+
+impl HexId {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written into it.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for ObjectId {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(formatter, "{byte:02x}")?;
-        }
-        Ok(())
+        formatter.write_str(self.hex().as_str())
     }
 }
 

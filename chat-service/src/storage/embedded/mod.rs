@@ -81,7 +81,10 @@ impl EmbeddedStore {
             .name("embedded-store-writer".into())
             .spawn({
                 let lifecycle = lifecycle.clone();
-                move || writer::run(lifecycle, receiver)
+                // The runtime the store is opened in answers each group (see
+                // `writer`); none outside one (tools), then the writer does.
+                let runtime = tokio::runtime::Handle::try_current().ok();
+                move || writer::run(lifecycle, receiver, runtime)
             })
             .map_err(|error| StorageError::Internal(format!("cannot start writer: {error}")))?;
         let scan = verify::Scan::start(lifecycle.handles()?, lifecycle.scan_cancel());

@@ -9,6 +9,13 @@
 //! events, deletions) go through the same queue: they are rare, and one
 //! writer means a reopen never races a commit.
 //!
+//! A committed group is answered by one task on the runtime the store was
+//! opened in, not by the writer thread waking each sender: every wake from
+//! this thread is an `eventfd` write that can switch the core to the async
+//! worker and back (one switch per send when both share a core, as in the
+//! benchmark); one task wakes the worker once, and it then runs the group's
+//! handlers back to back.
+//!
 //! Keyed sends are decided here too: a claim (`idempotency::KeyClaim`) rides
 //! with its message, is checked against the keys in the database open at
 //! commit time and the keys claimed earlier in the same group, and its record
@@ -19,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use fjall::{Keyspace, PersistMode};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::idempotency::{GroupClaims, KeyClaim, Pruner};
@@ -100,8 +108,45 @@ impl Pending {
 /// message that already holds its key, or why its key could not be decided.
 type Decisions = Vec<Result<KeyedAppend, String>>;
 
+/// One group's answers, each sent to its waiting caller when the value is
+/// dropped: normally inside the task that [`answer`] spawns, else (a
+/// runtime that is shutting down drops the task unpolled) wherever it is
+/// dropped, so no caller is ever left without its answer.
+struct Answers(Vec<(Answer, AppendResult)>);
+
+/// What a caller of the writer waits for: its write's outcome.
+type AppendResult = Result<KeyedAppend, StorageError>;
+
+/// Where that caller waits for it.
+type Answer = oneshot::Sender<AppendResult>;
+
+impl Drop for Answers {
+    fn drop(&mut self) {
+        for (done, answer) in self.0.drain(..) {
+            // A send error means the caller gave up waiting; the data is
+            // committed all the same.
+            let _ = done.send(answer);
+        }
+    }
+}
+
+/// Sends a group's answers from a task on `runtime` (one wake of the async
+/// worker), or from here without one.
+fn answer(runtime: Option<&Handle>, answers: Answers) {
+    match runtime {
+        Some(runtime) => {
+            runtime.spawn(async move { drop(answers) });
+        }
+        None => drop(answers),
+    }
+}
+
 /// The group-commit loop. Ends when the store is dropped (the queue closes).
-pub(super) fn run(lifecycle: Arc<Lifecycle>, mut receiver: mpsc::Receiver<Job>) {
+pub(super) fn run(
+    lifecycle: Arc<Lifecycle>,
+    mut receiver: mpsc::Receiver<Job>,
+    runtime: Option<Handle>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut pruner = Pruner::new();
     while let Some(first) = receiver.blocking_recv() {
@@ -124,22 +169,18 @@ pub(super) fn run(lifecycle: Arc<Lifecycle>, mut receiver: mpsc::Receiver<Job>) 
             continue;
         }
 
-        match commit(&lifecycle, &group) {
-            Ok(decisions) => {
-                for (pending, decision) in group.drain(..).zip(decisions) {
-                    // A send error means the caller gave up waiting; the
-                    // data is committed all the same.
-                    let _ = pending.done.send(decision.map_err(StorageError::Internal));
-                }
-            }
-            Err(error) => {
-                for pending in group.drain(..) {
-                    let _ = pending
-                        .done
-                        .send(Err(StorageError::Unavailable(error.clone())));
-                }
-            }
-        }
+        let answers = match commit(&lifecycle, &group) {
+            Ok(decisions) => group
+                .drain(..)
+                .zip(decisions)
+                .map(|(pending, decision)| (pending.done, decision.map_err(StorageError::Internal)))
+                .collect(),
+            Err(error) => group
+                .drain(..)
+                .map(|pending| (pending.done, Err(StorageError::Unavailable(error.clone()))))
+                .collect(),
+        };
+        answer(runtime.as_ref(), Answers(answers));
         pruner.run_if_due(&lifecycle);
     }
 }
