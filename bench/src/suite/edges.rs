@@ -214,33 +214,7 @@ impl Suite {
 /// Viewers this process can hold: its soft open-file limit, less what it
 /// keeps for itself; no cap when the limit cannot be read.
 fn viewer_cap() -> usize {
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
-    open_file_limit(&limits).map_or(usize::MAX, |limit| limit.saturating_sub(RESERVED_FILES))
-}
-
-/// The soft limit of the `Max open files` line; `None` when unlimited or
-/// absent.
-fn open_file_limit(limits: &str) -> Option<usize> {
-    limits
-        .lines()
-        .find_map(|line| line.strip_prefix("Max open files"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_soft_open_file_limit_is_read() {
-        let limits = "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            20000                40000                files     \n";
-        assert_eq!(open_file_limit(limits), Some(20_000));
-        let unlimited =
-            "Max open files            unlimited            unlimited            files     \n";
-        assert_eq!(open_file_limit(unlimited), None);
-        assert_eq!(open_file_limit(""), None);
-    }
+    http_edge::server::open_file_limit()
+        .and_then(|limit| usize::try_from(limit).ok())
+        .map_or(usize::MAX, |limit| limit.saturating_sub(RESERVED_FILES))
 }

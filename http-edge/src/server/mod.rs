@@ -233,9 +233,10 @@ fn connection_cap(configured: u64) -> usize {
     usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
-/// The soft limit on open files, from `/proc/self/limits` (Linux); `None`
-/// elsewhere or when unlimited.
-fn open_file_limit() -> Option<u64> {
+/// The soft limit on open files of this process, from `/proc/self/limits`
+/// (Linux); `None` elsewhere or when unlimited. (The bench sizes its
+/// viewers with it too.)
+pub fn open_file_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     parse_open_file_limit(&limits)
 }
