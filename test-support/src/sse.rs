@@ -169,3 +169,29 @@ impl SseReader {
         assert!(only_comments, "unexpected data: {pending:?}");
     }
 }
+
+/// Reads an event stream's raw connection (one whose client stopped reading)
+/// until the server closes it, within `hang`, and asserts that its last event
+/// is a `gap` carrying the resume cursor: how a laggard is ended.
+pub async fn expect_closed_with_gap(
+    connection: &mut (impl tokio::io::AsyncRead + Unpin),
+    hang: Duration,
+) {
+    use tokio::io::AsyncReadExt;
+
+    let mut seen = Vec::new();
+    tokio::time::timeout(hang, connection.read_to_end(&mut seen))
+        .await
+        .expect("a client that fell behind is disconnected")
+        .ok();
+    let seen = String::from_utf8_lossy(&seen);
+    let last = seen
+        .rsplit("\n\n")
+        .find(|block| block.contains("event: "))
+        .expect("events were sent");
+    assert!(last.contains("event: gap"), "{last}");
+    assert!(
+        last.contains("id: "),
+        "the gap carries the resume cursor: {last}"
+    );
+}

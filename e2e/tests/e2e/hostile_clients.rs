@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use allmine_test_support::TokenBuilder;
 use allmine_test_support::backends::Backend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use allmine_test_support::sse::expect_closed_with_gap;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
 use allmine_test_support::sse::SseReader;
@@ -119,21 +120,7 @@ async fn stalled_event_stream_readers_do_not_freeze_other_clients() {
     expect_message(&mut follower, "still live").await;
 
     for mut stream in stalled {
-        let mut seen = Vec::new();
-        tokio::time::timeout(HANG, stream.read_to_end(&mut seen))
-            .await
-            .expect("a viewer that fell behind is ended")
-            .ok();
-        let seen = String::from_utf8_lossy(&seen);
-        let last = seen
-            .rsplit("\n\n")
-            .find(|block| block.contains("event: "))
-            .expect("events were sent");
-        assert!(last.contains("event: gap"), "{last}");
-        assert!(
-            last.contains("id: "),
-            "the gap carries the resume cursor: {last}"
-        );
+        expect_closed_with_gap(&mut stream, HANG).await;
     }
     stack.finish().await;
 }

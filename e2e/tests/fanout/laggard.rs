@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 
 use allmine_test_support::TokenBuilder;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use allmine_test_support::sse::expect_closed_with_gap;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
 
 use crate::fleet::{Fleet, HANG, send};
@@ -103,21 +104,7 @@ async fn a_laggard_gets_a_gap_and_is_disconnected_while_the_others_get_everythin
         .collect();
     assert_eq!(distinct.len(), expected, "each event once");
 
-    let mut seen = Vec::new();
-    tokio::time::timeout(HANG, stalled.read_to_end(&mut seen))
-        .await
-        .expect("the laggard is disconnected")
-        .ok();
-    let seen = String::from_utf8_lossy(&seen);
-    let last = seen
-        .rsplit("\n\n")
-        .find(|block| block.contains("event: "))
-        .expect("events were sent");
-    assert!(last.contains("event: gap"), "{last}");
-    assert!(
-        last.contains("id: "),
-        "the gap carries the resume cursor: {last}"
-    );
+    expect_closed_with_gap(&mut stalled, HANG).await;
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
